@@ -1,0 +1,138 @@
+/**
+ * One catalog of every error zero-downtime throws. Each error has a stable
+ * `code` (ERR_ZDT_*) that scripts and tests can match on; messages name the
+ * problem and what was received. Adapters reuse these classes.
+ */
+
+export class ZdtError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'ZdtError';
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** An option has a value of the wrong type or out of range. */
+export class InvalidOptionError extends ZdtError {
+  override readonly name = 'InvalidOptionError';
+  readonly option: string;
+  readonly received: unknown;
+
+  constructor(option: string, expected: string, received: unknown) {
+    super('ERR_ZDT_INVALID_OPTION', `Invalid option "${option}": expected ${expected}, received ${describe(received)}`);
+    this.option = option;
+    this.received = received;
+  }
+}
+
+/** The entry file given to the supervisor does not exist or is not a file. */
+export class EntryNotFoundError extends ZdtError {
+  override readonly name = 'EntryNotFoundError';
+  readonly entry: string;
+
+  constructor(entry: string, resolved: string) {
+    super('ERR_ZDT_ENTRY_NOT_FOUND', `Entry file not found: ${describe(entry)} (looked for ${resolved})`);
+    this.entry = entry;
+  }
+}
+
+/** start() could not bring every worker to ready; everything it started was stopped. */
+export class StartFailedError extends ZdtError {
+  override readonly name = 'StartFailedError';
+  readonly workerId: number | undefined;
+
+  constructor(message: string, workerId?: number, options?: { cause?: unknown }) {
+    super('ERR_ZDT_START_FAILED', message, options);
+    this.workerId = workerId;
+  }
+}
+
+/** A new worker of a rollout exited or was not ready in time: the rollout stopped, old workers kept serving. */
+export class RolloutFailedError extends ZdtError {
+  override readonly name = 'RolloutFailedError';
+  readonly generation: number;
+  readonly workerId: number | undefined;
+  readonly pid: number | undefined;
+  readonly reason: string;
+
+  constructor(
+    details: { generation: number; workerId?: number; pid?: number; reason: string },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'ERR_ZDT_ROLLOUT_FAILED',
+      `Rollout of generation ${details.generation} failed: worker ${details.workerId ?? '?'} (pid ${details.pid ?? '?'}) ${details.reason}; the previous workers keep serving`,
+      options,
+    );
+    this.generation = details.generation;
+    this.workerId = details.workerId;
+    this.pid = details.pid;
+    this.reason = details.reason;
+  }
+}
+
+/** A method was called in a supervisor state that does not allow it (reload while stopped, start twice...). */
+export class InvalidStateError extends ZdtError {
+  override readonly name = 'InvalidStateError';
+  readonly state: string;
+
+  constructor(action: string, state: string) {
+    super('ERR_ZDT_INVALID_STATE', `Cannot ${action} while the supervisor is ${state}`);
+    this.state = state;
+  }
+}
+
+/** Another live supervisor already answers on the control socket path. */
+export class ControlInUseError extends ZdtError {
+  override readonly name = 'ControlInUseError';
+  readonly path: string;
+
+  constructor(path: string) {
+    super('ERR_ZDT_CONTROL_IN_USE', `Another supervisor is already running with control socket ${path}`);
+    this.path = path;
+  }
+}
+
+/** No supervisor answers on the control socket path. */
+export class ControlUnavailableError extends ZdtError {
+  override readonly name = 'ControlUnavailableError';
+  readonly path: string;
+
+  constructor(path: string, options?: { cause?: unknown }) {
+    super('ERR_ZDT_CONTROL_UNAVAILABLE', `No supervisor is listening on control socket ${path}`, options);
+    this.path = path;
+  }
+}
+
+/** Bad command-line usage: unknown command or flag, missing or malformed value. The CLI exits 2. */
+export class UsageError extends ZdtError {
+  override readonly name = 'UsageError';
+
+  constructor(message: string) {
+    super('ERR_ZDT_USAGE', message);
+  }
+}
+
+/** A worker-side API that needs a cluster worker or IPC channel was called elsewhere. */
+export class NotAWorkerError extends ZdtError {
+  override readonly name = 'NotAWorkerError';
+
+  constructor(action: string) {
+    super('ERR_ZDT_NOT_A_WORKER', `${action} needs a process started by a supervisor (no IPC channel in pid ${process.pid})`);
+  }
+}
