@@ -1,0 +1,53 @@
+import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+
+/** Where the worker is in its one-way life: set right before the moment it announces. */
+export type DrainState = 'running' | 'draining' | 'cleanup' | 'exiting';
+
+/** What the HTTP drain did; given to cleanup hooks and returned by `shutdown()`. */
+export interface DrainReport {
+  /** What started the drain: 'SIGTERM', 'SIGINT', 'disconnect', 'reload', 'manual', 'uncaughtException'... */
+  reason: string;
+  /** True when every connection ended by itself before the deadline. */
+  clean: boolean;
+  /** Connections destroyed at the deadline while a request or a long-lived exchange was still running. */
+  cut: number;
+  /** Requests that finished while draining. */
+  served: number;
+  /** From the trigger to the last connection closed. */
+  durationMs: number;
+}
+
+/** Given to `onDrainStart` hooks. */
+export interface DrainStartInfo {
+  reason: string;
+  /**
+   * Long-lived exchanges open at this moment: upgraded sockets (WebSocket) and responses sent as
+   * `text/event-stream`. Close them properly (WebSocket close code 1001); whatever is still open at the deadline
+   * is destroyed.
+   */
+  longLived: Set<Socket | ServerResponse>;
+}
+
+/** Given to `onShutdown` cleanup hooks, which run after the HTTP drain. */
+export interface ShutdownInfo {
+  reason: string;
+  report: DrainReport;
+}
+
+export interface ShutdownHookOptions {
+  /** Shown in logs when the hook fails or times out. */
+  name?: string;
+  /** Bound for this hook; defaults to `cleanupTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+export type ShutdownHook = (info: ShutdownInfo) => unknown;
+export type DrainStartHook = (info: DrainStartInfo) => unknown;
+
+export type HealthKind = 'readiness' | 'liveness';
+
+export interface HealthResponse {
+  status: 200 | 503;
+  body: { status: 'ok' | 'draining' };
+}
