@@ -1,1 +1,154 @@
-export {};
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import {
+  configure,
+  healthResponse,
+  isDraining,
+  manageServer,
+  markResponseDraining,
+  onShutdown,
+  shutdown,
+  InvalidOptionError,
+  type DrainReport,
+  type WorkerOptions,
+} from '@zero-downtime/core/worker';
+
+export const PLUGIN_NAME = '@zero-downtime/fastify';
+
+/**
+ * Options of the plugin: every worker option of `@zero-downtime/core/worker`
+ * (passed to its `configure()`, which validates them) plus the health routes.
+ */
+export interface ZeroDowntimeFastifyOptions extends WorkerOptions {
+  /**
+   * Path of a readiness route answering 200 `{"status":"ok"}`, then 503
+   * `{"status":"draining"}` from the instant the drain starts. `false`: no route.
+   * @default false
+   */
+  readinessPath?: string | false;
+  /**
+   * Path of a liveness route answering 200 `{"status":"ok"}` until the process exits. `false`: no route.
+   * @default false
+   */
+  livenessPath?: string | false;
+}
+
+/** `fastify.zeroDowntime`: the drain as seen from the app. */
+export interface ZeroDowntimeDecorator {
+  /** True from the instant the drain starts (readiness answers 503 from then on). */
+  isDraining(): boolean;
+  /**
+   * Starts the drain by hand, as SIGTERM would: stop listening, finish in-flight requests,
+   * then `fastify.close()` (your onClose hooks), then exit unless `exit: false`.
+   * Idempotent: every call returns the same promise.
+   */
+  shutdown(reason?: string): Promise<DrainReport>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    zeroDowntime: ZeroDowntimeDecorator;
+  }
+}
+
+export const DEFAULTS = {
+  readinessPath: false,
+  livenessPath: false,
+} as const satisfies Pick<ZeroDowntimeFastifyOptions, 'readinessPath' | 'livenessPath'>;
+
+export interface ResolvedFastifyOptions {
+  readinessPath: string | false;
+  livenessPath: string | false;
+  worker: WorkerOptions;
+}
+
+// Fastify's register() hands its own options (prefix, logLevel...) to the plugin too;
+// they are not ours to validate nor core's.
+const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers']);
+
+function resolvePath(option: string, value: unknown): string | false {
+  if (value === undefined || value === false) return false;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new InvalidOptionError(option, 'a path starting with "/", or false', value);
+  }
+  return value;
+}
+
+export function resolveOptions(options: ZeroDowntimeFastifyOptions = {}): ResolvedFastifyOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', 'an object', options);
+  }
+  const { readinessPath, livenessPath, ...rest } = options;
+  const worker: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(rest)) {
+    if (!FASTIFY_REGISTER_OPTIONS.has(key)) worker[key] = value;
+  }
+  const resolved = {
+    readinessPath: resolvePath('readinessPath', readinessPath ?? DEFAULTS.readinessPath),
+    livenessPath: resolvePath('livenessPath', livenessPath ?? DEFAULTS.livenessPath),
+    worker: worker as WorkerOptions,
+  };
+  if (resolved.readinessPath !== false && resolved.readinessPath === resolved.livenessPath) {
+    throw new InvalidOptionError('livenessPath', 'a path different from readinessPath', livenessPath);
+  }
+  return resolved;
+}
+
+const plugin: FastifyPluginAsync<ZeroDowntimeFastifyOptions> = async (fastify, options) => {
+  const resolved = resolveOptions(options);
+  configure({ logger: fastify.log, ...resolved.worker });
+
+  fastify.decorate('zeroDowntime', {
+    isDraining,
+    shutdown: (reason?: string) => shutdown(reason ?? 'manual'),
+  } satisfies ZeroDowntimeDecorator);
+
+  // onRequest covers requests that arrive while draining (and hijacked replies),
+  // onSend covers requests that were already running when the drain started.
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    markResponseDraining(reply.raw);
+    done();
+  });
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    markResponseDraining(reply.raw);
+    done(null, payload);
+  });
+
+  for (const [kind, path] of [
+    ['readiness', resolved.readinessPath],
+    ['liveness', resolved.livenessPath],
+  ] as const) {
+    if (path === false) continue;
+    fastify.get(path, async (_request, reply) => {
+      const health = healthResponse(kind);
+      return reply.code(health.status).send(health.body);
+    });
+  }
+
+  // Managing the server only once it listens: an app exercised with inject() has nothing to drain.
+  fastify.addHook('onListen', (done) => {
+    manageServer(fastify.server);
+    done();
+  });
+
+  // fastify.close() answers 503 to every request still arriving on a keep-alive socket
+  // (return503OnClosing) and then runs the onClose hooks (database pools...). Running it as
+  // core's cleanup step, after the HTTP drain, means it sees no request and the pools close
+  // after the last response.
+  let closing: Promise<void> | undefined;
+  const closeFastify = (instance: FastifyInstance): Promise<void> => {
+    closing ??= instance.close();
+    return closing;
+  };
+  const uninstallCleanup = onShutdown(() => closeFastify(fastify), { name: `${PLUGIN_NAME}: fastify.close()` });
+  fastify.addHook('onClose', (_instance, done) => {
+    // During a drain the cleanup step is (or will be) awaiting this very close: keep it, so the
+    // process does not exit before the remaining onClose hooks ran.
+    if (!isDraining()) uninstallCleanup();
+    done();
+  });
+};
+
+/** `app.register(zeroDowntime, options)`. */
+export const zeroDowntime = fastifyPlugin(plugin, { fastify: '5.x', name: PLUGIN_NAME });
+export default zeroDowntime;
