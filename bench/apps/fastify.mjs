@@ -1,0 +1,13 @@
+// Fastify app for the bench: the same /echo contract as plain.cjs.
+// BENCH_ADAPTER=1 adds this project's plugin; otherwise bare Fastify.
+import Fastify from 'fastify';
+import common from './common.cjs';
+
+common.bootRelease();
+
+const app = Fastify({ logger: false });
+app.get('/echo', async (request) => request.query.v ?? 'ok');
+app.post('/echo', async (request) => request.body);
+
+await app.listen({ port: common.port(), host: '127.0.0.1' });
+common.announceReady();

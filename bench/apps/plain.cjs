@@ -1,0 +1,34 @@
+// A plain node:http app: GET /echo?v=x answers x, POST /echo answers its body.
+// With BENCH_PM2_GRACEFUL=1 it does what PM2's docs advise for graceful start and
+// shutdown: process.send('ready') once listening, close the server on SIGINT.
+'use strict';
+const http = require('node:http');
+const { bootRelease, announceReady, port } = require('./common.cjs');
+
+bootRelease();
+
+const server = http.createServer((request, response) => {
+  if (request.method === 'POST') {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end(Buffer.concat(chunks));
+    });
+    return;
+  }
+  const value = new URL(request.url, 'http://localhost').searchParams.get('v') ?? 'ok';
+  response.writeHead(200, { 'content-type': 'text/plain' });
+  response.end(value);
+});
+
+server.listen(port(), '127.0.0.1', () => {
+  announceReady();
+  if (process.env.BENCH_PM2_GRACEFUL === '1' && process.send) process.send('ready');
+});
+
+if (process.env.BENCH_PM2_GRACEFUL === '1') {
+  process.on('SIGINT', () => {
+    server.close(() => process.exit(0));
+  });
+}

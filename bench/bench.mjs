@@ -1,0 +1,519 @@
+// pnpm bench: this project's supervisor (with each adapter) beside a bare
+// node:cluster primary and PM2 reload, on the same machine, app and load.
+// Progress goes to stderr; the markdown tables to stdout; the same figures to
+// bench/results/latest.json and the rollout chart to bench/results/rollout.svg.
+//
+//   node bench/bench.mjs [--quick] [--workers N] [--clients N] [--only 1,2,3,4,5] [--systems zdt,bare,pm2]
+import cluster from 'node:cluster';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startLoad, latencyIn, BUCKET_MS } from './lib/load.mjs';
+import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch } from './lib/systems.mjs';
+import {
+  cleanupAll,
+  freePort,
+  installSignalCleanup,
+  rssOf,
+  spawnTracked,
+  stopProcess,
+  track,
+  untrack,
+  waitFor,
+  waitForHttp,
+  isAlive,
+} from './lib/procs.mjs';
+import { rolloutChart } from './lib/chart.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    workers: { type: 'string', default: '2' },
+    clients: { type: 'string', default: '16' },
+    only: { type: 'string', default: '1,2,3,4,5' },
+    systems: { type: 'string', default: 'zdt,bare,pm2' },
+    out: { type: 'string', default: path.join(benchDir, 'results') },
+  },
+});
+const settings = {
+  quick: flags.quick,
+  workers: Number(flags.workers),
+  clients: Number(flags.clients),
+  rollouts: flags.quick ? 2 : 3,
+  steadyMs: flags.quick ? 1_500 : 2_500,
+  gapMs: 1_000,
+  throughputMs: flags.quick ? 2_000 : 3_000,
+  throughputRounds: flags.quick ? 1 : 2,
+  killTimeoutMs: 5_000,
+  cpus: os.availableParallelism(),
+  node: process.version,
+};
+const scenarios = new Set(flags.only.split(',').map((entry) => entry.trim()));
+const wantedSystems = new Set(flags.systems.split(',').map((entry) => entry.trim()));
+
+const progress = (...parts) => process.stderr.write(`${parts.join(' ')}\n`);
+installSignalCleanup();
+
+const apps = {
+  plain: path.join(appsDir, 'plain.cjs'),
+  express: path.join(appsDir, 'express.mjs'),
+  fastify: path.join(appsDir, 'fastify.mjs'),
+  nest: path.join(appsDir, 'nest.mjs'),
+};
+
+/** The supervisor row exists only when the real supervisor is built: nothing is faked. */
+async function supervisorAvailable() {
+  try {
+    const core = await import('@zero-downtime/core');
+    return typeof core.Supervisor === 'function';
+  } catch {
+    return false;
+  }
+}
+
+/** An adapter counts as available when its package exports something (it is built). */
+async function adapterAvailable(framework) {
+  try {
+    const module = await import(`@zero-downtime/${framework}`);
+    return Object.keys(module).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+const hasSupervisor = wantedSystems.has('zdt') && (await supervisorAvailable());
+const adapters = {};
+for (const framework of ['express', 'fastify', 'nest']) adapters[framework] = hasSupervisor && (await adapterAvailable(framework));
+if (!hasSupervisor && wantedSystems.has('zdt')) progress('! @zero-downtime/core has no Supervisor yet: its rows are left out');
+
+function rolloutSystems() {
+  const list = [];
+  for (const framework of ['express', 'fastify', 'nest']) {
+    if (!adapters[framework]) continue;
+    const env = { BENCH_ADAPTER: '1' };
+    list.push({
+      label: `zero-downtime + ${framework}`,
+      key: `zdt-${framework}`,
+      app: apps[framework],
+      env,
+      make: (port) =>
+        zdtSupervisor({ name: `zero-downtime + ${framework}`, app: apps[framework], workers: settings.workers, port, env, drainTimeoutMs: settings.killTimeoutMs }),
+    });
+  }
+  if (wantedSystems.has('bare')) {
+    list.push({
+      label: 'bare node:cluster',
+      key: 'bare',
+      app: apps.plain,
+      env: {},
+      make: (port) => bareCluster({ app: apps.plain, workers: settings.workers, port, killTimeoutMs: settings.killTimeoutMs }),
+    });
+  }
+  if (wantedSystems.has('pm2')) {
+    list.push({
+      label: 'PM2 reload',
+      key: 'pm2',
+      app: apps.plain,
+      env: { BENCH_PM2_GRACEFUL: '1' },
+      make: (port) => pm2Cluster({ app: apps.plain, workers: settings.workers, port, killTimeoutMs: settings.killTimeoutMs }),
+    });
+  }
+  return list;
+}
+
+/**
+ * The floor of a rollout: forking and booting `count` replacements one after the
+ * other (as a one-at-a-time rollout must), timed from this process acting as a
+ * plain cluster primary, under the same load as the rollouts.
+ */
+async function measureFloor(app, env, count) {
+  const scratch = makeScratch('floor');
+  cluster.setupPrimary({ exec: app, silent: true });
+  let total = 0;
+  for (let index = 0; index < count; index += 1) {
+    const port = await freePort();
+    const began = performance.now();
+    const worker = cluster.fork({ ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile });
+    track(worker.process.pid, 'floor worker');
+    await new Promise((resolve, reject) => {
+      worker.once('listening', resolve);
+      worker.once('exit', (code) => reject(new Error(`floor worker exited with ${code}`)));
+    });
+    total += performance.now() - began;
+    worker.process.kill('SIGKILL');
+    untrack(worker.process.pid);
+  }
+  return total;
+}
+
+function countBy(reasons) {
+  const entries = Object.entries(reasons);
+  return entries.length ? entries.map(([reason, count]) => `${count} ${reason}`).join(', ') : '';
+}
+
+/** Milliseconds of 100 ms buckets in which not a single request succeeded (between the edges). */
+function downtimeMs(series) {
+  let empty = 0;
+  for (let index = 3; index < series.length - 2; index += 1) if (series[index].ok === 0) empty += 1;
+  return empty * BUCKET_MS;
+}
+
+async function waitReplaced(system, before) {
+  try {
+    await waitFor(() => before.every((pid) => !isAlive(pid)), { timeoutMs: settings.killTimeoutMs + 2_000, what: 'old workers to exit' });
+  } catch {
+    // reported below as "not replaced"
+  }
+  const after = system.workerPids();
+  return { after, replaced: before.every((pid) => !after.includes(pid)) && after.length >= settings.workers };
+}
+
+// ---------------------------------------------------------------- scenario 1
+async function rollingRestarts(entry) {
+  const port = await freePort();
+  const system = entry.make(port);
+  progress(`[1] ${entry.label}: starting`);
+  await system.start();
+  const load = startLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  await sleep(settings.steadyMs);
+  const steady = [300, load.now()];
+  const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
+  const rollouts = [];
+  for (let index = 0; index < settings.rollouts; index += 1) {
+    const before = system.workerPids();
+    const from = load.now();
+    const reload = await system.reload();
+    const to = load.now();
+    const { after, replaced } = await waitReplaced(system, before);
+    rollouts.push({ ok: reload.ok, durationMs: Math.round(reload.durationMs), reported: reload.reported, window: [from, to], before, after, replaced });
+    progress(`[1] ${entry.label}: rollout ${index + 1} ${reload.ok ? 'ok' : 'FAILED'} in ${Math.round(reload.durationMs)} ms, replaced: ${replaced}, failed so far: ${load.progress().failed}`);
+    await sleep(settings.gapMs);
+  }
+  const floorMs = await measureFloor(entry.app, entry.env, settings.workers);
+  const result = await load.stop();
+  await system.stop();
+  const windows = rollouts.map((rollout) => rollout.window);
+  const meanDuration = rollouts.reduce((sum, rollout) => sum + rollout.durationMs, 0) / rollouts.length;
+  return {
+    system: entry.label,
+    key: entry.key,
+    sent: result.sent,
+    ok: result.ok,
+    failed: result.failed,
+    reasons: result.reasons,
+    steady: latencyIn(result, [steady]),
+    during: latencyIn(result, windows),
+    rollouts: rollouts.map(({ ok, durationMs, reported, replaced, before, after }) => ({ ok, durationMs, reported, replaced, before, after })),
+    rolloutMeanMs: Math.round(meanDuration),
+    floorMs: Math.round(floorMs),
+    floorRatio: Number((meanDuration / floorMs).toFixed(2)),
+    allReplaced: rollouts.every((rollout) => rollout.replaced),
+    memory,
+    chart: { series: result.series, windows },
+  };
+}
+
+// ---------------------------------------------------------------- scenario 2
+async function badRelease(entry) {
+  const port = await freePort();
+  const system = entry.make(port);
+  progress(`[2] ${entry.label}: starting, then deploying a release that throws at boot`);
+  await system.start();
+  const load = startLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  await sleep(1_500);
+  const before = system.workerPids();
+  system.scratch.setRelease('bad');
+  const reload = await system.reload({ timeoutMs: 45_000 });
+  await sleep(2_000);
+  const after = system.workerPids();
+  let answering = false;
+  try {
+    await waitForHttp(port, { timeoutMs: 1_000 });
+    answering = true;
+  } catch {
+    answering = false;
+  }
+  const result = await load.stop();
+  system.scratch.setRelease('good');
+  await system.stop();
+  const down = downtimeMs(result.series);
+  progress(`[2] ${entry.label}: failed ${result.failed}, down ${down} ms, reported: ${reload.reported}`);
+  return {
+    system: entry.label,
+    key: entry.key,
+    sent: result.sent,
+    failed: result.failed,
+    reasons: result.reasons,
+    downMs: down,
+    stayedUp: down === 0 && answering,
+    answeringAfter: answering,
+    reloadOk: reload.ok,
+    reported: reload.reported,
+    reloadMs: Math.round(reload.durationMs),
+    oldWorkersLeft: before.filter((pid) => after.includes(pid)).length,
+    workersAfter: after.length,
+  };
+}
+
+// ---------------------------------------------------------------- scenario 3
+async function killNine(entry) {
+  const port = await freePort();
+  const system = entry.make(port);
+  progress(`[3] ${entry.label}: kill -9 of a worker under load`);
+  await system.start();
+  const load = startLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  await sleep(1_500);
+  const before = system.workerPids();
+  const victim = before[0];
+  const killedAt = Date.now();
+  process.kill(victim, 'SIGKILL');
+  let replacementMs = null;
+  try {
+    const event = await waitFor(() => system.scratch.readyEvents().find((ready) => ready.at >= killedAt && !before.includes(ready.pid)), {
+      timeoutMs: 20_000,
+      intervalMs: 5,
+      what: 'a replacement worker',
+    });
+    replacementMs = event.at - killedAt;
+  } catch {
+    replacementMs = null;
+  }
+  await sleep(1_500);
+  const result = await load.stop();
+  await system.stop();
+  progress(`[3] ${entry.label}: replacement ready after ${replacementMs} ms, failed ${result.failed}`);
+  return { system: entry.label, key: entry.key, sent: result.sent, failed: result.failed, reasons: result.reasons, replacementMs };
+}
+
+// ---------------------------------------------------------------- scenario 4 + 5
+async function measureThroughput(port) {
+  const warm = startLoad({ port, clients: settings.clients * 2, durationMs: 700, postRatio: 0 });
+  await warm.done;
+  const result = await startLoad({ port, clients: settings.clients * 2, durationMs: settings.throughputMs, postRatio: 0 }).done;
+  return { rps: Math.round(result.ok / (result.durationMs / 1000)), failed: result.failed };
+}
+
+async function clusterThroughput(make) {
+  const port = await freePort();
+  const system = make(port);
+  await system.start();
+  const { rps, failed } = await measureThroughput(port);
+  const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
+  await system.stop();
+  return { rps, failed, memory };
+}
+
+async function standaloneThroughput(app, env) {
+  const port = await freePort();
+  const child = spawnTracked(process.execPath, [app], { what: app, env: { ...process.env, ...env, PORT: String(port) } });
+  try {
+    await waitForHttp(port);
+    const { rps, failed } = await measureThroughput(port);
+    return { rps, failed, rss: rssOf(child.pid) };
+  } finally {
+    await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: 3_000 });
+  }
+}
+
+async function throughputAndMemory() {
+  const contenders = [];
+  if (hasSupervisor) {
+    contenders.push({
+      key: 'zdt',
+      label: 'zero-downtime supervisor',
+      make: (port) => zdtSupervisor({ name: 'zero-downtime supervisor', app: apps.plain, workers: settings.workers, port }),
+    });
+  }
+  if (wantedSystems.has('bare')) contenders.push({ key: 'bare', label: 'bare node:cluster', make: (port) => bareCluster({ app: apps.plain, workers: settings.workers, port }) });
+  if (wantedSystems.has('pm2')) contenders.push({ key: 'pm2', label: 'PM2 cluster', make: (port) => pm2Cluster({ app: apps.plain, workers: settings.workers, port }) });
+  const clusterRuns = Object.fromEntries(contenders.map((contender) => [contender.key, []]));
+  for (let round = 0; round < settings.throughputRounds; round += 1) {
+    // Alternate the order each round so neither side always runs on a warmer machine.
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const contender of order) {
+      progress(`[4] ${contender.label}: throughput round ${round + 1}`);
+      clusterRuns[contender.key].push(await clusterThroughput(contender.make));
+    }
+  }
+  const best = (runs) => runs.reduce((top, run) => (run.rps > (top?.rps ?? -1) ? run : top), null);
+  const clusters = contenders.map((contender) => ({ key: contender.key, label: contender.label, ...best(clusterRuns[contender.key]) }));
+  const byKey = Object.fromEntries(clusters.map((entry) => [entry.key, entry]));
+
+  const frameworks = [];
+  for (const framework of ['express', 'fastify', 'nest']) {
+    if (!adapters[framework]) continue;
+    const bare = [];
+    const adapted = [];
+    for (let round = 0; round < settings.throughputRounds; round += 1) {
+      progress(`[4] ${framework}: bare vs adapter, round ${round + 1}`);
+      const pair = [
+        [bare, { BENCH_ADAPTER: '0' }],
+        [adapted, { BENCH_ADAPTER: '1' }],
+      ];
+      for (const [runs, env] of round % 2 === 0 ? pair : pair.reverse()) runs.push(await standaloneThroughput(apps[framework], env));
+    }
+    const bareBest = best(bare);
+    const adaptedBest = best(adapted);
+    frameworks.push({
+      framework,
+      bareRps: bareBest.rps,
+      adapterRps: adaptedBest.rps,
+      ratio: Number((adaptedBest.rps / bareBest.rps).toFixed(3)),
+      bareRss: bareBest.rss,
+      adapterRss: adaptedBest.rss,
+    });
+  }
+  return {
+    clusters,
+    supervisorVsBare: byKey.zdt && byKey.bare ? Number((byKey.zdt.rps / byKey.bare.rps).toFixed(3)) : null,
+    frameworks,
+  };
+}
+
+// ---------------------------------------------------------------- formatting
+const mb = (bytes) => (bytes == null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(1)} MB`);
+const ms = (value) => (value == null ? 'n/a' : `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`);
+const failedCell = (failed, reasons) => (failed === 0 ? '**0**' : `**${failed.toLocaleString('en-US')}** (${countBy(reasons)})`);
+
+function markdown(results) {
+  const lines = [];
+  const push = (...rows) => lines.push(...rows);
+  push(`# zero-downtime bench`, '');
+  push(
+    `${settings.workers} workers, ${settings.clients} keep-alive clients (mixed GET and POST, echoed bodies verified), Node ${settings.node}, ${settings.cpus} CPUs, ${new Date().toISOString()}${settings.quick ? ', --quick' : ''}`,
+    '',
+  );
+  if (!hasSupervisor) push('> The supervisor was not available in this build: its rows are missing, not faked.', '');
+  if (results.rollouts) {
+    push(`## 1. ${settings.rollouts} rolling restarts under steady load`, '');
+    push('| system | requests | failed (why) | p50 / p99 steady | p50 / p99 during rollouts | rollout (mean) | floor | ratio | every worker replaced |');
+    push('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const row of results.rollouts) {
+      push(
+        `| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.steady.p50)} / ${ms(row.steady.p99)} | ${ms(row.during.p50)} / ${ms(row.during.p99)} | ${row.rolloutMeanMs} ms | ${row.floorMs} ms | ${row.floorRatio}x | ${row.allReplaced ? 'yes' : `no (${row.rollouts.filter((rollout) => !rollout.replaced).length} of ${row.rollouts.length} rollouts left old pids)`} |`,
+      );
+    }
+    push('', 'floor: time to fork and boot the replacements one after the other, measured separately under the same load.', '');
+  }
+  if (results.badRelease) {
+    push('## 2. A release that throws at boot', '');
+    push('| system | requests | failed (why) | service stayed up | what the reload command reported | old workers still serving |');
+    push('| --- | ---: | --- | --- | --- | ---: |');
+    for (const row of results.badRelease) {
+      const up = row.stayedUp ? 'yes' : `no: no request served for ${(row.downMs / 1000).toFixed(1)} s${row.answeringAfter ? '' : ', down at the end'}`;
+      push(`| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${up} | ${row.reported.replace(/\|/g, '/')} | ${row.oldWorkersLeft} of ${settings.workers} |`);
+    }
+    push('');
+  }
+  if (results.killNine) {
+    push('## 3. kill -9 of a worker under load', '');
+    push('| system | requests | failed (why) | replacement ready after |');
+    push('| --- | ---: | --- | ---: |');
+    for (const row of results.killNine) push(`| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.replacementMs)} |`);
+    push('', 'Requests in flight on the killed worker are lost with any supervisor: kill -9 gives the process no chance to drain.', '');
+  }
+  if (results.throughput) {
+    const { clusters, supervisorVsBare, frameworks } = results.throughput;
+    push('## 4. Throughput of a trivial route', '');
+    push('| system | requests/s | ratio |');
+    push('| --- | ---: | ---: |');
+    const bare = clusters.find((entry) => entry.key === 'bare');
+    for (const entry of clusters) push(`| ${entry.label} (${settings.workers} workers, plain node:http app) | ${entry.rps.toLocaleString('en-US')} | ${bare ? `${(entry.rps / bare.rps).toFixed(3)}x bare` : ''} |`);
+    for (const entry of frameworks) {
+      push(`| ${entry.framework} alone | ${entry.bareRps.toLocaleString('en-US')} | |`);
+      push(`| ${entry.framework} + adapter | ${entry.adapterRps.toLocaleString('en-US')} | ${entry.ratio}x bare ${entry.framework} |`);
+    }
+    push('', 'The load generator runs on the same machine and competes for the same CPUs: ratios mean more than absolute numbers.', '');
+    push('## 5. Memory (RSS after the throughput run, plain app)', '');
+    push('| system | primary | each worker |');
+    push('| --- | ---: | --- |');
+    for (const entry of clusters) push(`| ${entry.label} | ${mb(entry.memory.primaryRss)} | ${entry.memory.workerRss.map(mb).join(', ')} |`);
+    for (const row of results.rollouts ?? []) if (row.key.startsWith('zdt-')) push(`| ${row.system} (app workers) | ${mb(row.memory.primaryRss)} | ${row.memory.workerRss.map(mb).join(', ')} |`);
+    push('', 'PM2\'s "primary" is its daemon (God), which also keeps logs and metrics.', '');
+  }
+  if (results.targets && Object.keys(results.targets.checks).length) {
+    push('## Targets (issue 4)', '');
+    push('| target | measured | met |');
+    push('| --- | --- | --- |');
+    for (const check of Object.values(results.targets.checks)) push(`| ${check.target} | ${check.measured} | ${check.met ? 'yes' : '**no**'} |`);
+    push('');
+  }
+  return lines.join('\n');
+}
+
+function targets(results) {
+  const checks = {};
+  const zdtRollouts = (results.rollouts ?? []).filter((row) => row.key.startsWith('zdt-'));
+  if (zdtRollouts.length) {
+    const failed = zdtRollouts.reduce((sum, row) => sum + row.failed, 0) + (results.badRelease ?? []).filter((row) => row.key.startsWith('zdt-')).reduce((sum, row) => sum + row.failed, 0);
+    checks.zeroFailed = { target: '0 failed requests in every rollout scenario, all adapters', measured: `${failed} failed`, met: failed === 0 };
+    const worst = Math.max(...zdtRollouts.map((row) => row.floorRatio));
+    checks.floor = { target: 'rollout within 1.15x its floor', measured: `worst ${worst}x`, met: worst <= 1.15 };
+  }
+  const zdtBad = (results.badRelease ?? []).filter((row) => row.key.startsWith('zdt-'));
+  if (zdtBad.length) {
+    const ok = zdtBad.every((row) => row.stayedUp && !row.reloadOk);
+    checks.badRelease = { target: 'bad release refused, old workers keep serving', measured: ok ? 'refused, stayed up' : 'see table 2', met: ok };
+  }
+  const throughput = results.throughput;
+  if (throughput?.supervisorVsBare != null) {
+    checks.throughput = { target: 'supervisor throughput >= 0.97x bare cluster', measured: `${throughput.supervisorVsBare}x`, met: throughput.supervisorVsBare >= 0.97 };
+    const zdt = throughput.clusters.find((entry) => entry.key === 'zdt');
+    const bare = throughput.clusters.find((entry) => entry.key === 'bare');
+    const delta = (zdt.memory.primaryRss - bare.memory.primaryRss) / 1024 / 1024;
+    checks.primaryRss = { target: 'primary RSS within 5 MB of a bare cluster primary', measured: `${delta >= 0 ? '+' : ''}${delta.toFixed(1)} MB`, met: delta <= 5 };
+  }
+  if (throughput?.frameworks.length) {
+    const worst = Math.min(...throughput.frameworks.map((entry) => entry.ratio));
+    checks.adapterOverhead = { target: 'adapter overhead within 3% of the bare framework', measured: `worst ${worst}x`, met: worst >= 0.97 };
+  }
+  return { checks };
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const began = Date.now();
+  const results = { settings, startedAt: new Date().toISOString(), supervisorAvailable: hasSupervisor, adapters };
+  const systems = rolloutSystems();
+  if (scenarios.has('1')) {
+    results.rollouts = [];
+    for (const entry of systems) results.rollouts.push(await rollingRestarts(entry));
+  }
+  if (scenarios.has('2')) {
+    results.badRelease = [];
+    for (const entry of systems) results.badRelease.push(await badRelease(entry));
+  }
+  if (scenarios.has('3')) {
+    results.killNine = [];
+    for (const entry of systems) results.killNine.push(await killNine(entry));
+  }
+  if (scenarios.has('4') || scenarios.has('5')) results.throughput = await throughputAndMemory();
+  results.targets = targets(results);
+  results.durationMs = Date.now() - began;
+
+  const table = markdown(results);
+  process.stdout.write(`${table}\n`);
+  mkdirSync(flags.out, { recursive: true });
+  if (results.rollouts?.length) {
+    const svg = rolloutChart(
+      results.rollouts.map((row) => ({
+        title: row.system,
+        subtitle: `${row.failed.toLocaleString('en-US')} failed of ${row.sent.toLocaleString('en-US')} · rollout ${row.rolloutMeanMs} ms (floor ${row.floorMs} ms)`,
+        series: row.chart.series,
+        windows: row.chart.windows,
+      })),
+      { title: `Requests/s and failures across ${settings.rollouts} rolling restarts (${settings.workers} workers, ${settings.clients} keep-alive clients)` },
+    );
+    writeFileSync(path.join(flags.out, 'rollout.svg'), svg);
+  }
+  writeFileSync(path.join(flags.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  progress(`bench done in ${((Date.now() - began) / 1000).toFixed(0)} s; results in ${path.relative(process.cwd(), flags.out)}/`);
+}
+
+try {
+  await main();
+} finally {
+  await cleanupAll();
+}

@@ -1,0 +1,266 @@
+// The systems the bench compares, behind one small interface:
+//   start(), reload() -> { ok, reported, durationMs }, workerPids(), primaryPid(), stop()
+// Each runs in its own processes, started and stopped by pid.
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  childrenOf,
+  forkTracked,
+  isAlive,
+  onCleanup,
+  run,
+  stopProcess,
+  track,
+  waitFor,
+  waitForHttp,
+  killTree,
+} from './procs.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const benchDir = path.resolve(here, '..');
+export const appsDir = path.join(benchDir, 'apps');
+
+/** A scratch directory per system: the release marker and the ready-events file live there. */
+export function makeScratch(name) {
+  const dir = mkdtempSync(path.join(tmpdir(), `zdt-bench-${name}-`));
+  const releaseFile = path.join(dir, 'release');
+  const eventsFile = path.join(dir, 'events.jsonl');
+  writeFileSync(releaseFile, 'good');
+  writeFileSync(eventsFile, '');
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    dir,
+    releaseFile,
+    eventsFile,
+    setRelease: (release) => writeFileSync(releaseFile, release),
+    /** Ready events ({ pid, at }) appended by workers as they start listening. */
+    readyEvents: () =>
+      readFileSync(eventsFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+  };
+}
+
+function waitMessage(child, predicate, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`no matching message within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (message) => {
+      if (!predicate(message)) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(message);
+    };
+    child.on('message', onMessage);
+  });
+}
+
+/** Triggers a reload in a primary we forked and waits for its `reload:done` report. */
+async function reloadOverIpc(child, trigger, timeoutMs) {
+  const began = Date.now();
+  const done = waitMessage(child, (message) => message?.type === 'reload:done', timeoutMs);
+  trigger();
+  try {
+    return { message: await done, durationMs: Date.now() - began };
+  } catch (error) {
+    return { message: { ok: false, error: error.message }, durationMs: Date.now() - began };
+  }
+}
+
+/** (b) the bare node:cluster primary of bench/systems/bare-cluster.mjs; reload on SIGUSR2. */
+export function bareCluster({ name = 'bare cluster', app, workers, port, env = {}, killTimeoutMs = 5_000 }) {
+  const scratch = makeScratch('bare');
+  let child;
+  return {
+    name,
+    kind: 'bare',
+    port,
+    scratch,
+    async start() {
+      child = forkTracked(path.join(benchDir, 'systems', 'bare-cluster.mjs'), [app, String(workers)], {
+        what: name,
+        env: {
+          ...process.env,
+          ...env,
+          PORT: String(port),
+          BARE_KILL_TIMEOUT_MS: String(killTimeoutMs),
+          BENCH_RELEASE_FILE: scratch.releaseFile,
+          BENCH_EVENTS_FILE: scratch.eventsFile,
+        },
+      });
+      await waitFor(() => childrenOf(child.pid).length >= workers && scratch.readyEvents().length >= workers, {
+        timeoutMs: 20_000,
+        what: `${name} workers`,
+      });
+      await waitForHttp(port);
+    },
+    primaryPid: () => child.pid,
+    workerPids: () => childrenOf(child.pid),
+    async reload({ timeoutMs = 60_000 } = {}) {
+      const { message, durationMs } = await reloadOverIpc(child, () => process.kill(child.pid, 'SIGUSR2'), timeoutMs);
+      return {
+        ok: message.ok,
+        durationMs,
+        reported: 'kill -USR2: exit 0, no feedback',
+        primaryLog: message.ok ? 'reload done' : `reload failed: ${message.error}`,
+      };
+    },
+    async stop() {
+      if (child) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: killTimeoutMs + 2_000 });
+    },
+  };
+}
+
+const pm2Bin = path.join(benchDir, 'node_modules', 'pm2', 'bin', 'pm2');
+
+/**
+ * (c) PM2 in cluster mode with the zero-downtime settings its docs recommend, run
+ * under a private PM2_HOME so a user's own PM2 is never touched; the daemon is
+ * `pm2 kill`ed (and SIGKILLed by pid if needed) at the end.
+ */
+export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, killTimeoutMs = 5_000, listenTimeoutMs = 3_000 }) {
+  const scratch = makeScratch('pm2');
+  const home = path.join(scratch.dir, 'pm2-home');
+  mkdirSync(home);
+  const pm2Env = { ...process.env, PM2_HOME: home, PM2_DISCRETE_MODE: 'true' };
+  const appName = 'zdt-bench';
+  const ecosystem = path.join(scratch.dir, 'ecosystem.config.json');
+  writeFileSync(
+    ecosystem,
+    JSON.stringify({
+      apps: [
+        {
+          name: appName,
+          script: app,
+          exec_mode: 'cluster',
+          instances: workers,
+          wait_ready: true,
+          listen_timeout: listenTimeoutMs,
+          kill_timeout: killTimeoutMs,
+          autorestart: true,
+          out_file: path.join(scratch.dir, 'out.log'),
+          error_file: path.join(scratch.dir, 'error.log'),
+          env: {
+            ...env,
+            PORT: String(port),
+            BENCH_PM2_GRACEFUL: '1',
+            BENCH_RELEASE_FILE: scratch.releaseFile,
+            BENCH_EVENTS_FILE: scratch.eventsFile,
+          },
+        },
+      ],
+    }),
+  );
+  const pm2 = (...args) => run(process.execPath, [pm2Bin, ...args], { env: pm2Env, cwd: scratch.dir });
+  const daemonPid = () => {
+    try {
+      return Number(readFileSync(path.join(home, 'pm2.pid'), 'utf8'));
+    } catch {
+      return 0;
+    }
+  };
+  let killed = false;
+  async function killDaemon() {
+    if (killed) return;
+    killed = true;
+    const pid = daemonPid();
+    await pm2('kill');
+    if (pid && isAlive(pid)) killTree(pid, 'SIGKILL');
+  }
+  onCleanup(killDaemon);
+  return {
+    name,
+    kind: 'pm2',
+    port,
+    scratch,
+    async start() {
+      const result = await pm2('start', ecosystem);
+      if (result.code !== 0) throw new Error(`pm2 start failed: ${result.stderr || result.stdout}`);
+      track(daemonPid(), 'PM2 daemon (private PM2_HOME)');
+      await waitFor(() => scratch.readyEvents().length >= workers, { timeoutMs: 20_000, what: `${name} workers` });
+      await waitForHttp(port);
+    },
+    primaryPid: daemonPid,
+    workerPids: () => childrenOf(daemonPid()),
+    async reload() {
+      const result = await pm2('reload', appName);
+      const text = `${result.stdout}\n${result.stderr}`;
+      const line =
+        text
+          .split('\n')
+          .map((entry) => entry.replace(/\u001b\[[0-9;]*m/g, '').trim())
+          .filter((entry) => /reload|error|success|\u2713/i.test(entry))
+          .pop() ?? '';
+      return {
+        ok: result.code === 0,
+        durationMs: result.durationMs,
+        reported: `pm2 reload: exit ${result.code}${line ? `, "${line.slice(0, 80)}"` : ''}`,
+      };
+    },
+    async stop() {
+      await pm2('delete', appName);
+      await killDaemon();
+    },
+  };
+}
+
+/**
+ * (a) this project's supervisor, in its own process (bench/systems/zdt-primary.mjs)
+ * so that its RSS is the primary's alone; reload over IPC.
+ */
+export function zdtSupervisor({ name, app, workers, port, env = {}, readiness = 'listening', drainTimeoutMs = 5_000 }) {
+  const scratch = makeScratch('zdt');
+  let child;
+  let readyPids = [];
+  return {
+    name,
+    kind: 'zdt',
+    port,
+    scratch,
+    async start() {
+      child = forkTracked(path.join(benchDir, 'systems', 'zdt-primary.mjs'), [], {
+        what: name,
+        env: {
+          ...process.env,
+          ...env,
+          PORT: String(port),
+          BENCH_RELEASE_FILE: scratch.releaseFile,
+          BENCH_EVENTS_FILE: scratch.eventsFile,
+          ZDT_BENCH_OPTIONS: JSON.stringify({ entry: app, workers, readiness, drainTimeoutMs }),
+        },
+      });
+      const started = await waitMessage(child, (message) => message?.type === 'started' || message?.type === 'start-failed', 30_000);
+      if (started.type !== 'started') throw new Error(`supervisor did not start: ${started.error}\n${child.output()}`);
+      readyPids = started.pids;
+      await waitForHttp(port);
+    },
+    primaryPid: () => child.pid,
+    workerPids: () => childrenOf(child.pid),
+    async reload({ timeoutMs = 60_000 } = {}) {
+      const { message, durationMs } = await reloadOverIpc(child, () => child.send({ type: 'reload' }), timeoutMs);
+      return {
+        ok: message.ok,
+        durationMs,
+        replaced: message.replaced,
+        reported: message.ok
+          ? `supervisor.reload(): resolved, ${message.replaced.length} replaced`
+          : `supervisor.reload(): rejected ${message.code ?? ''} ${message.error}`.slice(0, 160),
+      };
+    },
+    async status() {
+      child.send({ type: 'status' });
+      return (await waitMessage(child, (message) => message?.type === 'status', 5_000)).status;
+    },
+    async stop() {
+      if (child) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: drainTimeoutMs + 5_000 });
+    },
+    get readyPids() {
+      return readyPids;
+    },
+  };
+}
