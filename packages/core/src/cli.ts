@@ -1,1 +1,326 @@
 #!/usr/bin/env node
+/**
+ * `zdt`: run an app under the supervisor in the foreground, and talk to a
+ * running one over its control socket. Exit codes: 0 success, 1 the operation
+ * failed (start, reload, no supervisor), 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+import { InvalidOptionError, UsageError, ZdtError, EntryNotFoundError, StartFailedError } from './errors.js';
+import { createConsoleLogger, parseDuration, type Readiness } from './options.js';
+import { Supervisor, type RolloutResult, type SupervisorStatus } from './primary/supervisor.js';
+import { ControlServer, defaultControlPath, sendControlCommand } from './primary/control.js';
+
+const HELP = {
+  main: `Usage: zdt <command> [options]
+
+Commands:
+  start <entry>   run <entry> under the supervisor, in the foreground
+  reload          replace every worker start-first with the code now on disk
+  status          show the supervisor and its workers
+  stop            drain every worker and stop the supervisor
+
+Run 'zdt <command> --help' for a command's options.
+The control socket defaults to $ZDT_CONTROL, else $XDG_RUNTIME_DIR/zdt-<uid>.sock, else <tmpdir>/zdt-<uid>.sock.
+`,
+  start: `Usage: zdt start <entry> [options] [-- app args]
+
+Runs <entry> as N cluster workers and keeps them serving through crashes and reloads.
+Prints each step. SIGUSR2 or SIGHUP reloads; SIGTERM or SIGINT stops (a second one forces).
+
+Options:
+  --workers N              number of workers (default: available parallelism)
+  --ready listening|message
+                           ready at the first 'listening', or when the app calls ready()
+                           from @zero-downtime/core/worker (default: listening)
+  --ready-timeout DUR      a new worker not ready by then is killed (default: 30s)
+  --drain-timeout DUR      a stopping worker is killed after this (default: 30s)
+  --control PATH           control socket path (default: see 'zdt --help')
+  -h, --help               show this help
+
+DUR: 500ms, 30s, 2m, or a number of milliseconds.
+`,
+  reload: `Usage: zdt reload [--control PATH]
+
+Forks a replacement for every worker from the code now on disk, waits until it is ready,
+then drains the old one. Prints progress. Exits 0 when every worker was replaced,
+1 with the reason when the rollout failed (the old workers keep serving).
+A reload during a rollout queues one more rollout; further requests join that one.
+`,
+  status: `Usage: zdt status [--control PATH] [--json]
+
+Shows the supervisor state, the last rollout and each worker: id, pid, generation, state,
+uptime, restarts, RSS, and any crash loop.
+`,
+  stop: `Usage: zdt stop [--control PATH]
+
+Drains every worker in parallel (SIGKILL at the drain timeout) and stops the supervisor.
+`,
+} as const;
+
+type Command = keyof typeof HELP;
+
+function print(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function fail(error: unknown, command: Command | undefined): number {
+  if (error instanceof UsageError || error instanceof InvalidOptionError || error instanceof EntryNotFoundError) {
+    const hint = command ? `zdt ${command} --help` : 'zdt --help';
+    process.stderr.write(`zdt: ${error.code}: ${error.message}\nRun '${hint}' for usage.\n`);
+    return 2;
+  }
+  if (error instanceof ZdtError) {
+    process.stderr.write(`zdt: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`zdt: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  return 1;
+}
+
+/** node:util parseArgs with its errors turned into UsageError (exit 2). */
+function parseFlags<const Options extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(
+  args: string[],
+  options: Options,
+  allowPositionals: boolean,
+) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  } catch (error) {
+    // Keep parseArgs' first sentence; its advice about '--' does not apply to most commands.
+    throw new UsageError((error as Error).message.split(/\.\s/)[0] ?? 'bad arguments');
+  }
+}
+
+function flagValue<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof InvalidOptionError) {
+      throw new UsageError(`${flag}: ${error.message.replace(/^Invalid option "[^"]*": /, '')}`);
+    }
+    throw error;
+  }
+}
+
+function parseWorkers(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidOptionError('workers', 'a whole number >= 1', value);
+  return Number(value);
+}
+
+async function start(argv: string[]): Promise<number> {
+  const separator = argv.indexOf('--');
+  const own = separator >= 0 ? argv.slice(0, separator) : argv;
+  const appArgs = separator >= 0 ? argv.slice(separator + 1) : [];
+  const { values, positionals } = parseFlags(
+    own,
+    {
+      workers: { type: 'string' },
+      ready: { type: 'string' },
+      'ready-timeout': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      control: { type: 'string' },
+    },
+    true,
+  );
+  if (values.help) {
+    print(HELP.start);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('missing <entry>: the app file to run');
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; put app arguments after --`);
+  }
+  const entry = positionals[0] as string;
+  const workers = values.workers === undefined ? undefined : flagValue('--workers', () => parseWorkers(values.workers as string));
+  let readiness: Readiness | undefined;
+  if (values.ready !== undefined) {
+    if (values.ready !== 'listening' && values.ready !== 'message') {
+      throw new UsageError(`--ready: expected "listening" or "message", received ${JSON.stringify(values.ready)}`);
+    }
+    readiness = values.ready;
+  }
+  const readyTimeoutMs =
+    values['ready-timeout'] === undefined ? undefined : flagValue('--ready-timeout', () => parseDuration(values['ready-timeout'] as string, 'ready-timeout'));
+  const drainTimeoutMs =
+    values['drain-timeout'] === undefined ? undefined : flagValue('--drain-timeout', () => parseDuration(values['drain-timeout'] as string, 'drain-timeout'));
+  if (readyTimeoutMs === 0) throw new UsageError('--ready-timeout: must be more than 0');
+  if (drainTimeoutMs === 0) throw new UsageError('--drain-timeout: must be more than 0');
+  const controlPath = values.control ?? defaultControlPath();
+
+  const logger = createConsoleLogger(process.stdout);
+  const supervisor = new Supervisor({ entry, args: appArgs, workers, readiness, readyTimeoutMs, drainTimeoutMs, logger });
+
+  let stopping: Promise<void> | undefined;
+  let forced = false;
+  let announceStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => {
+    announceStop = resolve;
+  });
+  const stop = (why: string): Promise<void> => {
+    if (stopping) {
+      forced = true;
+      logger.warn(`${why} again: forcing stop (SIGKILL every worker)`);
+      void supervisor.stop({ force: true });
+      return stopping;
+    }
+    logger.info(`${why}: stopping`);
+    stopping = supervisor.stop();
+    announceStop();
+    return stopping;
+  };
+  const control = new ControlServer(supervisor, controlPath, () => stop('stop requested over the control socket'));
+  await control.listen();
+  logger.info(`control socket ${control.path}`);
+
+  const reload = (signal: string) => {
+    logger.info(`${signal}: reload requested`);
+    supervisor.reload().catch((error: Error) => {
+      // The supervisor already logged a failed rollout; only other refusals need saying.
+      if (!(error instanceof ZdtError) || error.code !== 'ERR_ZDT_ROLLOUT_FAILED') logger.warn(`reload refused: ${error.message}`);
+    });
+  };
+  const signalHandlers: Partial<Record<NodeJS.Signals, () => void>> = {
+    SIGUSR2: () => reload('SIGUSR2'),
+    SIGHUP: () => reload('SIGHUP'),
+    SIGTERM: () => void stop('SIGTERM'),
+    SIGINT: () => void stop('SIGINT'),
+  };
+  const removeSignalHandlers = () => {
+    for (const [signal, handler] of Object.entries(signalHandlers)) process.off(signal, handler);
+  };
+  for (const [signal, handler] of Object.entries(signalHandlers)) process.on(signal, handler);
+
+  let exitCode = 0;
+  try {
+    await supervisor.start();
+    logger.info(`supervisor pid ${process.pid} running; SIGUSR2 or 'zdt reload' to deploy, SIGTERM or 'zdt stop' to stop`);
+  } catch (error) {
+    if (!stopping) {
+      exitCode = error instanceof StartFailedError ? 1 : fail(error, 'start');
+      if (error instanceof StartFailedError) logger.error(`${error.code}: ${error.message}`);
+      stopping = supervisor.stop();
+      announceStop();
+    }
+  }
+  // The supervisor now runs until a signal or `zdt stop`.
+  await stopRequested;
+  await stopping;
+  removeSignalHandlers();
+  await control.close();
+  if (forced) exitCode = 1;
+  logger.info(`supervisor stopped (exit ${exitCode})`);
+  return exitCode;
+}
+
+/**
+ * The client commands share one shape: flags, --help, one control request
+ * with progress printed as it arrives, exit 1 with the supervisor's reason.
+ */
+async function controlCommand(
+  argv: string[],
+  command: 'reload' | 'status' | 'stop',
+  onResult: (data: unknown, json: boolean) => string,
+): Promise<number> {
+  const flags: Record<string, { type: 'string' | 'boolean' }> =
+    command === 'status' ? { control: { type: 'string' }, json: { type: 'boolean' } } : { control: { type: 'string' } };
+  const { values } = parseFlags(argv, flags, false);
+  if (values.help) {
+    print(HELP[command]);
+    return 0;
+  }
+  const controlPath = typeof values.control === 'string' ? values.control : defaultControlPath();
+  const response = await sendControlCommand(controlPath, command, (progress) => print(progress.message));
+  if (response.type === 'error') {
+    process.stderr.write(`zdt: ${response.code}: ${response.message}\n`);
+    return 1;
+  }
+  print(onResult(response.data, values.json === true));
+  return 0;
+}
+
+const reload = (argv: string[]) =>
+  controlCommand(argv, 'reload', (data) => {
+    const result = data as RolloutResult;
+    return `reload done: generation ${result.generation}, ${result.replaced.length} worker(s) replaced in ${result.durationMs}ms`;
+  });
+
+const status = (argv: string[]) =>
+  controlCommand(argv, 'status', (data, json) => (json ? JSON.stringify(data, null, 2) : formatStatus(data as SupervisorStatus)));
+
+const stop = (argv: string[]) => controlCommand(argv, 'stop', () => 'stopped');
+
+function formatBytes(bytes: number | undefined): string {
+  return bytes === undefined ? '-' : `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+function formatStatus(status: SupervisorStatus): string {
+  const lines = [
+    `supervisor pid ${status.pid}: ${status.state}, generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)`,
+    `entry ${status.entry}`,
+  ];
+  if (status.rollout) lines.push(`rollout of generation ${status.rollout.generation} in progress${status.rollout.queued ? ', one more queued' : ''}`);
+  if (status.lastRollout) {
+    const last = status.lastRollout;
+    lines.push(`last rollout: generation ${last.generation} ${last.outcome}${last.reason ? `: ${last.reason}` : ''}`);
+  }
+  lines.push('', 'ID  PID      GEN  STATE     UPTIME    RESTARTS  RSS');
+  for (const worker of status.workers) {
+    lines.push(
+      [
+        String(worker.id).padEnd(3),
+        String(worker.pid).padEnd(8),
+        String(worker.generation).padEnd(4),
+        worker.state.padEnd(9),
+        `${Math.round(worker.uptimeMs / 1000)}s`.padEnd(9),
+        String(worker.restarts).padEnd(9),
+        formatBytes(worker.rssBytes),
+      ].join(' '),
+    );
+  }
+  for (const loop of status.crashLoop) {
+    const next = loop.nextRestartInMs === undefined ? 'restarting now' : `next restart in ${loop.nextRestartInMs}ms`;
+    lines.push(`worker ${loop.workerId}: CrashLoopBackOff, ${loop.quickCrashes} quick crash(es) in a row, ${next}`);
+  }
+  return lines.join('\n');
+}
+
+const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, status, stop };
+
+function version(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name !== undefined && Object.hasOwn(COMMANDS, name) ? (name as Exclude<Command, 'main'>) : undefined;
+  try {
+    if (name === '--help' || name === '-h' || name === 'help') {
+      print(HELP.main);
+      return 0;
+    }
+    if (name === '--version' || name === '-v') {
+      print(version());
+      return 0;
+    }
+    if (name === undefined) throw new UsageError('missing command');
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, status or stop`);
+    return await COMMANDS[command](rest);
+  } catch (error) {
+    return fail(error, command);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = fail(error, undefined);
+  },
+);

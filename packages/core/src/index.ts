@@ -1,1 +1,55 @@
-export {};
+/**
+ * The public surface of @zero-downtime/core (the primary side). The worker
+ * side is the separate subpath `@zero-downtime/core/worker`.
+ */
+export { Supervisor } from './primary/supervisor.js';
+export type {
+  SupervisorState,
+  SupervisorStatus,
+  SupervisorEvents,
+  WorkerStatus,
+  CrashLoopStatus,
+  RolloutResult,
+  RolloutOutcome,
+  ReplacedWorker,
+} from './primary/supervisor.js';
+export type { WorkerState, WorkerExit, ListeningAddress } from './primary/worker-handle.js';
+export { DEFAULTS, resolveOptions, parseDuration, createConsoleLogger } from './options.js';
+export type {
+  SupervisorOptions,
+  ResolvedOptions,
+  BackoffOptions,
+  Logger,
+  Readiness,
+  ForkFunction,
+  ForkSettings,
+} from './options.js';
+export { ControlServer, defaultControlPath, sendControlCommand, CONTROL_ENV } from './primary/control.js';
+export type { ControlCommand, ControlRequest, ControlResponse } from './primary/control.js';
+export {
+  ZdtError,
+  InvalidOptionError,
+  EntryNotFoundError,
+  StartFailedError,
+  RolloutFailedError,
+  InvalidStateError,
+  ControlInUseError,
+  ControlUnavailableError,
+  UsageError,
+  NotAWorkerError,
+} from './errors.js';
+export { WORKER_ENV, isProtocolMessage } from './protocol.js';
+export type {
+  ProtocolMessage,
+  PrimaryToWorker,
+  WorkerToPrimary,
+  ShutdownReason,
+  ShutdownMessage,
+  PingMessage,
+  HelloMessage,
+  ReadyMessage,
+  PongMessage,
+  DrainingMessage,
+  DrainedMessage,
+  ReplaceMeMessage,
+} from './protocol.js';

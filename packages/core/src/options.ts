@@ -1,0 +1,323 @@
+/**
+ * Supervisor options: one interface, one table of defaults, one resolveOptions()
+ * that merges, validates and derives everything once. Nothing downstream
+ * re-checks an option.
+ */
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import type { Worker as ClusterWorker } from 'node:cluster';
+import { InvalidOptionError } from './errors.js';
+
+/** pino-compatible: each method takes (message) or (object, message). */
+export interface Logger {
+  info(objectOrMessage: unknown, message?: string): void;
+  warn(objectOrMessage: unknown, message?: string): void;
+  error(objectOrMessage: unknown, message?: string): void;
+  debug(objectOrMessage: unknown, message?: string): void;
+}
+
+export type Readiness = 'listening' | 'message';
+
+/** Delay before restarting a worker that crashed quickly: initialMs × multiplier^(n-1), capped at maxMs, ± jitter. */
+export interface BackoffOptions {
+  /** @default 100 */
+  initialMs?: number;
+  /** @default 30_000 */
+  maxMs?: number;
+  /** @default 2 */
+  multiplier?: number;
+  /** Fraction of the delay added or removed at random, 0..1. @default 0.2 */
+  jitter?: number;
+}
+
+/**
+ * Test seam: replaces `cluster.fork()` so state-machine tests can drive fake
+ * workers. Real use never sets it.
+ */
+export type ForkFunction = (settings: ForkSettings) => ClusterWorker;
+
+export interface ForkSettings {
+  exec: string;
+  args: string[];
+  execArgv: string[];
+  cwd: string;
+  silent: boolean;
+  env: Record<string, string>;
+}
+
+export interface SupervisorOptions {
+  /** The app's entry file, resolved against `cwd`. Required. */
+  entry: string;
+  /** Arguments passed to the app. @default [] */
+  args?: string[];
+  /** Extra environment variables for the workers (added to the primary's). @default {} */
+  env?: Record<string, string | undefined>;
+  /** Working directory of the workers; `entry` is resolved against it. @default process.cwd() */
+  cwd?: string;
+  /** Node flags for the workers. @default [] */
+  execArgv?: string[];
+  /** Number of workers. @default os.availableParallelism() */
+  workers?: number;
+  /** When a worker counts as ready: its first `'listening'`, or the app calling `ready()` from `@zero-downtime/core/worker`. @default 'listening' */
+  readiness?: Readiness;
+  /** A new worker not ready within this time is killed (a failed start, rollout or restart). @default 30_000 */
+  readyTimeoutMs?: number;
+  /** A stopping worker still alive after this time gets SIGKILL. @default 30_000 */
+  drainTimeoutMs?: number;
+  /** Crash restart back-off. @default { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 } */
+  backoff?: BackoffOptions;
+  /** A worker that exits sooner than this after its fork counts as a quick crash and backs off. @default 1_000 */
+  minUptimeMs?: number;
+  /** How many workers a rollout replaces at once. @default 1 */
+  rolloutBatchSize?: number;
+  /** How often workers that loaded the worker module are pinged, and RSS is checked. 0 turns pings off. @default 5_000 */
+  heartbeatIntervalMs?: number;
+  /** A worker that has not answered a ping for this long is hung: replaced start-first, then killed. @default 20_000 */
+  heartbeatTimeoutMs?: number;
+  /** A worker whose RSS exceeds this many MiB is replaced start-first and drained. 0 turns it off. @default 0 */
+  maxMemoryMb?: number;
+  /** Where the supervisor logs its steps; `false` silences it. @default a console logger (stderr) */
+  logger?: Logger | false;
+  /** Pipe the workers' stdout/stderr away instead of sharing the primary's. @default false */
+  silent?: boolean;
+  /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
+  fork?: ForkFunction;
+}
+
+export interface ResolvedBackoff {
+  initialMs: number;
+  maxMs: number;
+  multiplier: number;
+  jitter: number;
+}
+
+export interface ResolvedOptions {
+  entry: string;
+  /** `entry` resolved against `cwd` (not realpath'd, so a switched symlink is followed on the next fork). */
+  entryPath: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  execArgv: string[];
+  workers: number;
+  readiness: Readiness;
+  readyTimeoutMs: number;
+  drainTimeoutMs: number;
+  backoff: ResolvedBackoff;
+  minUptimeMs: number;
+  rolloutBatchSize: number;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  maxMemoryMb: number;
+  /** Derived: maxMemoryMb in bytes, 0 when off. */
+  maxMemoryBytes: number;
+  /** Derived: how often the health monitor runs (pings and RSS); 0 when it has nothing to do. */
+  monitorIntervalMs: number;
+  logger: Logger;
+  silent: boolean;
+  fork: ForkFunction | undefined;
+}
+
+export const DEFAULTS = {
+  args: [] as readonly string[],
+  env: {} as Readonly<Record<string, string>>,
+  execArgv: [] as readonly string[],
+  /** Resolved at call time so the value matches the machine running the supervisor. */
+  workers: (): number => availableParallelism(),
+  readiness: 'listening' as Readiness,
+  readyTimeoutMs: 30_000,
+  drainTimeoutMs: 30_000,
+  backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 } as Readonly<ResolvedBackoff>,
+  minUptimeMs: 1_000,
+  rolloutBatchSize: 1,
+  heartbeatIntervalMs: 5_000,
+  heartbeatTimeoutMs: 20_000,
+  maxMemoryMb: 0,
+  silent: false,
+} as const;
+
+/** Used for the RSS check when pings are off but a memory limit is set. */
+const MEMORY_CHECK_FALLBACK_MS = 5_000;
+
+const KNOWN_OPTIONS = new Set([
+  'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
+  'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
+  'logger', 'silent', 'fork',
+]);
+const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function integer(option: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new InvalidOptionError(option, `an integer ${range}`, value);
+  }
+  return value;
+}
+
+function number(option: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidOptionError(option, `a number between ${min} and ${max}`, value);
+  }
+  return value;
+}
+
+function stringArray(option: string, value: unknown, fallback: readonly string[]): string[] {
+  if (value === undefined) return [...fallback];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new InvalidOptionError(option, 'an array of strings', value);
+  }
+  return [...value];
+}
+
+function isLogger(value: unknown): value is Logger {
+  return (
+    isPlainObjectOrInstance(value) &&
+    ['info', 'warn', 'error', 'debug'].every((level) => typeof (value as Record<string, unknown>)[level] === 'function')
+  );
+}
+
+function isPlainObjectOrInstance(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
+/** Writes `zdt <level> <message> key=value…` lines to stderr; used when no logger is given. */
+export function createConsoleLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
+  const write = (level: string) => (objectOrMessage: unknown, message?: string) => {
+    let text: string;
+    if (typeof objectOrMessage === 'string') {
+      text = objectOrMessage;
+    } else {
+      const fields = isPlainObject(objectOrMessage)
+        ? Object.entries(objectOrMessage)
+            .filter(([, value]) => value !== undefined)
+            .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+            .join(' ')
+        : String(objectOrMessage);
+      // Structured fields are for machine loggers; a human reads the message, which names what matters.
+      text = message ?? fields;
+    }
+    stream.write(`zdt ${new Date().toISOString()} ${level.padEnd(5)} ${text}\n`);
+  };
+  return { info: write('info'), warn: write('warn'), error: write('error'), debug: () => {} };
+}
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
+  if (!isPlainObject(options)) throw new InvalidOptionError('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new InvalidOptionError(key, `one of ${[...KNOWN_OPTIONS].join(', ')}`, key);
+  }
+  const { entry } = options;
+  if (typeof entry !== 'string' || entry.length === 0) {
+    throw new InvalidOptionError('entry', 'a non-empty path to the app entry file', entry);
+  }
+  const cwd = options.cwd ?? process.cwd();
+  if (typeof cwd !== 'string' || cwd.length === 0) throw new InvalidOptionError('cwd', 'a directory path', cwd);
+
+  let env: Record<string, string> = {};
+  if (options.env !== undefined) {
+    if (!isPlainObject(options.env)) throw new InvalidOptionError('env', 'an object of strings', options.env);
+    for (const [key, value] of Object.entries(options.env)) {
+      if (value === undefined) continue;
+      if (typeof value !== 'string') throw new InvalidOptionError(`env.${key}`, 'a string', value);
+      env[key] = value;
+    }
+  } else {
+    env = { ...DEFAULTS.env };
+  }
+
+  const readiness = options.readiness ?? DEFAULTS.readiness;
+  if (readiness !== 'listening' && readiness !== 'message') {
+    throw new InvalidOptionError('readiness', '"listening" or "message"', readiness);
+  }
+
+  const backoffInput = options.backoff ?? {};
+  if (!isPlainObject(backoffInput)) throw new InvalidOptionError('backoff', 'an object', backoffInput);
+  for (const key of Object.keys(backoffInput)) {
+    if (!KNOWN_BACKOFF.has(key)) throw new InvalidOptionError(`backoff.${key}`, 'initialMs, maxMs, multiplier or jitter', key);
+  }
+  const backoff: ResolvedBackoff = {
+    initialMs: integer('backoff.initialMs', backoffInput.initialMs, DEFAULTS.backoff.initialMs, 1),
+    maxMs: integer('backoff.maxMs', backoffInput.maxMs, DEFAULTS.backoff.maxMs, 1),
+    multiplier: number('backoff.multiplier', backoffInput.multiplier, DEFAULTS.backoff.multiplier, 1, 100),
+    jitter: number('backoff.jitter', backoffInput.jitter, DEFAULTS.backoff.jitter, 0, 1),
+  };
+  if (backoff.maxMs < backoff.initialMs) {
+    throw new InvalidOptionError('backoff.maxMs', `a number >= backoff.initialMs (${backoff.initialMs})`, backoff.maxMs);
+  }
+
+  const heartbeatIntervalMs = integer('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 0);
+  const heartbeatTimeoutMs = integer('heartbeatTimeoutMs', options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs, 1);
+  if (heartbeatIntervalMs > 0 && heartbeatTimeoutMs <= heartbeatIntervalMs) {
+    throw new InvalidOptionError(
+      'heartbeatTimeoutMs',
+      `a number greater than heartbeatIntervalMs (${heartbeatIntervalMs})`,
+      heartbeatTimeoutMs,
+    );
+  }
+  const maxMemoryMb = number('maxMemoryMb', options.maxMemoryMb, DEFAULTS.maxMemoryMb, 0, Number.MAX_SAFE_INTEGER);
+
+  let logger: Logger;
+  if (options.logger === false) logger = silentLogger;
+  else if (options.logger === undefined) logger = createConsoleLogger();
+  else if (isLogger(options.logger)) logger = options.logger;
+  else throw new InvalidOptionError('logger', 'an object with info, warn, error and debug methods, or false', options.logger);
+
+  if (options.silent !== undefined && typeof options.silent !== 'boolean') {
+    throw new InvalidOptionError('silent', 'a boolean', options.silent);
+  }
+  if (options.fork !== undefined && typeof options.fork !== 'function') {
+    throw new InvalidOptionError('fork', 'a function (test seam)', options.fork);
+  }
+
+  return {
+    entry,
+    entryPath: path.resolve(cwd, entry),
+    args: stringArray('args', options.args, DEFAULTS.args),
+    env,
+    cwd: path.resolve(cwd),
+    execArgv: stringArray('execArgv', options.execArgv, DEFAULTS.execArgv),
+    workers: integer('workers', options.workers, DEFAULTS.workers(), 1, 1024),
+    readiness,
+    readyTimeoutMs: integer('readyTimeoutMs', options.readyTimeoutMs, DEFAULTS.readyTimeoutMs, 1),
+    drainTimeoutMs: integer('drainTimeoutMs', options.drainTimeoutMs, DEFAULTS.drainTimeoutMs, 1),
+    backoff,
+    minUptimeMs: integer('minUptimeMs', options.minUptimeMs, DEFAULTS.minUptimeMs, 0),
+    rolloutBatchSize: integer('rolloutBatchSize', options.rolloutBatchSize, DEFAULTS.rolloutBatchSize, 1),
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    maxMemoryMb,
+    maxMemoryBytes: Math.round(maxMemoryMb * 1024 * 1024),
+    monitorIntervalMs: heartbeatIntervalMs > 0 ? heartbeatIntervalMs : maxMemoryMb > 0 ? MEMORY_CHECK_FALLBACK_MS : 0,
+    logger,
+    silent: options.silent ?? DEFAULTS.silent,
+    fork: options.fork,
+  };
+}
+
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const;
+
+/**
+ * Parses a CLI duration: `500ms`, `30s`, `2m`, or a plain number of milliseconds.
+ * `option` names the flag in the error.
+ */
+export function parseDuration(value: string | number, option = 'duration'): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value) && value >= 0) return Math.round(value);
+    throw new InvalidOptionError(option, 'a duration like 500ms, 30s, 2m or a number of milliseconds', value);
+  }
+  const match = typeof value === 'string' ? DURATION_PATTERN.exec(value.trim()) : null;
+  if (!match) {
+    throw new InvalidOptionError(option, 'a duration like 500ms, 30s, 2m or a number of milliseconds', value);
+  }
+  const unit = (match[2] ?? 'ms') as keyof typeof UNIT_MS;
+  return Math.round(Number(match[1]) * UNIT_MS[unit]);
+}
