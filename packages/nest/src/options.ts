@@ -1,0 +1,78 @@
+import type { LoggerService } from '@nestjs/common';
+import { InvalidOptionError, type WorkerOptions } from '@zero-downtime/core/worker';
+
+/**
+ * Options of `ZeroDowntimeModule.forRoot()` / `forRootAsync()`: every worker option of
+ * `@zero-downtime/core/worker` (validated by its `configure()`) plus the health routes,
+ * with a Nest logger in place of core's.
+ */
+export interface ZeroDowntimeModuleOptions extends Omit<WorkerOptions, 'logger'> {
+  /**
+   * Where the drain logs. Any Nest `LoggerService`; `false` turns logging off.
+   * @default new Logger('ZeroDowntime')
+   */
+  logger?: LoggerService | false;
+  /**
+   * Path of a readiness route answering 200 `{"status":"ok"}`, then 503 `{"status":"draining"}`
+   * from the instant the drain starts. Registered on the HTTP adapter as is (no global prefix,
+   * no guards). `false`: no route.
+   * @default false
+   */
+  readinessPath?: string | false;
+  /**
+   * Path of a liveness route answering 200 `{"status":"ok"}` until the process exits. `false`: no route.
+   * @default false
+   */
+  livenessPath?: string | false;
+}
+
+export const DEFAULTS = {
+  readinessPath: false,
+  livenessPath: false,
+} as const satisfies Pick<ZeroDowntimeModuleOptions, 'readinessPath' | 'livenessPath'>;
+
+export interface ResolvedModuleOptions {
+  logger: LoggerService | false | undefined;
+  readinessPath: string | false;
+  livenessPath: string | false;
+  worker: Omit<WorkerOptions, 'logger'>;
+}
+
+function resolvePath(option: string, value: unknown): string | false {
+  if (value === undefined || value === false) return false;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new InvalidOptionError(option, 'a path starting with "/", or false', value);
+  }
+  return value;
+}
+
+function isLoggerService(value: unknown): value is LoggerService {
+  const candidate = value as Partial<LoggerService> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.log === 'function' &&
+    typeof candidate.warn === 'function' &&
+    typeof candidate.error === 'function'
+  );
+}
+
+export function resolveOptions(options: ZeroDowntimeModuleOptions = {}): ResolvedModuleOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', 'an object', options);
+  }
+  const { logger, readinessPath, livenessPath, ...worker } = options;
+  if (logger !== undefined && logger !== false && !isLoggerService(logger)) {
+    throw new InvalidOptionError('logger', 'a Nest LoggerService (log, warn, error) or false', logger);
+  }
+  const resolved: ResolvedModuleOptions = {
+    logger,
+    readinessPath: resolvePath('readinessPath', readinessPath ?? DEFAULTS.readinessPath),
+    livenessPath: resolvePath('livenessPath', livenessPath ?? DEFAULTS.livenessPath),
+    worker,
+  };
+  if (resolved.readinessPath !== false && resolved.readinessPath === resolved.livenessPath) {
+    throw new InvalidOptionError('livenessPath', 'a path different from readinessPath', livenessPath);
+  }
+  return resolved;
+}
