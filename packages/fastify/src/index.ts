@@ -98,10 +98,7 @@ const plugin: FastifyPluginAsync<ZeroDowntimeFastifyOptions> = async (fastify, o
   const resolved = resolveOptions(options);
   configure({ logger: fastify.log, ...resolved.worker });
 
-  fastify.decorate('zeroDowntime', {
-    isDraining,
-    shutdown: (reason?: string) => shutdown(reason ?? 'manual'),
-  } satisfies ZeroDowntimeDecorator);
+  fastify.decorate('zeroDowntime', { isDraining, shutdown } satisfies ZeroDowntimeDecorator);
 
   // onRequest covers requests that arrive while draining (and hijacked replies),
   // onSend covers requests that were already running when the drain started.

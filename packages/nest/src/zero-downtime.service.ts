@@ -121,7 +121,7 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
    * Starts the drain by hand, as SIGTERM would: stop listening, finish in-flight requests,
    * then app.close(), then exit unless `exit: false`. Every call returns the same promise.
    */
-  shutdown(reason = 'manual'): Promise<DrainReport> {
+  shutdown(reason?: string): Promise<DrainReport> {
     return shutdown(reason);
   }
 
