@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startLoad, latencyIn, BUCKET_MS } from './lib/load.mjs';
+import { startLoad, latencyIn, measureRequestsPerSecond, BUCKET_MS } from './lib/load.mjs';
 import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch } from './lib/systems.mjs';
 import {
   cleanupAll,
@@ -45,7 +45,7 @@ const settings = {
   steadyMs: flags.quick ? 1_500 : 2_500,
   gapMs: 1_000,
   throughputMs: flags.quick ? 2_000 : 3_000,
-  throughputRounds: flags.quick ? 1 : 2,
+  throughputRounds: flags.quick ? 1 : 3,
   killTimeoutMs: 5_000,
   cpus: os.availableParallelism(),
   node: process.version,
@@ -58,6 +58,7 @@ installSignalCleanup();
 
 const apps = {
   plain: path.join(appsDir, 'plain.cjs'),
+  'node:http': path.join(appsDir, 'plain.cjs'),
   express: path.join(appsDir, 'express.mjs'),
   fastify: path.join(appsDir, 'fastify.mjs'),
   nest: path.join(appsDir, 'nest.mjs'),
@@ -88,14 +89,18 @@ const adapters = {};
 for (const framework of ['express', 'fastify', 'nest']) adapters[framework] = hasSupervisor && (await adapterAvailable(framework));
 if (!hasSupervisor && wantedSystems.has('zdt')) progress('! @zero-downtime/core has no Supervisor yet: its rows are left out');
 
+const FRAMEWORKS = ['node:http', 'express', 'fastify', 'nest'];
+/** node:http needs only core's worker side; the frameworks need their adapter built. */
+const integrationAvailable = (framework) => (framework === 'node:http' ? hasSupervisor : adapters[framework]);
+
 function rolloutSystems() {
   const list = [];
-  for (const framework of ['express', 'fastify', 'nest']) {
-    if (!adapters[framework]) continue;
+  for (const framework of FRAMEWORKS) {
+    if (!integrationAvailable(framework)) continue;
     const env = { BENCH_ADAPTER: '1' };
     list.push({
       label: `zero-downtime + ${framework}`,
-      key: `zdt-${framework}`,
+      key: `zdt-${framework.replace(':', '-')}`,
       app: apps[framework],
       env,
       make: (port) =>
@@ -289,10 +294,9 @@ async function killNine(entry) {
 
 // ---------------------------------------------------------------- scenario 4 + 5
 async function measureThroughput(port) {
-  const warm = startLoad({ port, clients: settings.clients * 2, durationMs: 700, postRatio: 0 });
-  await warm.done;
-  const result = await startLoad({ port, clients: settings.clients * 2, durationMs: settings.throughputMs, postRatio: 0 }).done;
-  return { rps: Math.round(result.ok / (result.durationMs / 1000)), failed: result.failed };
+  // Warm both the server's and this process's JIT before counting.
+  await measureRequestsPerSecond({ port, connections: 32, durationMs: 1_500 });
+  return measureRequestsPerSecond({ port, connections: 32, durationMs: settings.throughputMs });
 }
 
 async function clusterThroughput(make) {
@@ -342,8 +346,8 @@ async function throughputAndMemory() {
   const byKey = Object.fromEntries(clusters.map((entry) => [entry.key, entry]));
 
   const frameworks = [];
-  for (const framework of ['express', 'fastify', 'nest']) {
-    if (!adapters[framework]) continue;
+  for (const framework of FRAMEWORKS) {
+    if (!integrationAvailable(framework)) continue;
     const bare = [];
     const adapted = [];
     for (let round = 0; round < settings.throughputRounds; round += 1) {

@@ -6,6 +6,10 @@ import common from './common.cjs';
 common.bootRelease();
 
 const app = Fastify({ logger: false });
+if (process.env.BENCH_ADAPTER === '1') {
+  const { default: zeroDowntime } = await import('@zero-downtime/fastify');
+  await app.register(zeroDowntime);
+}
 app.get('/echo', async (request) => request.query.v ?? 'ok');
 app.post('/echo', async (request) => request.body);
 

@@ -24,10 +24,15 @@ Post('echo')(...method('post'));
 HttpCode(200)(...method('post'));
 Body()(EchoController.prototype, 'post', 0);
 
+const adapter = process.env.BENCH_ADAPTER === '1' ? await import('@zero-downtime/nest') : undefined;
 class AppModule {}
-Module({ controllers: [EchoController] })(AppModule);
+Module({
+  imports: adapter ? [adapter.ZeroDowntimeModule.forRoot({ logger: false })] : [],
+  controllers: [EchoController],
+})(AppModule);
 
 const app = await NestFactory.create(AppModule, { logger: false });
 app.useBodyParser('text', { type: '*/*' });
+if (adapter) adapter.enableZeroDowntime(app);
 await app.listen(common.port(), '127.0.0.1');
 common.announceReady();

@@ -1,6 +1,8 @@
 // A plain node:http app: GET /echo?v=x answers x, POST /echo answers its body.
-// With BENCH_PM2_GRACEFUL=1 it does what PM2's docs advise for graceful start and
-// shutdown: process.send('ready') once listening, close the server on SIGINT.
+// BENCH_ADAPTER=1 hands its server to this project's worker side (the one line a
+// plain node:http app needs). BENCH_PM2_GRACEFUL=1 does what PM2's docs advise for
+// graceful start and shutdown: process.send('ready') once listening, close the
+// server on SIGINT.
 'use strict';
 const http = require('node:http');
 const { bootRelease, announceReady, port } = require('./common.cjs');
@@ -21,6 +23,8 @@ const server = http.createServer((request, response) => {
   response.writeHead(200, { 'content-type': 'text/plain' });
   response.end(value);
 });
+
+if (process.env.BENCH_ADAPTER === '1') require('@zero-downtime/core/worker').manageServer(server);
 
 server.listen(port(), '127.0.0.1', () => {
   announceReady();
