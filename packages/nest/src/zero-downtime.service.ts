@@ -92,7 +92,7 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
       this.detachShutdownHooks();
       if (this.application === undefined && this.logger !== false) {
         this.logger.warn(
-          'enableZeroDowntime(app) was not called: the drain cannot run app.close(), so onModuleDestroy and onApplicationShutdown hooks will not run before exit',
+          'enableZeroDowntime(app) was not called before app.listen(): the drain cannot run app.close(), so onModuleDestroy and onApplicationShutdown hooks would not run before exit',
         );
       }
     };

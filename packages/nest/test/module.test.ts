@@ -136,6 +136,16 @@ describe.each(['express', 'fastify'] as const)('ZeroDowntimeModule on platform-%
   });
 });
 
+describe('ZeroDowntimeModule without enableZeroDowntime(app)', () => {
+  it('warns through the given Nest logger once the server listens', async () => {
+    const warnings: string[] = [];
+    const logger = { log: () => {}, error: () => {}, warn: (message: string) => warnings.push(message) };
+    const app = await create('express', ZeroDowntimeModule.forRoot({ ...quiet, logger }));
+    await listen(app);
+    expect(warnings).toEqual([expect.stringContaining('enableZeroDowntime(app) was not called before app.listen()')]);
+  });
+});
+
 describe('ZeroDowntimeModule as an injectable', () => {
   it('lets a provider inject ZeroDowntimeService', async () => {
     @Injectable()
