@@ -101,3 +101,6 @@ export function healthResponse(kind: HealthKind): HealthResponse {
 export function markResponseDraining(response: ServerResponse): void {
   getRuntime().markResponse(response);
 }
+
+// Loading the module is enough to follow every http server of the process and answer the supervisor.
+getRuntime();
