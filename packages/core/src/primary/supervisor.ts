@@ -348,7 +348,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.log.info(info, `worker ${id} (pid ${handle.pid}) ready, generation ${generation}`);
       this.emit('ready', info);
     });
-    handle.on('listening', (address) => this.emit('listening', { workerId: id, pid: handle.pid, address }));
+    handle.on('listening', (address) => {
+      this.log.info({ ...info, address }, `worker ${id} (pid ${handle.pid}) listening on ${address.address}:${address.port}`);
+      this.emit('listening', { workerId: id, pid: handle.pid, address });
+    });
     handle.on('message', (message) => this.onWorkerMessage(handle, message));
     handle.on('exit', (exit) => this.onWorkerExit(handle, exit));
     this.log.info(info, `worker ${id} forked (pid ${handle.pid}, generation ${generation})`);

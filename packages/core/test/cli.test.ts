@@ -1,0 +1,222 @@
+import { describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CLI, deployDirectory, fixture, get, isAlive, pidOf, testContext, waitFor } from './helpers.js';
+
+const context = testContext();
+const { tracker, cleanups } = context;
+
+function scratchDirectory(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-cli-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Running {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  workerPids: () => number[];
+  port: () => number;
+}
+
+/** `zdt start` in the foreground; every worker pid it prints is tracked for cleanup. */
+function zdtStart(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(process.execPath, [CLI, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  tracker.track(child.pid);
+  const output: string[] = [];
+  const pids: number[] = [];
+  let port = 0;
+  let partial = '';
+  const collect = (chunk: Buffer) => {
+    partial += chunk.toString('utf8');
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      output.push(line);
+      const forked = /forked \(pid (\d+)/.exec(line);
+      if (forked) {
+        pids.push(Number(forked[1]));
+        tracker.track(Number(forked[1]));
+      }
+      const listening = /listening on [\d.]+:(\d+)/.exec(line);
+      if (listening && !port) port = Number(listening[1]);
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output, exited, workerPids: () => [...pids], port: () => port };
+}
+
+function zdt(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+async function waitForLine(running: Running, pattern: RegExp, what: string): Promise<string> {
+  return waitFor(() => running.output.find((line) => pattern.test(line)), what);
+}
+
+describe('zdt CLI', () => {
+  it('start, status, reload and stop over a 0600 control socket', async () => {
+    const control = path.join(scratchDirectory(), 'control.sock');
+    const running = zdtStart([fixture('app.cjs'), '--workers', '2', '--ready-timeout', '10s', '--drain-timeout', '5s', '--control', control]);
+    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    expect(statSync(control).mode & 0o777).toBe(0o600);
+    expect(statSync(control).isSocket()).toBe(true);
+
+    const status = zdt(['status', '--json', '--control', control]);
+    expect(status.code).toBe(0);
+    const before = JSON.parse(status.stdout) as { state: string; workers: Array<{ pid: number; state: string }> };
+    expect(before.state).toBe('running');
+    expect(before.workers.map((worker) => worker.state)).toEqual(['ready', 'ready']);
+    const human = zdt(['status', '--control', control]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/running, generation 0/);
+
+    const reload = zdt(['reload', '--control', control]);
+    expect(reload.stderr).toBe('');
+    expect(reload.code).toBe(0);
+    expect(reload.stdout).toMatch(/rollout of generation 1 started/);
+    expect(reload.stdout).toMatch(/reload done: generation 1, 2 worker\(s\) replaced/);
+    const oldPids = before.workers.map((worker) => worker.pid);
+    expect(oldPids.filter(isAlive)).toEqual([]);
+
+    const stop = zdt(['stop', '--control', control]);
+    expect(stop.code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    expect(running.workerPids()).toHaveLength(4);
+    expect(running.workerPids().filter(isAlive)).toEqual([]);
+    expect(existsSync(control)).toBe(false);
+  });
+
+  it('zdt reload exits 1 with the reason on a broken release while the old workers keep answering', async () => {
+    const app = deployDirectory('app.cjs');
+    cleanups.push(app.remove);
+    const control = path.join(app.dir, 'control.sock');
+    const running = zdtStart([app.entry, '--workers', '2', '--control', control]);
+    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    const oldPids = running.workerPids();
+
+    app.deploy('broken-release.cjs');
+    const reload = zdt(['reload', '--control', control]);
+    expect(reload.code).toBe(1);
+    expect(reload.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*worker 1 \(pid \d+\) exited with code 1 before it was ready; the previous workers keep serving/);
+    expect(oldPids.every(isAlive)).toBe(true);
+    for (let request = 0; request < 10; request++) expect(oldPids).toContain(pidOf(await get(running.port())));
+    expect(JSON.parse(zdt(['status', '--json', '--control', control]).stdout)).toMatchObject({ lastRollout: { outcome: 'failed' } });
+
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    expect(running.workerPids().filter(isAlive)).toEqual([]);
+  });
+
+  it('ten SIGUSR2 during a rollout run at most one extra rollout; SIGTERM stops with exit 0', async () => {
+    const control = path.join(scratchDirectory(), 'control.sock');
+    // Each new worker takes 1.5 s to listen, so all ten signals arrive while the first rollout runs.
+    const running = zdtStart([fixture('app.cjs'), '--workers', '1', '--control', control], { FIXTURE_BOOT_DELAY_MS: '1500' });
+    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    for (let signal = 0; signal < 10; signal++) {
+      running.child.kill('SIGUSR2');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await waitFor(() => {
+      const status = zdt(['status', '--json', '--control', control]);
+      const parsed = JSON.parse(status.stdout) as { rollout: unknown; lastRollout: { outcome: string } | null };
+      return parsed.rollout === null && parsed.lastRollout?.outcome === 'done';
+    }, 'the rollouts to finish');
+    const started = running.output.filter((line) => /rollout of generation \d+ started/.test(line));
+    // The first signal starts a rollout, the second queues one more, the other eight join the queued one.
+    expect(started).toHaveLength(2);
+    expect(running.output.filter((line) => /SIGUSR2: reload requested/.test(line))).toHaveLength(10);
+
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    expect(running.workerPids().filter(isAlive)).toEqual([]);
+  });
+
+  it('a second SIGTERM forces the stop (SIGKILL), exit 1', async () => {
+    const control = path.join(scratchDirectory(), 'control.sock');
+    const running = zdtStart([fixture('app.cjs'), '--workers', '2', '--drain-timeout', '2m', '--control', control], { FIXTURE_LINGER: '1' });
+    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    running.child.kill('SIGTERM');
+    await waitForLine(running, /stopping 2 worker/, 'the stop to begin');
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toEqual({ code: 1, signal: null });
+    expect(running.output.some((line) => /forcing stop/.test(line))).toBe(true);
+    expect(running.workerPids().filter(isAlive)).toEqual([]);
+  });
+
+  it('refuses a second supervisor on a live control socket and replaces a stale one', async () => {
+    const dir = scratchDirectory();
+    const control = path.join(dir, 'control.sock');
+    // A stale socket file: its owner was SIGKILLed and never unlinked it.
+    const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(control)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    tracker.track(owner.pid);
+    await new Promise((resolve) => owner.stdout!.once('data', resolve));
+    owner.kill('SIGKILL');
+    await new Promise((resolve) => owner.once('exit', resolve));
+    expect(existsSync(control)).toBe(true);
+
+    const running = zdtStart([fixture('app.cjs'), '--workers', '1', '--control', control]);
+    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+
+    const second = zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', control]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/ERR_ZDT_CONTROL_IN_USE/);
+
+    // ZDT_CONTROL is the default path when --control is not given.
+    expect(zdt(['status'], { ZDT_CONTROL: control }).code).toBe(0);
+    expect(zdt(['stop'], { ZDT_CONTROL: control }).code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('says so (exit 1) when no supervisor answers', () => {
+    const control = path.join(scratchDirectory(), 'nobody.sock');
+    for (const command of ['reload', 'status', 'stop']) {
+      const result = zdt([command, '--control', control]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/ERR_ZDT_CONTROL_UNAVAILABLE/);
+    }
+  });
+
+  it.each([
+    [['start', fixture('app.cjs'), '--bogus']],
+    [['start', fixture('app.cjs'), '--workers', 'two']],
+    [['start', fixture('app.cjs'), '--workers', '0']],
+    [['start', fixture('app.cjs'), '--ready', 'soon']],
+    [['start', fixture('app.cjs'), '--ready-timeout', '5x']],
+    [['start', fixture('app.cjs'), '--drain-timeout']],
+    [['start']],
+    [['start', fixture('app.cjs'), 'extra']],
+    [['reload', '--json']],
+    [['status', 'now']],
+    [['frobnicate']],
+    [[]],
+  ])('exits 2 with ERR_ZDT_USAGE for %j', (args) => {
+    const result = zdt(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^zdt: ERR_ZDT_USAGE: /);
+    expect(result.stderr).toMatch(/--help/);
+  });
+
+  it('exits 2 with ERR_ZDT_ENTRY_NOT_FOUND for a missing entry', () => {
+    const result = zdt(['start', 'no-such-app.js', '--control', path.join(scratchDirectory(), 'c.sock')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/ERR_ZDT_ENTRY_NOT_FOUND/);
+  });
+
+  it.each([[['--help']], [['start', '--help']], [['reload', '--help']], [['status', '--help']], [['stop', '--help']]])(
+    'prints help for %j',
+    (args) => {
+      const result = zdt(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: zdt/);
+    },
+  );
+});
