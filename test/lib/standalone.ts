@@ -101,11 +101,16 @@ export async function runUnderSigterm(fixture: string, env: NodeJS.ProcessEnv = 
   };
 }
 
-/** Zero failed requests, exit 0, and the app's cleanup ran after the last response a client received. */
+/**
+ * Zero failed requests, exit 0, and the app's cleanup ran after the last response a client received (nothing in
+ * flight at cleanup, and at least as many requests finished as the clients saw answered).
+ */
 export function expectCleanSigtermRun(run: SigtermRun, minimumOk = 400): void {
   expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null });
   expect(run.summary.failures).toEqual({});
   expect(run.summary.ok).toBeGreaterThanOrEqual(minimumOk);
+  // The clients were told to leave (Connection: close) rather than having their sockets closed under them.
+  expect(run.summary.connectionClose).toBeGreaterThan(0);
   expect(run.cleanup, run.stdout).toBeDefined();
   expect(run.cleanup!.inFlight).toBe(0);
   expect(run.cleanup!.finished).toBeGreaterThanOrEqual(run.summary.ok);
