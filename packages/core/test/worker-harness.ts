@@ -55,6 +55,11 @@ export class Fixture {
       ? fork(file, options.args ?? [], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
       : spawn(process.execPath, [file, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     started.add(this.child);
+    // IPC messages from the fixture join the event list as { event: 'ipc', message }.
+    this.child.on('message', (message) => {
+      this.events.push({ event: 'ipc', pid: this.child.pid as number, message });
+      this.notify();
+    });
     let buffered = '';
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;

@@ -126,9 +126,18 @@ export class WorkerRuntime {
   private readonly onRequestStart = (message: unknown): void => {
     const { response, socket, server } = message as RequestChannelMessage;
     if (!isHttpServer(server)) return;
+    // An exception thrown before the next tick was thrown synchronously by this request's handler (node's parser
+    // calls it right after this channel): remembering it costs nothing and lets that request get a 500.
+    if (this.requestOfThisTick === undefined) process.nextTick(this.forgetRequestOfThisTick);
+    this.requestOfThisTick = response;
     const managed = this.manage(server, false);
     managed.requestStarted(socket, response);
     if (this.state !== 'running' || managed.closing) ManagedServer.markClose(response);
+  };
+
+  private requestOfThisTick: ServerResponse | undefined;
+  private readonly forgetRequestOfThisTick = (): void => {
+    this.requestOfThisTick = undefined;
   };
 
   private readonly onResponseFinish = (message: unknown): void => {
@@ -168,6 +177,7 @@ export class WorkerRuntime {
   private readonly onUncaughtException = (error: Error, origin: string): void => {
     this.uncaughtException = true;
     this.options.logger.error({ err: error, origin }, `uncaught exception (${origin}): ${error?.stack ?? String(error)}`);
+    this.answerFailedRequest();
     if (this.drainPromise || this.replaceRequested) return;
     if (this.supervised && process.connected) {
       // Keep serving until the supervisor has a replacement ready and sends shutdown; readiness already says 503.
@@ -179,6 +189,24 @@ export class WorkerRuntime {
     }
     void this.shutdown('uncaughtException');
   };
+
+  /**
+   * The request whose handler threw synchronously would never be answered and its connection's parser is left
+   * broken: answer 500 and close that connection, so the drain does not wait for it until the deadline.
+   */
+  private answerFailedRequest(): void {
+    const response = this.requestOfThisTick;
+    this.requestOfThisTick = undefined;
+    if (!response || response.headersSent || response.writableEnded) return;
+    try {
+      ManagedServer.markClose(response);
+      response.statusCode = 500;
+      response.setHeader('content-type', 'text/plain; charset=utf-8');
+      response.end('Internal Server Error');
+    } catch {
+      response.destroy();
+    }
+  }
 
   /** Subscribes to the http diagnostics channels, installs process listeners and greets the supervisor. */
   start(): void {
