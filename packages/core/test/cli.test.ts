@@ -176,6 +176,14 @@ describe('zdt CLI', () => {
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
 
+  it('exits 1 with ERR_ZDT_START_FAILED when the app cannot boot, leaving nothing running', async () => {
+    const running = zdtStart([fixture('broken-release.cjs'), '--workers', '2', '--control', path.join(scratchDirectory(), 'c.sock')]);
+    expect(await running.exited).toEqual({ code: 1, signal: null });
+    expect(running.output.some((line) => /ERR_ZDT_START_FAILED: .*exited with code 1 before it was ready/.test(line))).toBe(true);
+    expect(running.workerPids()).toHaveLength(2);
+    expect(running.workerPids().filter(isAlive)).toEqual([]);
+  });
+
   it('says so (exit 1) when no supervisor answers', () => {
     const control = path.join(scratchDirectory(), 'nobody.sock');
     for (const command of ['reload', 'status', 'stop']) {

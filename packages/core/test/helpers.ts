@@ -178,7 +178,8 @@ export function deployDirectory(fixtureName: string): { dir: string; entry: stri
 
 /**
  * Per-file cleanup: after each test, force-stop the supervisor the test ran,
- * SIGKILL every pid it tracked, and run the registered cleanups.
+ * fail the test if any tracked pid is still alive (then SIGKILL it), and run
+ * the registered cleanups.
  */
 export function testContext() {
   const context = {
@@ -189,8 +190,11 @@ export function testContext() {
   afterEach(async () => {
     await context.running?.stop({ force: true });
     context.running = undefined;
+    // Whatever is still alive here was left behind by the code under test: fail, after killing it.
+    const leftBehind = context.tracker.alive();
     context.tracker.killAll();
     for (const cleanup of context.cleanups.splice(0)) cleanup();
+    if (leftBehind.length > 0) throw new Error(`processes left behind: ${leftBehind.join(', ')}`);
   });
   return context;
 }

@@ -128,8 +128,12 @@ function deferred<T>(): Deferred<T> {
 /** A slot with this many quick crashes in a row is reported as crash-looping. */
 const CRASH_LOOP_THRESHOLD = 2;
 
+/** Kill reason of a worker that did not become ready in time; recognised again when it exits. */
+const NOT_READY = 'not ready within';
+
 function describeExit(exit: WorkerExit): string {
-  if (exit.expected) return `was stopped (${exit.stopReason})`;
+  if (exit.stopReason?.startsWith(NOT_READY)) return `was ${exit.stopReason} (killed)`;
+  if (exit.expected) return `was stopped (${exit.stopReason}${exit.signal ? `, ${exit.signal}` : ''})`;
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 
@@ -333,7 +337,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const readyTimer = setTimeout(() => {
       if (handle.state !== 'starting') return;
       this.log.warn(info, `worker ${id} (pid ${handle.pid}) not ready within ${options.readyTimeoutMs}ms; killing it`);
-      void handle.kill(`not ready within ${options.readyTimeoutMs}ms`);
+      void handle.kill(`${NOT_READY} ${options.readyTimeoutMs}ms`);
     }, options.readyTimeoutMs);
     readyTimer.unref();
 
@@ -372,7 +376,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       };
       const onExit = (exit: WorkerExit) => {
         handle.off('state', onState);
-        reject(new Error(`${describeExit(exit)} before it was ready`));
+        const description = describeExit(exit);
+        reject(new Error(exit.stopReason?.startsWith(NOT_READY) ? description : `${description} before it was ready`));
       };
       handle.on('state', onState);
       handle.once('exit', onExit);
@@ -406,7 +411,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.emit('exit', { ...info, ...exit });
     const slot = this.slots[handle.id - 1];
     const ownsSlot = slot !== undefined && slot.current === handle;
-    if (exit.expected) this.log.info({ ...info, code: exit.code, signal: exit.signal }, `worker ${handle.id} (pid ${handle.pid}) exited after stop (${exit.stopReason})`);
+    if (exit.expected) {
+      const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+      this.log.info({ ...info, code: exit.code, signal: exit.signal }, `worker ${handle.id} (pid ${handle.pid}) ${how} after stop (${exit.stopReason})`);
+    }
     if (!slot || !ownsSlot) return;
     slot.current = undefined;
     if (this.currentState !== 'running') return;
@@ -544,7 +552,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private replaceWorker(slot: Slot, old: WorkerHandle, reason: Extract<ShutdownReason, 'hung' | 'memory' | 'replace'>): void {
     if (slot.replacing || this.currentState !== 'running' || slot.current !== old || old.state !== 'ready') return;
     const retire = () => (reason === 'hung' ? old.kill('hung') : old.stop(reason, this.options.drainTimeoutMs));
-    slot.replacing = (async () => {
+    const replacement = async () => {
       const candidate = this.forkWorker(slot.id, this.generation);
       try {
         await this.waitReady(candidate);
@@ -569,9 +577,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       slot.restarts++;
       this.log.info({ workerId: slot.id, oldPid: old.pid, newPid: candidate.pid, reason }, `worker ${slot.id} replaced (${reason}): ${old.pid} -> ${candidate.pid}`);
       void retire();
-    })().finally(() => {
-      slot.replacing = undefined;
-    });
+    };
+    slot.replacing = replacement()
+      .catch((error: unknown) => {
+        this.log.error({ workerId: slot.id, reason }, `replacing worker ${slot.id} (${reason}) failed: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        slot.replacing = undefined;
+      });
   }
 
   /** Heartbeat and memory check, one pass over the slot owners. */
