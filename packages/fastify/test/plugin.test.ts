@@ -72,3 +72,16 @@ describe('@zero-downtime/fastify while running', () => {
     await app.close();
   });
 });
+
+describe('@zero-downtime/fastify when the app closes itself', () => {
+  it('closes a listening app without starting the process drain', async () => {
+    const app = await build({ readinessPath: '/ready' });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    await app.close();
+    expect(app.zeroDowntime.isDraining()).toBe(false);
+
+    const next = await build({ readinessPath: '/ready' });
+    expect((await next.inject('/ready')).statusCode).toBe(200);
+    await next.close();
+  });
+});
