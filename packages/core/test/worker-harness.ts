@@ -48,7 +48,7 @@ export class Fixture {
   private readonly waiters = new Set<() => void>();
 
   constructor(script: string, options: { env?: Record<string, string>; ipc?: boolean; args?: string[] } = {}) {
-    const file = path.join(WORKER_FIXTURES, script);
+    const file = path.resolve(WORKER_FIXTURES, script);
     const env = { ...process.env, ZDT_SUPERVISED: '', ...options.env };
     // Without ipc the fixture runs as it would alone (Kubernetes, systemd, Docker): no channel at all.
     this.child = options.ipc

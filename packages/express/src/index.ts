@@ -1,1 +1,107 @@
-export {};
+/**
+ * `@zero-downtime/express`: one middleware that puts the server an Express app runs on under the worker drain of
+ * `@zero-downtime/core/worker`, marks responses while draining, and optionally answers readiness and liveness.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  configure,
+  healthResponse,
+  InvalidOptionError,
+  manageServer,
+  markResponseDraining,
+  type HealthKind,
+  type WorkerOptions,
+} from '@zero-downtime/core/worker';
+
+export interface ZeroDowntimeExpressOptions extends WorkerOptions {
+  /**
+   * Path answering readiness: 200 `{"status":"ok"}`, then 503 `{"status":"draining"}` from the moment the drain
+   * starts. `false` leaves the path to the app.
+   * @default false
+   */
+  readinessPath?: string | false;
+  /**
+   * Path answering liveness: 200 `{"status":"ok"}` as long as the process runs, draining included.
+   * @default false
+   */
+  livenessPath?: string | false;
+}
+
+export const EXPRESS_DEFAULTS = Object.freeze({ readinessPath: false, livenessPath: false } as const);
+
+/** The middleware's shape, written without Express types so Express 4 and 5 (and their typings) both accept it. */
+export type ZeroDowntimeMiddleware = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
+function resolvePath(option: 'readinessPath' | 'livenessPath', value: unknown): string | false {
+  if (value === undefined) return EXPRESS_DEFAULTS[option];
+  if (value === false) return false;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new InvalidOptionError(option, 'false or a path starting with "/"', value);
+  }
+  return value;
+}
+
+type ManagedServer = Parameters<typeof manageServer>[0];
+
+function isHttpServer(value: unknown): value is ManagedServer {
+  return typeof value === 'object' && value !== null && typeof (value as ManagedServer).closeIdleConnections === 'function';
+}
+
+/** Express 4 and 5 set `request.path` (relative to the mount point); plain node requests only have `url`. */
+function pathOf(request: IncomingMessage & { path?: unknown }): string {
+  if (typeof request.path === 'string') return request.path;
+  const url = request.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function answerHealth(kind: HealthKind, response: ServerResponse): void {
+  const { status, body } = healthResponse(kind);
+  response.statusCode = status;
+  response.setHeader('content-type', 'application/json; charset=utf-8');
+  response.setHeader('cache-control', 'no-store');
+  response.end(JSON.stringify(body));
+}
+
+/**
+ * `app.use(zeroDowntime(options))`, first. Worker options are validated and applied once, here (throws
+ * `InvalidOptionError`); the drain itself lives in core and covers the server whether it came from `app.listen()`
+ * or `http.createServer(app)`.
+ */
+export function zeroDowntime(options: ZeroDowntimeExpressOptions = {}): ZeroDowntimeMiddleware {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  const { readinessPath: readinessOption, livenessPath: livenessOption, ...workerOptions } = options;
+  const readinessPath = resolvePath('readinessPath', readinessOption);
+  const livenessPath = resolvePath('livenessPath', livenessOption);
+  configure(workerOptions);
+
+  return function zeroDowntimeMiddleware(request, response, next) {
+    const server = (request.socket as { server?: unknown } | undefined)?.server;
+    // Core finds servers by itself at their first connection; this covers one created before core was loaded.
+    if (isHttpServer(server)) manageServer(server);
+    markResponseDraining(response);
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      const path = pathOf(request);
+      if (readinessPath !== false && path === readinessPath) return answerHealth('readiness', response);
+      if (livenessPath !== false && path === livenessPath) return answerHealth('liveness', response);
+    }
+    next();
+  };
+}
+
+export default zeroDowntime;
+
+export {
+  InvalidOptionError,
+  isDraining,
+  onDrainStart,
+  onShutdown,
+  ready,
+  shutdown,
+  type DrainReport,
+  type WorkerOptions,
+} from '@zero-downtime/core/worker';

@@ -44,7 +44,7 @@ export function configure(options: WorkerOptions): void {
 
 /** Puts an http or https server under the drain. Idempotent. Servers that serve a request are managed anyway. */
 export function manageServer(server: HttpServer | HttpsServer): void {
-  if (typeof server !== 'object' || server === null || typeof (server as HttpServer).listen !== 'function') {
+  if (typeof server !== 'object' || server === null || typeof (server as HttpServer).closeIdleConnections !== 'function') {
     throw new InvalidOptionError('server', 'an http.Server or https.Server', server);
   }
   getRuntime().manageServer(server);

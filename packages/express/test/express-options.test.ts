@@ -1,0 +1,45 @@
+import express from 'express';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { EXPRESS_DEFAULTS, InvalidOptionError, zeroDowntime } from '../src/index.js';
+
+// The worker side runs inside this test process: keep it from reacting to signals, exceptions, or exiting.
+const quiet = { signals: false, handleUncaughtExceptions: false, exit: false, logger: false } as const;
+
+describe('zeroDowntime() options', () => {
+  it('leaves health paths to the app by default', async () => {
+    expect(EXPRESS_DEFAULTS).toEqual({ readinessPath: false, livenessPath: false });
+    const app = express();
+    app.use(zeroDowntime(quiet));
+    app.get('/', (_request, response) => {
+      response.send('hello');
+    });
+    await request(app).get('/readyz').expect(404);
+    await request(app).get('/').expect(200, 'hello');
+  });
+
+  it('answers readiness and liveness on the configured paths while running', async () => {
+    const app = express();
+    app.use(zeroDowntime({ ...quiet, readinessPath: '/health/ready', livenessPath: '/health/live' }));
+    await request(app).get('/health/ready').expect(200, { status: 'ok' }).expect('cache-control', 'no-store');
+    await request(app).get('/health/live').expect(200, { status: 'ok' });
+    await request(app).post('/health/ready').expect(404);
+  });
+
+  it.each([
+    [{ readinessPath: 'ready' }, 'readinessPath'],
+    [{ livenessPath: true }, 'livenessPath'],
+    [{ drainTimeoutMs: -1 }, 'drainTimeoutMs'],
+    [{ idleGraceMs: '1s' }, 'idleGraceMs'],
+    [{ readinesPath: '/ready' }, 'readinesPath'],
+  ])('refuses %j with InvalidOptionError ERR_ZDT_INVALID_OPTION naming the option', (options, option) => {
+    let caught: unknown;
+    try {
+      zeroDowntime(options as never);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidOptionError);
+    expect(caught).toMatchObject({ code: 'ERR_ZDT_INVALID_OPTION', option });
+  });
+});
