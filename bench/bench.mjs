@@ -14,9 +14,11 @@ import { startLoad, latencyIn, measureRequestsPerSecond, BUCKET_MS } from './lib
 import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch } from './lib/systems.mjs';
 import {
   cleanupAll,
+  cleanupNow as cleanupSystems,
   freePort,
   installSignalCleanup,
   rssOf,
+  run,
   spawnTracked,
   stopProcess,
   track,
@@ -74,14 +76,14 @@ async function supervisorAvailable() {
   }
 }
 
-/** An adapter counts as available when its package exports something (it is built). */
+/**
+ * An adapter counts as available when its built package exports something. Checked
+ * in a child process: loading an adapter loads core's worker side, which would
+ * install its signal and exception handlers in this process.
+ */
 async function adapterAvailable(framework) {
-  try {
-    const module = await import(`@zero-downtime/${framework}`);
-    return Object.keys(module).length > 0;
-  } catch {
-    return false;
-  }
+  const probe = `import('@zero-downtime/${framework}').then((m) => process.exit(Object.keys(m).length ? 0 : 1), () => process.exit(1))`;
+  return (await run(process.execPath, ['-e', probe], { cwd: benchDir })).code === 0;
 }
 
 const hasSupervisor = wantedSystems.has('zdt') && (await supervisorAvailable());
@@ -158,11 +160,14 @@ function countBy(reasons) {
   return entries.length ? entries.map(([reason, count]) => `${count} ${reason}`).join(', ') : '';
 }
 
-/** Milliseconds of 100 ms buckets in which not a single request succeeded (between the edges). */
+/**
+ * Milliseconds of 100 ms buckets in which requests failed and none succeeded: the
+ * service was down. (A bucket with neither is a slow moment on a busy machine.)
+ */
 function downtimeMs(series) {
-  let empty = 0;
-  for (let index = 3; index < series.length - 2; index += 1) if (series[index].ok === 0) empty += 1;
-  return empty * BUCKET_MS;
+  let down = 0;
+  for (const slot of series) if (slot.ok === 0 && slot.failed > 0) down += 1;
+  return down * BUCKET_MS;
 }
 
 async function waitReplaced(system, before) {
@@ -381,12 +386,15 @@ const mb = (bytes) => (bytes == null ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(
 const ms = (value) => (value == null ? 'n/a' : `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`);
 const failedCell = (failed, reasons) => (failed === 0 ? '**0**' : `**${failed.toLocaleString('en-US')}** (${countBy(reasons)})`);
 
+const errorRow = (row) => `| ${row.system} | **error**: ${row.error.replace(/\|/g, '/')} |`;
+
 function markdown(results) {
   const lines = [];
   const push = (...rows) => lines.push(...rows);
   push(`# zero-downtime bench`, '');
+  const busy = results.loadAverage;
   push(
-    `${settings.workers} workers, ${settings.clients} keep-alive clients (mixed GET and POST, echoed bodies verified), Node ${settings.node}, ${settings.cpus} CPUs, ${new Date().toISOString()}${settings.quick ? ', --quick' : ''}`,
+    `${settings.workers} workers, ${settings.clients} keep-alive clients (mixed GET and POST, echoed bodies verified), Node ${settings.node}, ${settings.cpus} CPUs, ${new Date().toISOString()}${settings.quick ? ', --quick' : ''}, load average ${busy.atStart[0]} at start and ${busy.atEnd[0]} at the end`,
     '',
   );
   if (!hasSupervisor) push('> The supervisor was not available in this build: its rows are missing, not faked.', '');
@@ -395,6 +403,10 @@ function markdown(results) {
     push('| system | requests | failed (why) | p50 / p99 steady | p50 / p99 during rollouts | rollout (mean) | floor | ratio | every worker replaced |');
     push('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const row of results.rollouts) {
+      if (row.error) {
+        push(errorRow(row));
+        continue;
+      }
       push(
         `| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.steady.p50)} / ${ms(row.steady.p99)} | ${ms(row.during.p50)} / ${ms(row.during.p99)} | ${row.rolloutMeanMs} ms | ${row.floorMs} ms | ${row.floorRatio}x | ${row.allReplaced ? 'yes' : `no (${row.rollouts.filter((rollout) => !rollout.replaced).length} of ${row.rollouts.length} rollouts left old pids)`} |`,
       );
@@ -406,6 +418,10 @@ function markdown(results) {
     push('| system | requests | failed (why) | service stayed up | what the reload command reported | old workers still serving |');
     push('| --- | ---: | --- | --- | --- | ---: |');
     for (const row of results.badRelease) {
+      if (row.error) {
+        push(errorRow(row));
+        continue;
+      }
       const up = row.stayedUp ? 'yes' : `no: no request served for ${(row.downMs / 1000).toFixed(1)} s${row.answeringAfter ? '' : ', down at the end'}`;
       push(`| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${up} | ${row.reported.replace(/\|/g, '/')} | ${row.oldWorkersLeft} of ${settings.workers} |`);
     }
@@ -415,9 +431,10 @@ function markdown(results) {
     push('## 3. kill -9 of a worker under load', '');
     push('| system | requests | failed (why) | replacement ready after |');
     push('| --- | ---: | --- | ---: |');
-    for (const row of results.killNine) push(`| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.replacementMs)} |`);
+    for (const row of results.killNine) push(row.error ? errorRow(row) : `| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.replacementMs)} |`);
     push('', 'Requests in flight on the killed worker are lost with any supervisor: kill -9 gives the process no chance to drain.', '');
   }
+  if (results.throughputError) push('## 4. and 5. Throughput and memory', '', `**error**: ${results.throughputError}`, '');
   if (results.throughput) {
     const { clusters, supervisorVsBare, frameworks } = results.throughput;
     push('## 4. Throughput of a trivial route', '');
@@ -426,15 +443,15 @@ function markdown(results) {
     const bare = clusters.find((entry) => entry.key === 'bare');
     for (const entry of clusters) push(`| ${entry.label} (${settings.workers} workers, plain node:http app) | ${entry.rps.toLocaleString('en-US')} | ${bare ? `${(entry.rps / bare.rps).toFixed(3)}x bare` : ''} |`);
     for (const entry of frameworks) {
-      push(`| ${entry.framework} alone | ${entry.bareRps.toLocaleString('en-US')} | |`);
-      push(`| ${entry.framework} + adapter | ${entry.adapterRps.toLocaleString('en-US')} | ${entry.ratio}x bare ${entry.framework} |`);
+      push(`| ${entry.framework} alone (1 process) | ${entry.bareRps.toLocaleString('en-US')} | |`);
+      push(`| ${entry.framework} + zero-downtime (1 process) | ${entry.adapterRps.toLocaleString('en-US')} | ${entry.ratio}x bare ${entry.framework} |`);
     }
     push('', 'The load generator runs on the same machine and competes for the same CPUs: ratios mean more than absolute numbers.', '');
     push('## 5. Memory (RSS after the throughput run, plain app)', '');
     push('| system | primary | each worker |');
     push('| --- | ---: | --- |');
     for (const entry of clusters) push(`| ${entry.label} | ${mb(entry.memory.primaryRss)} | ${entry.memory.workerRss.map(mb).join(', ')} |`);
-    for (const row of results.rollouts ?? []) if (row.key.startsWith('zdt-')) push(`| ${row.system} (app workers) | ${mb(row.memory.primaryRss)} | ${row.memory.workerRss.map(mb).join(', ')} |`);
+    for (const row of results.rollouts ?? []) if (row.key.startsWith('zdt-') && !row.error) push(`| ${row.system} (app workers) | ${mb(row.memory.primaryRss)} | ${row.memory.workerRss.map(mb).join(', ')} |`);
     push('', 'PM2\'s "primary" is its daemon (God), which also keeps logs and metrics.', '');
   }
   if (results.targets && Object.keys(results.targets.checks).length) {
@@ -450,13 +467,19 @@ function markdown(results) {
 function targets(results) {
   const checks = {};
   const zdtRollouts = (results.rollouts ?? []).filter((row) => row.key.startsWith('zdt-'));
+  const zdtBad = (results.badRelease ?? []).filter((row) => row.key.startsWith('zdt-'));
+  const broken = [...zdtRollouts, ...zdtBad].filter((row) => row.error).length;
   if (zdtRollouts.length) {
-    const failed = zdtRollouts.reduce((sum, row) => sum + row.failed, 0) + (results.badRelease ?? []).filter((row) => row.key.startsWith('zdt-')).reduce((sum, row) => sum + row.failed, 0);
-    checks.zeroFailed = { target: '0 failed requests in every rollout scenario, all adapters', measured: `${failed} failed`, met: failed === 0 };
-    const worst = Math.max(...zdtRollouts.map((row) => row.floorRatio));
+    const failed = [...zdtRollouts, ...zdtBad].reduce((sum, row) => sum + (row.failed ?? 0), 0);
+    checks.zeroFailed = {
+      target: '0 failed requests in every rollout scenario, all adapters',
+      measured: `${failed} failed${broken ? `, ${broken} runs broke` : ''}`,
+      met: failed === 0 && broken === 0,
+    };
+    const ratios = zdtRollouts.filter((row) => !row.error).map((row) => row.floorRatio);
+    const worst = ratios.length ? Math.max(...ratios) : Number.NaN;
     checks.floor = { target: 'rollout within 1.15x its floor', measured: `worst ${worst}x`, met: worst <= 1.15 };
   }
-  const zdtBad = (results.badRelease ?? []).filter((row) => row.key.startsWith('zdt-'));
   if (zdtBad.length) {
     const ok = zdtBad.every((row) => row.stayedUp && !row.reloadOk);
     checks.badRelease = { target: 'bad release refused, old workers keep serving', measured: ok ? 'refused, stayed up' : 'see table 2', met: ok };
@@ -479,30 +502,46 @@ function targets(results) {
 // ---------------------------------------------------------------- main
 async function main() {
   const began = Date.now();
+  const loadAtStart = os.loadavg().map((value) => Number(value.toFixed(2)));
   const results = { settings, startedAt: new Date().toISOString(), supervisorAvailable: hasSupervisor, adapters };
   const systems = rolloutSystems();
-  if (scenarios.has('1')) {
-    results.rollouts = [];
-    for (const entry of systems) results.rollouts.push(await rollingRestarts(entry));
+  // A system that breaks in one scenario is reported as such; the others still run.
+  const runEach = async (scenario, run) => {
+    const rows = [];
+    for (const entry of systems) {
+      try {
+        rows.push(await run(entry));
+      } catch (error) {
+        progress(`[${scenario}] ${entry.label}: ERROR ${error.message}`);
+        rows.push({ system: entry.label, key: entry.key, error: error.message.split('\n')[0] });
+        await cleanupSystems();
+      }
+    }
+    return rows;
+  };
+  if (scenarios.has('1')) results.rollouts = await runEach(1, rollingRestarts);
+  if (scenarios.has('2')) results.badRelease = await runEach(2, badRelease);
+  if (scenarios.has('3')) results.killNine = await runEach(3, killNine);
+  if (scenarios.has('4') || scenarios.has('5')) {
+    try {
+      results.throughput = await throughputAndMemory();
+    } catch (error) {
+      progress(`[4] ERROR ${error.message}`);
+      results.throughputError = error.message.split('\n')[0];
+      await cleanupSystems();
+    }
   }
-  if (scenarios.has('2')) {
-    results.badRelease = [];
-    for (const entry of systems) results.badRelease.push(await badRelease(entry));
-  }
-  if (scenarios.has('3')) {
-    results.killNine = [];
-    for (const entry of systems) results.killNine.push(await killNine(entry));
-  }
-  if (scenarios.has('4') || scenarios.has('5')) results.throughput = await throughputAndMemory();
   results.targets = targets(results);
   results.durationMs = Date.now() - began;
+  // Other work on the machine skews every figure: say how busy it was.
+  results.loadAverage = { atStart: loadAtStart, atEnd: os.loadavg().map((value) => Number(value.toFixed(2))) };
 
   const table = markdown(results);
   process.stdout.write(`${table}\n`);
   mkdirSync(flags.out, { recursive: true });
-  if (results.rollouts?.length) {
+  if (results.rollouts?.some((row) => !row.error)) {
     const svg = rolloutChart(
-      results.rollouts.map((row) => ({
+      results.rollouts.filter((row) => !row.error).map((row) => ({
         title: row.system,
         subtitle: `${row.failed.toLocaleString('en-US')} failed of ${row.sent.toLocaleString('en-US')} · rollout ${row.rolloutMeanMs} ms (floor ${row.floorMs} ms)`,
         series: row.chart.series,

@@ -1,6 +1,6 @@
 // A hand-written SVG chart: one panel per system, requests/s served (line) and
 // failed requests per 100 ms (red bars) over time, rollouts shaded. Every panel
-// shares the same axes so the systems can be compared at a glance.
+// shares the same y axes so the systems can be compared at a glance.
 import { BUCKET_MS } from './load.mjs';
 
 const escape = (text) =>
@@ -25,11 +25,8 @@ export function rolloutChart(panels, { title = 'Requests across rolling restarts
   const top = 70;
   const plotWidth = width - left - right;
   const height = top + panels.length * (panelHeight + gap) + 30;
-  const maxBuckets = Math.max(1, ...panels.map((panel) => panel.series.length));
   const maxRate = niceCeiling(Math.max(1, ...panels.flatMap((panel) => panel.series.map((slot) => slot.ok * (1000 / BUCKET_MS)))));
   const maxFailed = niceCeiling(Math.max(1, ...panels.flatMap((panel) => panel.series.map((slot) => slot.failed))));
-  const seconds = (maxBuckets * BUCKET_MS) / 1000;
-  const x = (ms) => left + (ms / (maxBuckets * BUCKET_MS)) * plotWidth;
   const parts = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
@@ -40,6 +37,10 @@ export function rolloutChart(panels, { title = 'Requests across rolling restarts
   panels.forEach((panel, index) => {
     const y0 = top + index * (panelHeight + gap) + 20;
     const yBottom = y0 + panelHeight;
+    // Each panel spans its own run (a Nest rollout takes longer than a node:http one); the y axes are shared.
+    const buckets = Math.max(1, panel.series.length);
+    const seconds = (buckets * BUCKET_MS) / 1000;
+    const x = (ms) => left + (ms / (buckets * BUCKET_MS)) * plotWidth;
     const rateY = (rate) => yBottom - (rate / maxRate) * panelHeight;
     const failedY = (count) => yBottom - (count / maxFailed) * panelHeight;
     parts.push(`<text x="${left}" y="${y0 - 8}" font-size="14" font-weight="bold">${escape(panel.title)}</text>`);
@@ -54,7 +55,7 @@ export function rolloutChart(panels, { title = 'Requests across rolling restarts
       parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end" fill="#1f5fbf">${Math.round(maxRate * fraction).toLocaleString('en-US')}</text>`);
       parts.push(`<text x="${left + plotWidth + 6}" y="${y + 4}" fill="#c62828">${Math.round(maxFailed * fraction).toLocaleString('en-US')}</text>`);
     }
-    const barWidth = Math.max(1, plotWidth / maxBuckets - 0.5);
+    const barWidth = Math.max(1, plotWidth / buckets - 0.5);
     panel.series.forEach((slot, bucket) => {
       if (!slot.failed) return;
       const y = failedY(slot.failed);

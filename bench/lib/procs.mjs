@@ -194,20 +194,23 @@ export function run(command, args, options = {}) {
   });
 }
 
-let cleaning;
-/** Runs the registered cleanups, then SIGKILLs every tracked pid and its descendants. */
-export function cleanupAll() {
-  cleaning ??= (async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch {
-        // keep cleaning the rest
-      }
+/** Runs the cleanups registered so far, then SIGKILLs every tracked pid and its descendants. */
+export async function cleanupNow() {
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch {
+      // keep cleaning the rest
     }
-    for (const pid of [...tracked.keys()]) killTree(pid, 'SIGKILL');
-    tracked.clear();
-  })();
+  }
+  for (const pid of [...tracked.keys()]) killTree(pid, 'SIGKILL');
+  tracked.clear();
+}
+
+let cleaning;
+/** The final cleanup; concurrent callers (normal end, a signal) share one run. */
+export function cleanupAll() {
+  cleaning ??= cleanupNow();
   return cleaning;
 }
 

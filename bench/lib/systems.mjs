@@ -46,17 +46,20 @@ export function makeScratch(name) {
 
 function waitMessage(child, predicate, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', onMessage);
-      reject(new Error(`no matching message within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onMessage = (message) => {
-      if (!predicate(message)) return;
+    const finish = (error, message) => {
       clearTimeout(timer);
       child.off('message', onMessage);
-      resolve(message);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve(message);
     };
+    const timer = setTimeout(() => finish(new Error(`no matching message within ${timeoutMs} ms\n${child.output?.() ?? ''}`)), timeoutMs);
+    const onMessage = (message) => {
+      if (predicate(message)) finish(undefined, message);
+    };
+    const onExit = (code, signal) => finish(new Error(`the primary exited (${signal ?? `code ${code}`})\n${child.output?.() ?? ''}`));
     child.on('message', onMessage);
+    child.on('exit', onExit);
   });
 }
 
