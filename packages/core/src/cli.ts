@@ -169,7 +169,8 @@ async function start(argv: string[]): Promise<number> {
     announceStop();
     return stopping;
   };
-  const control = new ControlServer(supervisor, controlPath, () => stop('stop requested over the control socket'));
+  // A repeated `zdt stop` waits for the stop under way; only a second signal escalates to a forced stop.
+  const control = new ControlServer(supervisor, controlPath, () => stopping ?? stop('stop requested over the control socket'));
   await control.listen();
   logger.info(`control socket ${control.path}`);
 
@@ -256,7 +257,7 @@ function formatBytes(bytes: number | undefined): string {
 
 function formatStatus(status: SupervisorStatus): string {
   const lines = [
-    `supervisor pid ${status.pid}: ${status.state}, generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)`,
+    `supervisor pid ${status.pid}: ${status.state}, newest generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)`,
     `entry ${status.entry}`,
   ];
   if (status.rollout) lines.push(`rollout of generation ${status.rollout.generation} in progress${status.rollout.queued ? ', one more queued' : ''}`);

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { realpathSync } from 'node:fs';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import { InvalidOptionError } from './errors.js';
 
@@ -52,7 +53,11 @@ export interface SupervisorOptions {
   args?: string[];
   /** Extra environment variables for the workers (added to the primary's). @default {} */
   env?: Record<string, string | undefined>;
-  /** Working directory of the workers; `entry` is resolved against it. @default process.cwd() */
+  /**
+   * Working directory of the workers; `entry` is resolved against it. Kept as a path, never realpath'd.
+   * @default the logical working directory: `$PWD` when it is the same directory as `process.cwd()` (so a
+   * `current` symlink a deploy switches is followed), else `process.cwd()`
+   */
   cwd?: string;
   /** Node flags for the workers. @default [] */
   execArgv?: string[];
@@ -207,6 +212,21 @@ export function createConsoleLogger(stream: NodeJS.WritableStream = process.stde
   return { info: write('info'), warn: write('warn'), error: write('error'), debug: () => {} };
 }
 
+/**
+ * process.cwd() is always the resolved directory; a shell started in `/srv/app/current` keeps that path in
+ * $PWD. Using it makes the next fork follow a switched `current` symlink instead of the old release.
+ */
+function logicalWorkingDirectory(): string {
+  const physical = process.cwd();
+  const logical = process.env.PWD;
+  if (!logical || !path.isAbsolute(logical) || logical === physical) return physical;
+  try {
+    return realpathSync(logical) === physical ? logical : physical;
+  } catch {
+    return physical;
+  }
+}
+
 const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
 export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
@@ -218,7 +238,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (typeof entry !== 'string' || entry.length === 0) {
     throw new InvalidOptionError('entry', 'a non-empty path to the app entry file', entry);
   }
-  const cwd = options.cwd ?? process.cwd();
+  const cwd = options.cwd ?? logicalWorkingDirectory();
   if (typeof cwd !== 'string' || cwd.length === 0) throw new InvalidOptionError('cwd', 'a directory path', cwd);
 
   let env: Record<string, string> = {};

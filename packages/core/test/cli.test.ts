@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, deployDirectory, fixture, get, isAlive, pidOf, testContext, waitFor } from './helpers.js';
@@ -23,8 +23,8 @@ interface Running {
 }
 
 /** `zdt start` in the foreground; every worker pid it prints is tracked for cleanup. */
-function zdtStart(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function zdtStart(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Running {
+  const child = spawn(process.execPath, [CLI, 'start', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   tracker.track(child.pid);
   const output: string[] = [];
   const pids: number[] = [];
@@ -77,7 +77,7 @@ describe('zdt CLI', () => {
     expect(before.workers.map((worker) => worker.state)).toEqual(['ready', 'ready']);
     const human = zdt(['status', '--control', control]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/running, generation 0/);
+    expect(human.stdout).toMatch(/running, newest generation 0/);
 
     const reload = zdt(['reload', '--control', control]);
     expect(reload.stderr).toBe('');
@@ -173,6 +173,29 @@ describe('zdt CLI', () => {
     // ZDT_CONTROL is the default path when --control is not given.
     expect(zdt(['status'], { ZDT_CONTROL: control }).code).toBe(0);
     expect(zdt(['stop'], { ZDT_CONTROL: control }).code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('follows a release symlink switched by a deploy (started from inside the symlinked directory)', async () => {
+    const dir = scratchDirectory();
+    for (const [release, source] of [['r1', 'app.cjs'], ['r2', 'message-ready.cjs']] as const) {
+      mkdirSync(path.join(dir, release));
+      copyFileSync(fixture(source), path.join(dir, release, 'app.cjs'));
+    }
+    const current = path.join(dir, 'current');
+    symlinkSync('r1', current);
+    const control = path.join(dir, 'control.sock');
+    const running = zdtStart(['app.cjs', '--workers', '1', '--control', control], { PWD: current }, current);
+    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    expect(JSON.parse((await get(running.port())).body)).toMatchObject({ release: 'app' });
+
+    // The usual atomic switch: a new link renamed over the old one.
+    symlinkSync('r2', `${current}.next`);
+    renameSync(`${current}.next`, current);
+    expect(zdt(['reload', '--control', control]).code).toBe(0);
+    expect(JSON.parse((await get(running.port())).body)).not.toHaveProperty('release');
+
+    expect(zdt(['stop', '--control', control]).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
 

@@ -183,6 +183,7 @@ export class ControlServer {
 
   private streamRollout(write: (response: ControlResponse) => void): () => void {
     const supervisor = this.supervisor;
+    // A failed rollout is not streamed: it arrives as the request's error line.
     const listeners: { [Event in keyof SupervisorEvents]?: (...args: SupervisorEvents[Event]) => void } = {
       'rollout:start': ({ generation, workers }) =>
         write({ type: 'progress', event: 'rollout:start', message: `rollout of generation ${generation} started (${workers} worker${workers === 1 ? '' : 's'})` }),
@@ -191,7 +192,6 @@ export class ControlServer {
       ready: ({ workerId, pid }) => write({ type: 'progress', event: 'ready', message: `worker ${workerId}: pid ${pid} ready` }),
       'rollout:progress': ({ workerId, oldPid, newPid, done, total }) =>
         write({ type: 'progress', event: 'rollout:progress', message: `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}, draining the old one (${done}/${total})` }),
-      'rollout:failed': ({ error }) => write({ type: 'progress', event: 'rollout:failed', message: error.message }),
     };
     for (const [event, listener] of Object.entries(listeners)) supervisor.on(event as 'fork', listener as () => void);
     return () => {

@@ -533,7 +533,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         generation,
         outcome: 'failed',
         replaced,
-        reason: failure.message,
+        reason: failure.workerId === undefined ? failure.reason : `worker ${failure.workerId} (pid ${failure.pid}) ${failure.reason}`,
         startedAt: new Date(startedAt).toISOString(),
         durationMs: Date.now() - startedAt,
       };
