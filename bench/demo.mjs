@@ -22,21 +22,12 @@ const { values: flags } = parseArgs({
   },
 });
 
-async function adapterBuilt(framework) {
-  try {
-    return Object.keys(await import(`@zero-downtime/${framework}`)).length > 0;
-  } catch {
-    return false;
-  }
-}
-
 const entries = { express: 'app.mjs', fastify: 'app.mjs', nest: 'main.mjs' };
-let example = flags.example ?? 'express';
+const example = flags.example ?? 'express';
 if (!entries[example]) {
   console.error(`--example must be one of ${Object.keys(entries).join(', ')}; got ${JSON.stringify(example)}`);
   process.exit(2);
 }
-if (!flags.example && !(await adapterBuilt('express'))) example = 'fastify';
 const workers = Number(flags.workers);
 const clients = Number(flags.clients);
 const appUrl = pathToFileURL(path.join(root, 'examples', example, entries[example])).href;
