@@ -39,6 +39,23 @@ describe('worker IPC with the supervisor (protocol messages, no supervisor code)
     expect(await thrown).toMatchObject({ status: 500, connection: 'close' });
   });
 
+  it('keeps the HTTP drain inside the budget of the supervisor\'s shutdown message, leaving room for cleanup', async () => {
+    const worker = new Fixture('worker-app.cjs', {
+      ipc: true,
+      env: { ZDT_SUPERVISED: '1', ZDT_DRAIN_TIMEOUT_MS: '30000', DRAIN_TIMEOUT_MS: '20000', IDLE_GRACE_MS: '100' },
+    });
+    const port = await worker.port();
+    const slow = request(port, { path: '/slow?ms=60000' }).catch((error: NodeJS.ErrnoException) => error.code);
+    await worker.waitForEvent('slow-started');
+    worker.child.send({ zdt: 'shutdown', reason: 'reload', drainTimeoutMs: 2000 });
+    expect((await worker.waitForEvent('ipc', verb('drained'))).message).toEqual({ zdt: 'drained', clean: false, cut: 1 });
+    expect(await slow).toBe('ECONNRESET');
+    const cleanup = await worker.waitForEvent('cleanup', (event) => event.name === 'third');
+    // The worker's own 20 s gave way to the supervisor's 2 s budget (75% of it for HTTP, the rest for cleanup).
+    expect((cleanup.report as { durationMs: number }).durationMs).toBeLessThan(2000);
+    expect(await worker.waitForExit()).toEqual({ code: 1, signal: null });
+  });
+
   it('under PM2 (pm_id set, not supervised) sends the bare "ready" string and no zero-downtime messages', async () => {
     const worker = new Fixture('worker-app.cjs', { ipc: true, env: { pm_id: '3', IDLE_GRACE_MS: '100' } });
     await worker.waitForEvent('ipc', (event) => event.message === 'ready');

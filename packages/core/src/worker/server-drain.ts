@@ -40,6 +40,19 @@ function isEventStream(response: ServerResponse): boolean {
 }
 
 /**
+ * node's own http close clears the interval that checks request timeouts; close() is replaced here, so clear it too,
+ * or every closed server stays referenced by its timer (the symbol is internal: when absent, nothing to clear).
+ */
+function clearConnectionsCheck(server: ManagedHttpServer): void {
+  const key = Object.getOwnPropertySymbols(server).find(
+    (symbol) => symbol.description === 'http.server.connectionsCheckingInterval',
+  );
+  if (!key) return;
+  const interval = (server as unknown as Record<symbol, unknown>)[key];
+  if (interval) clearInterval(interval as NodeJS.Timeout);
+}
+
+/**
  * One managed http(s) server: follows its connections and drains it gently. Stopping to listen uses
  * `net.Server.prototype.close` (the http version destroys the sockets idle at that instant, racing a client that is
  * sending its next request on one); idle sockets get `idleGraceMs`, busy ones finish with `Connection: close`, and
@@ -174,6 +187,8 @@ export class ManagedServer {
       // Stops accepting (in a cluster worker: tells the primary to stop routing here) without touching sockets.
       NetServer.prototype.close.call(this.server);
     }
+    // Requests already in flight whose headers are not out yet end their connection too.
+    for (const record of this.connections.values()) for (const response of record.responses) ManagedServer.markClose(response);
     this.scheduleDeadline();
     const sweepEveryMs = Math.min(Math.max(Math.floor(idleGraceMs / 4), 10), 250);
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEveryMs);
@@ -234,6 +249,7 @@ export class ManagedServer {
     this.settled = true;
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    clearConnectionsCheck(this.server);
     const result = { cut: this.cut, served: this.served };
     for (const resolve of this.closedWaiters.splice(0)) resolve(result);
   }
