@@ -34,6 +34,15 @@ export function defaultControlPath(env: NodeJS.ProcessEnv = process.env): string
   return path.join(directory, `zdt-${process.getuid?.() ?? 'user'}.sock`);
 }
 
+/**
+ * The default directory may be the shared tmpdir: a socket there that belongs to another user is not ours to
+ * talk to or replace, whatever answers on it.
+ */
+function ownedBySomeoneElse(stats: { uid: number }): boolean {
+  const uid = process.getuid?.();
+  return uid !== undefined && uid !== 0 && stats.uid !== uid;
+}
+
 /** Resolves true when something accepts connections on the socket path. */
 function probe(socketPath: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
@@ -76,8 +85,8 @@ export class ControlServer {
       existing = undefined;
     }
     if (existing) {
-      if (!existing.isSocket()) {
-        throw new InvalidOptionError('control', 'a path for a Unix socket (an existing file is never replaced)', this.path);
+      if (!existing.isSocket() || ownedBySomeoneElse(existing)) {
+        throw new InvalidOptionError('control', 'a path for a Unix socket of your own (an existing file or another user\'s socket is never replaced)', this.path);
       }
       let live: boolean;
       try {
@@ -210,6 +219,15 @@ export function sendControlCommand(
   command: ControlCommand,
   onProgress: (response: Extract<ControlResponse, { type: 'progress' }>) => void = () => {},
 ): Promise<Exclude<ControlResponse, { type: 'progress' }>> {
+  try {
+    if (ownedBySomeoneElse(lstatSync(socketPath))) {
+      return Promise.reject(
+        new ControlUnavailableError(path.resolve(socketPath), { cause: new Error('the socket belongs to another user') }),
+      );
+    }
+  } catch {
+    // Missing: the connect below reports it.
+  }
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
     let buffer = '';
