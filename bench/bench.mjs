@@ -411,7 +411,12 @@ function markdown(results) {
         `| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.steady.p50)} / ${ms(row.steady.p99)} | ${ms(row.during.p50)} / ${ms(row.during.p99)} | ${row.rolloutMeanMs} ms | ${row.floorMs} ms | ${row.floorRatio}x | ${row.allReplaced ? 'yes' : `no (${row.rollouts.filter((rollout) => !rollout.replaced).length} of ${row.rollouts.length} rollouts left old pids)`} |`,
       );
     }
-    push('', 'floor: time to fork and boot the replacements one after the other, measured separately under the same load.', '');
+    push(
+      '',
+      'rollout: as the supervisor measured it (zdt reload prints it; the bare primary reports it over IPC); for PM2 the time `pm2 reload` took, its CLI start-up included (PM2 reports no duration).',
+      'floor: time to fork and boot the replacements one after the other, measured separately under the same load.',
+      '',
+    );
   }
   if (results.badRelease) {
     push('## 2. A release that throws at boot', '');

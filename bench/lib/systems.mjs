@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import {
   childrenOf,
   forkTracked,
+  spawnTracked,
   isAlive,
   onCleanup,
   run,
@@ -212,58 +213,61 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, 
   };
 }
 
+const zdtCli = path.resolve(benchDir, '..', 'packages', 'core', 'dist', 'cli.cjs');
+
 /**
- * (a) this project's supervisor, in its own process (bench/systems/zdt-primary.mjs)
- * so that its RSS is the primary's alone; reload over IPC.
+ * (a) this project's supervisor, run the way its README says: `zdt start` in the
+ * foreground (its own process, so its RSS is the primary's alone), `zdt reload`
+ * over the control socket, SIGTERM to stop.
  */
-export function zdtSupervisor({ name, app, workers, port, env = {}, readiness = 'listening', drainTimeoutMs = 5_000 }) {
+export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeoutMs = 5_000 }) {
   const scratch = makeScratch('zdt');
+  const control = path.join(scratch.dir, 'zdt.sock');
   let child;
-  let readyPids = [];
+  const zdt = (...args) => run(process.execPath, [zdtCli, ...args, '--control', control], { cwd: scratch.dir });
   return {
     name,
     kind: 'zdt',
     port,
     scratch,
     async start() {
-      child = forkTracked(path.join(benchDir, 'systems', 'zdt-primary.mjs'), [], {
+      child = spawnTracked(process.execPath, [zdtCli, 'start', app, '--workers', String(workers), '--drain-timeout', `${drainTimeoutMs}ms`, '--control', control], {
         what: name,
+        cwd: scratch.dir,
         env: {
           ...process.env,
           ...env,
           PORT: String(port),
           BENCH_RELEASE_FILE: scratch.releaseFile,
           BENCH_EVENTS_FILE: scratch.eventsFile,
-          ZDT_BENCH_OPTIONS: JSON.stringify({ entry: app, workers, readiness, drainTimeoutMs }),
         },
       });
-      const started = await waitMessage(child, (message) => message?.type === 'started' || message?.type === 'start-failed', 30_000);
-      if (started.type !== 'started') throw new Error(`supervisor did not start: ${started.error}\n${child.output()}`);
-      readyPids = started.pids;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const started = waitFor(() => childrenOf(child.pid).length >= workers && scratch.readyEvents().length >= workers, {
+        timeoutMs: 60_000,
+        what: `${name} workers`,
+      });
+      const code = await Promise.race([started.then(() => 'started'), exited]);
+      if (code !== 'started') throw new Error(`zdt start exited with ${code}\n${child.output()}`);
       await waitForHttp(port);
     },
     primaryPid: () => child.pid,
     workerPids: () => childrenOf(child.pid),
-    async reload({ timeoutMs = 60_000 } = {}) {
-      const { message, durationMs } = await reloadOverIpc(child, () => child.send({ type: 'reload' }), timeoutMs);
+    async reload() {
+      const result = await zdt('reload');
+      const lines = `${result.stdout}\n${result.stderr}`.split('\n').map((line) => line.trim()).filter(Boolean);
+      const last = lines.pop() ?? '';
+      // The rollout's own duration as the supervisor measured it, without the CLI's start-up.
+      const measured = /replaced in (\d+)ms/.exec(last);
       return {
-        ok: message.ok,
-        durationMs,
-        replaced: message.replaced,
-        reported: message.ok
-          ? `supervisor.reload(): resolved, ${message.replaced.length} replaced`
-          : `supervisor.reload(): rejected ${message.code ?? ''} ${message.error}`.slice(0, 160),
+        ok: result.code === 0,
+        durationMs: measured ? Number(measured[1]) : result.durationMs,
+        commandMs: result.durationMs,
+        reported: `zdt reload: exit ${result.code}, "${last}"`,
       };
-    },
-    async status() {
-      child.send({ type: 'status' });
-      return (await waitMessage(child, (message) => message?.type === 'status', 5_000)).status;
     },
     async stop() {
       if (child) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: drainTimeoutMs + 5_000 });
-    },
-    get readyPids() {
-      return readyPids;
     },
   };
 }
