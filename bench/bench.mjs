@@ -18,6 +18,7 @@ import {
   freePort,
   installSignalCleanup,
   rssOf,
+  cpuTimeMs,
   run,
   spawnTracked,
   stopProcess,
@@ -298,20 +299,28 @@ async function killNine(entry) {
 }
 
 // ---------------------------------------------------------------- scenario 4 + 5
-async function measureThroughput(port) {
+/**
+ * Requests per second, and the CPU time the server processes spent per request:
+ * the second is far less sensitive to whatever else runs on the machine.
+ */
+async function measureThroughput(port, pids) {
   // Warm both the server's and this process's JIT before counting.
   await measureRequestsPerSecond({ port, connections: 32, durationMs: 1_500 });
-  return measureRequestsPerSecond({ port, connections: 32, durationMs: settings.throughputMs });
+  const cpuBefore = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+  const result = await measureRequestsPerSecond({ port, connections: 32, durationMs: settings.throughputMs });
+  const cpuAfter = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+  return { ...result, cpuPerRequestUs: Number((((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.ok)).toFixed(1)) };
 }
 
 async function clusterThroughput(make) {
   const port = await freePort();
   const system = make(port);
   await system.start();
-  const { rps, failed } = await measureThroughput(port);
+  const pids = [system.primaryPid(), ...system.workerPids()];
+  const { rps, failed, cpuPerRequestUs } = await measureThroughput(port, () => pids);
   const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
   await system.stop();
-  return { rps, failed, memory };
+  return { rps, failed, cpuPerRequestUs, memory };
 }
 
 async function standaloneThroughput(app, env) {
@@ -319,8 +328,8 @@ async function standaloneThroughput(app, env) {
   const child = spawnTracked(process.execPath, [app], { what: app, env: { ...process.env, ...env, PORT: String(port) } });
   try {
     await waitForHttp(port);
-    const { rps, failed } = await measureThroughput(port);
-    return { rps, failed, rss: rssOf(child.pid) };
+    const { rps, failed, cpuPerRequestUs } = await measureThroughput(port, () => [child.pid]);
+    return { rps, failed, cpuPerRequestUs, rss: rssOf(child.pid) };
   } finally {
     await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: 3_000 });
   }
@@ -346,7 +355,11 @@ async function throughputAndMemory() {
       clusterRuns[contender.key].push(await clusterThroughput(contender.make));
     }
   }
-  const best = (runs) => runs.reduce((top, run) => (run.rps > (top?.rps ?? -1) ? run : top), null);
+  // The fastest run and the cheapest CPU per request are the ones least disturbed by the rest of the machine.
+  const best = (runs) => ({
+    ...runs.reduce((top, run) => (run.rps > (top?.rps ?? -1) ? run : top), null),
+    cpuPerRequestUs: Math.min(...runs.map((run) => run.cpuPerRequestUs)),
+  });
   const clusters = contenders.map((contender) => ({ key: contender.key, label: contender.label, ...best(clusterRuns[contender.key]) }));
   const byKey = Object.fromEntries(clusters.map((entry) => [entry.key, entry]));
 
@@ -370,13 +383,18 @@ async function throughputAndMemory() {
       bareRps: bareBest.rps,
       adapterRps: adaptedBest.rps,
       ratio: Number((adaptedBest.rps / bareBest.rps).toFixed(3)),
+      bareCpuUs: bareBest.cpuPerRequestUs,
+      adapterCpuUs: adaptedBest.cpuPerRequestUs,
+      cpuRatio: Number((adaptedBest.cpuPerRequestUs / bareBest.cpuPerRequestUs).toFixed(3)),
       bareRss: bareBest.rss,
       adapterRss: adaptedBest.rss,
     });
   }
+  const both = byKey.zdt && byKey.bare;
   return {
     clusters,
-    supervisorVsBare: byKey.zdt && byKey.bare ? Number((byKey.zdt.rps / byKey.bare.rps).toFixed(3)) : null,
+    supervisorVsBare: both ? Number((byKey.zdt.rps / byKey.bare.rps).toFixed(3)) : null,
+    supervisorVsBareCpu: both ? Number((byKey.zdt.cpuPerRequestUs / byKey.bare.cpuPerRequestUs).toFixed(3)) : null,
     frameworks,
   };
 }
@@ -443,15 +461,23 @@ function markdown(results) {
   if (results.throughput) {
     const { clusters, supervisorVsBare, frameworks } = results.throughput;
     push('## 4. Throughput of a trivial route', '');
-    push('| system | requests/s | ratio |');
-    push('| --- | ---: | ---: |');
+    push('| system | requests/s | ratio | server CPU per request | ratio |');
+    push('| --- | ---: | ---: | ---: | ---: |');
     const bare = clusters.find((entry) => entry.key === 'bare');
-    for (const entry of clusters) push(`| ${entry.label} (${settings.workers} workers, plain node:http app) | ${entry.rps.toLocaleString('en-US')} | ${bare ? `${(entry.rps / bare.rps).toFixed(3)}x bare` : ''} |`);
-    for (const entry of frameworks) {
-      push(`| ${entry.framework} alone (1 process) | ${entry.bareRps.toLocaleString('en-US')} | |`);
-      push(`| ${entry.framework} + zero-downtime (1 process) | ${entry.adapterRps.toLocaleString('en-US')} | ${entry.ratio}x bare ${entry.framework} |`);
+    const us = (value) => `${value} µs`;
+    for (const entry of clusters) {
+      const ratios = bare ? [`${(entry.rps / bare.rps).toFixed(3)}x bare`, `${(entry.cpuPerRequestUs / bare.cpuPerRequestUs).toFixed(3)}x bare`] : ['', ''];
+      push(`| ${entry.label} (${settings.workers} workers, plain node:http app) | ${entry.rps.toLocaleString('en-US')} | ${ratios[0]} | ${us(entry.cpuPerRequestUs)} | ${ratios[1]} |`);
     }
-    push('', 'The load generator runs on the same machine and competes for the same CPUs: ratios mean more than absolute numbers.', '');
+    for (const entry of frameworks) {
+      push(`| ${entry.framework} alone (1 process) | ${entry.bareRps.toLocaleString('en-US')} | | ${us(entry.bareCpuUs)} | |`);
+      push(`| ${entry.framework} + zero-downtime (1 process) | ${entry.adapterRps.toLocaleString('en-US')} | ${entry.ratio}x bare | ${us(entry.adapterCpuUs)} | ${entry.cpuRatio}x bare |`);
+    }
+    push(
+      '',
+      'requests/s: best of the runs, GET /echo?v=ok over 32 keep-alive connections. The load generator runs on the same machine and competes for the CPUs, and so does anything else running: CPU time per request (primary + workers, from /proc; lowest of the runs) is the steadier measure of overhead.',
+      '',
+    );
     push('## 5. Memory (RSS after the throughput run, plain app)', '');
     push('| system | primary | each worker |');
     push('| --- | ---: | --- |');
@@ -491,7 +517,11 @@ function targets(results) {
   }
   const throughput = results.throughput;
   if (throughput?.supervisorVsBare != null) {
-    checks.throughput = { target: 'supervisor throughput >= 0.97x bare cluster', measured: `${throughput.supervisorVsBare}x`, met: throughput.supervisorVsBare >= 0.97 };
+    checks.throughput = {
+      target: 'supervisor throughput >= 0.97x bare cluster',
+      measured: `${throughput.supervisorVsBare}x requests/s (CPU per request ${throughput.supervisorVsBareCpu}x)`,
+      met: throughput.supervisorVsBare >= 0.97,
+    };
     const zdt = throughput.clusters.find((entry) => entry.key === 'zdt');
     const bare = throughput.clusters.find((entry) => entry.key === 'bare');
     const delta = (zdt.memory.primaryRss - bare.memory.primaryRss) / 1024 / 1024;
@@ -499,7 +529,12 @@ function targets(results) {
   }
   if (throughput?.frameworks.length) {
     const worst = Math.min(...throughput.frameworks.map((entry) => entry.ratio));
-    checks.adapterOverhead = { target: 'adapter overhead within 3% of the bare framework', measured: `worst ${worst}x`, met: worst >= 0.97 };
+    const costliest = Math.max(...throughput.frameworks.map((entry) => entry.cpuRatio));
+    checks.adapterOverhead = {
+      target: 'adapter overhead within 3% of the bare framework',
+      measured: `worst ${worst}x requests/s (CPU per request up to ${costliest}x)`,
+      met: worst >= 0.97,
+    };
   }
   return { checks };
 }

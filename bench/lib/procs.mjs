@@ -59,6 +59,20 @@ export function rssOf(pid) {
   }
 }
 
+const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux architecture Node.js supports
+
+/** CPU time (user + system) a process has used so far, in milliseconds; 0 when it is gone. */
+export function cpuTimeMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); fields here start at field 3.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
 /** Sends `signal` to `pid` and its descendants (children first so none is re-parented and lost). */
 export function killTree(pid, signal = 'SIGKILL') {
   for (const child of childrenOf(pid)) killTree(child, signal);
