@@ -21,12 +21,8 @@ export interface ServerDrainResult {
   served: number;
 }
 
-export interface ServerDrainSettings {
-  deadlineAt: number;
-  idleGraceMs: number;
-  /** Whether `close(cb)` was called by node:cluster's disconnect, so the whole process must drain. */
-  onCloseCalled: (managed: ManagedServer, callback: ((error?: Error) => void) | undefined) => void;
-}
+/** Called when something calls `close(cb)` on the server; the runtime decides between a server and a process drain. */
+export type OnCloseCalled = (managed: ManagedServer, callback: ((error?: Error) => void) | undefined) => void;
 
 const SSE_CONTENT_TYPE = /^\s*text\/event-stream/i;
 const SSE_HEADER_LINE = /\r\ncontent-type:\s*text\/event-stream/i;
@@ -77,7 +73,7 @@ export class ManagedServer {
   private readonly originalClose: ManagedHttpServer['close'];
   private readonly originalEmit: ManagedHttpServer['emit'];
 
-  constructor(server: ManagedHttpServer, fullyTracked: boolean, onCloseCalled: ServerDrainSettings['onCloseCalled']) {
+  constructor(server: ManagedHttpServer, fullyTracked: boolean, onCloseCalled: OnCloseCalled) {
     this.server = server;
     this.partiallyTracked = !fullyTracked;
     this.originalClose = server.close;
@@ -136,8 +132,7 @@ export class ManagedServer {
     this.recordFor(socket).responses.add(response);
   }
 
-  /** Returns true when the response finished while this server was closing. */
-  responseFinished(socket: Socket, response: ServerResponse): boolean {
+  responseFinished(socket: Socket, response: ServerResponse): void {
     const record = this.connections.get(socket);
     if (record) {
       record.responses.delete(response);
@@ -146,11 +141,7 @@ export class ManagedServer {
         record.bytesReadWhenIdle = socket.bytesRead;
       }
     }
-    if (this.closing) {
-      this.served += 1;
-      return true;
-    }
-    return false;
+    if (this.closing) this.served += 1;
   }
 
   private trackUpgrade(socket: Socket | undefined): void {
