@@ -57,6 +57,18 @@ const scenarios = new Set(flags.only.split(',').map((entry) => entry.trim()));
 const wantedSystems = new Set(flags.systems.split(',').map((entry) => entry.trim()));
 
 const progress = (...parts) => process.stderr.write(`${parts.join(' ')}\n`);
+
+// Loads still running when a scenario breaks are stopped before the next system starts.
+const activeLoads = new Set();
+function trackedLoad(options) {
+  const handle = startLoad(options);
+  activeLoads.add(handle);
+  handle.done.finally(() => activeLoads.delete(handle));
+  return handle;
+}
+async function stopLoads() {
+  await Promise.all([...activeLoads].map((handle) => handle.stop()));
+}
 installSignalCleanup();
 
 const apps = {
@@ -187,7 +199,7 @@ async function rollingRestarts(entry) {
   const system = entry.make(port);
   progress(`[1] ${entry.label}: starting`);
   await system.start();
-  const load = startLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
   await sleep(settings.steadyMs);
   const steady = [300, load.now()];
   const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
@@ -232,7 +244,7 @@ async function badRelease(entry) {
   const system = entry.make(port);
   progress(`[2] ${entry.label}: starting, then deploying a release that throws at boot`);
   await system.start();
-  const load = startLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
   await sleep(1_500);
   const before = system.workerPids();
   system.scratch.setRelease('bad');
@@ -274,7 +286,7 @@ async function killNine(entry) {
   const system = entry.make(port);
   progress(`[3] ${entry.label}: kill -9 of a worker under load`);
   await system.start();
-  const load = startLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
   await sleep(1_500);
   const before = system.workerPids();
   const victim = before[0];
@@ -554,6 +566,7 @@ async function main() {
       } catch (error) {
         progress(`[${scenario}] ${entry.label}: ERROR ${error.message}`);
         rows.push({ system: entry.label, key: entry.key, error: error.message.split('\n')[0] });
+        await stopLoads();
         await cleanupSystems();
       }
     }
