@@ -56,7 +56,7 @@ function isHttpServer(value: unknown): value is ManagedHttpServer {
   );
 }
 
-/** tls servers wrap the raw socket, so their connections can only be followed from the first request. */
+/** tls servers wrap the raw socket: http sees the wrapping socket, announced by 'secureConnection'. */
 function isTlsServer(server: ManagedHttpServer): boolean {
   return typeof (server as { addContext?: unknown }).addContext === 'function';
 }
@@ -116,11 +116,9 @@ export class WorkerRuntime {
     const socket = (message as { socket: Socket & { server?: unknown } }).socket;
     const server = socket.server;
     if (!isHttpServer(server)) return;
-    if (isTlsServer(server)) {
-      this.manage(server, false);
-      return;
-    }
-    this.manage(server, true).trackConnection(socket);
+    const managed = this.manage(server, true);
+    // tls wraps this raw socket; the managed server follows the wrapping socket from 'secureConnection'.
+    if (!isTlsServer(server)) managed.trackConnection(socket);
   };
 
   private readonly onRequestStart = (message: unknown): void => {
@@ -280,7 +278,7 @@ export class WorkerRuntime {
   private manage(server: ManagedHttpServer, fullyTracked: boolean): ManagedServer {
     let managed = this.servers.get(server);
     if (managed) return managed;
-    managed = new ManagedServer(server, fullyTracked && !isTlsServer(server), (target, callback) =>
+    managed = new ManagedServer(server, fullyTracked, (target, callback) =>
       this.onServerClose(target, callback),
     );
     this.servers.set(server, managed);

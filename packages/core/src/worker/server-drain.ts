@@ -56,9 +56,9 @@ function clearConnectionsCheck(server: ManagedHttpServer): void {
  */
 export class ManagedServer {
   readonly server: ManagedHttpServer;
-  /** Sockets seen from their first byte (plain http connections); https sockets are seen at their first request. */
+  /** Sockets seen from their start: plain http at 'connection', https at 'secureConnection'. */
   private readonly connections = new Map<Socket, ConnectionRecord>();
-  /** True when some connections may be unknown (https, or sockets opened before this module loaded). */
+  /** True when some connections may be unknown (opened before the server was managed). */
   private partiallyTracked: boolean;
   private closingSince: number | undefined;
   private deadlineAt = Number.POSITIVE_INFINITY;
@@ -90,8 +90,10 @@ export class ManagedServer {
     } as ManagedHttpServer['close'];
     // Wrapping emit sees upgrades without adding an 'upgrade' listener, which would change how node treats
     // upgrade requests on a server that has none.
+    // tls servers announce the socket http will use with 'secureConnection' (the raw socket is wrapped).
     server.emit = function emit(this: ManagedHttpServer, event: string | symbol, ...args: unknown[]) {
       if (event === 'upgrade') managed.trackUpgrade(args[1] as Socket);
+      else if (event === 'secureConnection') managed.trackConnection(args[0] as Socket);
       return Reflect.apply(managed.originalEmit, this, [event, ...args]) as boolean;
     } as ManagedHttpServer['emit'];
   }
@@ -100,7 +102,7 @@ export class ManagedServer {
     return this.closingSince !== undefined;
   }
 
-  /** A new plain TCP connection to this server (seen through diagnostics_channel 'net.server.socket'). */
+  /** A new connection to this server ('net.server.socket' for plain http, 'secureConnection' for https). */
   trackConnection(socket: Socket): void {
     if (this.connections.has(socket)) return;
     const record: ConnectionRecord = {
@@ -210,8 +212,8 @@ export class ManagedServer {
     }
     if (!this.graceEnded && now - closingSince >= this.idleGraceMs) {
       this.graceEnded = true;
-      // Connections we never saw (https, or opened before this module loaded) can only be reached through the
-      // server's own list: close the ones node knows are idle, once.
+      // Connections we never saw (opened before the server was managed) can only be reached through the server's
+      // own list: close the ones node knows are idle, once.
       if (this.partiallyTracked) this.server.closeIdleConnections();
     }
   }
