@@ -38,6 +38,16 @@ describe('worker drain (real process, real sockets)', () => {
     agent.destroy();
   });
 
+  it('bounds each cleanup hook: a hook that never settles times out, the next ones still run, the exit status is 1', async () => {
+    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '100', HANGING_HOOK_MS: '300' } });
+    await app.port();
+    process.kill(app.pid, 'SIGTERM');
+    expect(await app.waitForExit()).toEqual({ code: 1, signal: null });
+    const cleanups = app.events.filter((event) => event.event === 'cleanup');
+    expect(cleanups.map((event) => event.name)).toEqual(['first', 'second', 'third']);
+    expect(cleanups[0]?.report).toMatchObject({ clean: true, cut: 0 });
+  });
+
   it('cuts a request slower than the drain deadline and reports it, exiting non-zero', async () => {
     const app = new Fixture('worker-app.cjs', { env: { DRAIN_TIMEOUT_MS: '400', IDLE_GRACE_MS: '100' } });
     const port = await app.port();

@@ -61,10 +61,14 @@ function isTlsServer(server: ManagedHttpServer): boolean {
   return typeof (server as { addContext?: unknown }).addContext === 'function';
 }
 
-function runBounded(run: () => unknown, timeoutMs: number): Promise<Outcome> {
+/**
+ * Runs a hook with a bound. `holdProcess` keeps the bound's timer referenced: a cleanup hook awaiting a promise that
+ * nothing else keeps alive must still time out so the next hooks run, instead of node exiting in the middle.
+ */
+function runBounded(run: () => unknown, timeoutMs: number, holdProcess = false): Promise<Outcome> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
-    timer.unref();
+    if (!holdProcess) timer.unref();
     Promise.resolve()
       .then(run)
       .then(
@@ -466,7 +470,7 @@ export class WorkerRuntime {
         0,
         Math.min(entry.timeoutMs ?? this.options.cleanupTimeoutMs, this.cleanupDeadlineAt - Date.now()),
       );
-      const outcome = await runBounded(() => entry.hook(info), boundMs);
+      const outcome = await runBounded(() => entry.hook(info), boundMs, true);
       if (outcome.kind === 'timeout') {
         succeeded = false;
         this.options.logger.warn({ hook: entry.name, timeoutMs: boundMs }, `cleanup hook "${entry.name}" timed out`);
