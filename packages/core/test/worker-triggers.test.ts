@@ -64,7 +64,7 @@ describe('every trigger leads to the same drain', () => {
   });
 
   it('PM2: the "shutdown" message drains, and a manual shutdown() drains the same way', async () => {
-    const viaMessage = new Fixture('worker-app.cjs', { ipc: true, env: { IDLE_GRACE_MS: '100' } });
+    const viaMessage = new Fixture('worker-app.cjs', { ipc: true, env: { pm_id: '0', IDLE_GRACE_MS: '100' } });
     await viaMessage.port();
     viaMessage.child.send('shutdown');
     expect(await viaMessage.waitForExit()).toEqual({ code: 0, signal: null });

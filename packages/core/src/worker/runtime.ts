@@ -215,7 +215,11 @@ export class WorkerRuntime {
     diagnosticsChannel.subscribe('net.server.socket', this.onNetSocket);
     diagnosticsChannel.subscribe('http.server.request.start', this.onRequestStart);
     diagnosticsChannel.subscribe('http.server.response.finish', this.onResponseFinish);
-    if (typeof process.send === 'function') {
+    // A 'message' listener keeps the IPC channel (and so the process) alive: listen only where someone talks to us
+    // (our supervisor, PM2, a node:cluster primary, whose workers keep the channel alive anyway), not in any child
+    // that happens to have a channel.
+    const managedProcess = this.supervised || cluster.isWorker || process.env.pm_id !== undefined;
+    if (typeof process.send === 'function' && managedProcess) {
       process.on('message', this.onMessage);
       this.messagesInstalled = true;
     }
