@@ -148,6 +148,10 @@ async function start(argv: string[]): Promise<number> {
   if (drainTimeoutMs === 0) throw new UsageError('--drain-timeout: must be more than 0');
   const controlPath = values.control ?? defaultControlPath();
 
+  // A log reader that went away (EPIPE) must not take the supervisor, and with it every worker, down.
+  const ignoreOutputError = () => {};
+  process.stdout.on('error', ignoreOutputError);
+  process.stderr.on('error', ignoreOutputError);
   const logger = createConsoleLogger(process.stdout);
   const supervisor = new Supervisor({ entry, args: appArgs, workers, readiness, readyTimeoutMs, drainTimeoutMs, logger });
 
@@ -209,6 +213,8 @@ async function start(argv: string[]): Promise<number> {
   await stopping;
   removeSignalHandlers();
   await control.close();
+  process.stdout.off('error', ignoreOutputError);
+  process.stderr.off('error', ignoreOutputError);
   if (forced) exitCode = 1;
   logger.info(`supervisor stopped (exit ${exitCode})`);
   return exitCode;
