@@ -204,6 +204,7 @@ async function rollingRestarts(entry) {
   const steady = [300, load.now()];
   const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
   const rollouts = [];
+  const floors = [];
   for (let index = 0; index < settings.rollouts; index += 1) {
     const before = system.workerPids();
     const from = load.now();
@@ -211,10 +212,14 @@ async function rollingRestarts(entry) {
     const to = load.now();
     const { after, replaced } = await waitReplaced(system, before);
     rollouts.push({ ok: reload.ok, durationMs: Math.round(reload.durationMs), reported: reload.reported, window: [from, to], before, after, replaced });
-    progress(`[1] ${entry.label}: rollout ${index + 1} ${reload.ok ? 'ok' : 'FAILED'} in ${Math.round(reload.durationMs)} ms, replaced: ${replaced}, failed so far: ${load.progress().failed}`);
+    // One floor per rollout, taken right after it under the same load, so both see the same machine.
+    floors.push(await measureFloor(entry.app, entry.env, settings.workers));
+    progress(
+      `[1] ${entry.label}: rollout ${index + 1} ${reload.ok ? 'ok' : 'FAILED'} in ${Math.round(reload.durationMs)} ms (floor ${Math.round(floors.at(-1))} ms), replaced: ${replaced}, failed so far: ${load.progress().failed}`,
+    );
     await sleep(settings.gapMs);
   }
-  const floorMs = await measureFloor(entry.app, entry.env, settings.workers);
+  const floorMs = floors.reduce((sum, floor) => sum + floor, 0) / floors.length;
   const result = await load.stop();
   await system.stop();
   const windows = rollouts.map((rollout) => rollout.window);
@@ -444,7 +449,7 @@ function markdown(results) {
     push(
       '',
       'rollout: as the supervisor measured it (zdt reload prints it; the bare primary reports it over IPC); for PM2 the time `pm2 reload` took, its CLI start-up included (PM2 reports no duration).',
-      'floor: time to fork and boot the replacements one after the other, measured separately under the same load.',
+      'floor: time to fork and boot the replacements one after the other, measured separately from the bench process right after each rollout, under the same load (mean). A rollout also waits for the last old worker to finish draining.',
       '',
     );
   }
