@@ -30,6 +30,14 @@ describe('every trigger leads to the same drain', () => {
     expect(result.refused).toBe(0);
     expect(result.succeeded).toBeGreaterThan(100);
     primary.child.kill('SIGKILL');
+    // The primary's workers exit when its channel drops; kill any that has not, by pid.
+    for (const pid of previous) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
   });
 
   it('standalone SIGTERM while clients keep sending: zero failed requests, exit 0', async () => {
