@@ -47,8 +47,8 @@ const settings = {
   rollouts: flags.quick ? 2 : 3,
   steadyMs: flags.quick ? 1_500 : 2_500,
   gapMs: 1_000,
-  throughputMs: flags.quick ? 2_000 : 2_500,
-  throughputRounds: flags.quick ? 1 : 2,
+  throughputMs: 1_000,
+  throughputRounds: flags.quick ? 3 : 6,
   killTimeoutMs: 5_000,
   cpus: os.availableParallelism(),
   node: process.version,
@@ -316,40 +316,37 @@ async function killNine(entry) {
 }
 
 // ---------------------------------------------------------------- scenario 4 + 5
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
 /**
- * Requests per second, and the CPU time the server processes spent per request:
- * the second is far less sensitive to whatever else runs on the machine.
+ * Throughput of servers that are all up at once, measured in short runs taken in
+ * turn (the order alternating each round), so that whatever else the machine does
+ * falls on every contender alike. Each run gives requests/s and the CPU time the
+ * server processes spent per request; the medians are reported.
  */
-async function measureThroughput(port, pids) {
-  // Warm both the server's and this process's JIT before counting.
-  await measureRequestsPerSecond({ port, connections: 32, durationMs: 1_500 });
-  const cpuBefore = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
-  const result = await measureRequestsPerSecond({ port, connections: 32, durationMs: settings.throughputMs });
-  const cpuAfter = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
-  return { ...result, cpuPerRequestUs: Number((((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.ok)).toFixed(1)) };
-}
-
-async function clusterThroughput(make) {
-  const port = await freePort();
-  const system = make(port);
-  await system.start();
-  const pids = [system.primaryPid(), ...system.workerPids()];
-  const { rps, failed, cpuPerRequestUs } = await measureThroughput(port, () => pids);
-  const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
-  await system.stop();
-  return { rps, failed, cpuPerRequestUs, memory };
-}
-
-async function standaloneThroughput(app, env) {
-  const port = await freePort();
-  const child = spawnTracked(process.execPath, [app], { what: app, env: { ...process.env, ...env, PORT: String(port) } });
-  try {
-    await waitForHttp(port);
-    const { rps, failed, cpuPerRequestUs } = await measureThroughput(port, () => [child.pid]);
-    return { rps, failed, cpuPerRequestUs, rss: rssOf(child.pid) };
-  } finally {
-    await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: 3_000 });
+async function compareThroughput(contenders) {
+  const runs = contenders.map(() => []);
+  for (const contender of contenders) await measureRequestsPerSecond({ port: contender.port, connections: 32, durationMs: 1_000 });
+  for (let round = 0; round < settings.throughputRounds; round += 1) {
+    const order = contenders.map((_, index) => index);
+    if (round % 2) order.reverse();
+    for (const index of order) {
+      const { port, pids } = contenders[index];
+      const cpuBefore = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+      const result = await measureRequestsPerSecond({ port, connections: 32, durationMs: settings.throughputMs });
+      const cpuAfter = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+      runs[index].push({ rps: result.rps, cpuPerRequestUs: ((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.ok) });
+    }
   }
+  return runs.map((list) => ({
+    rps: Math.round(median(list.map((run) => run.rps))),
+    cpuPerRequestUs: Number(median(list.map((run) => run.cpuPerRequestUs)).toFixed(1)),
+    runs: list.map((run) => ({ rps: run.rps, cpuPerRequestUs: Number(run.cpuPerRequestUs.toFixed(1)) })),
+  }));
 }
 
 async function throughputAndMemory() {
@@ -363,49 +360,52 @@ async function throughputAndMemory() {
   }
   if (wantedSystems.has('bare')) contenders.push({ key: 'bare', label: 'bare node:cluster', make: (port) => bareCluster({ app: apps.plain, workers: settings.workers, port }) });
   if (wantedSystems.has('pm2')) contenders.push({ key: 'pm2', label: 'PM2 cluster', make: (port) => pm2Cluster({ app: apps.plain, workers: settings.workers, port }) });
-  const clusterRuns = Object.fromEntries(contenders.map((contender) => [contender.key, []]));
-  for (let round = 0; round < settings.throughputRounds; round += 1) {
-    // Alternate the order each round so neither side always runs on a warmer machine.
-    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-    for (const contender of order) {
-      progress(`[4] ${contender.label}: throughput round ${round + 1}`);
-      clusterRuns[contender.key].push(await clusterThroughput(contender.make));
-    }
+  progress(`[4] ${contenders.map((contender) => contender.label).join(', ')}: throughput, ${settings.throughputRounds} rounds`);
+  const running = [];
+  for (const contender of contenders) {
+    const port = await freePort();
+    const system = contender.make(port);
+    await system.start();
+    running.push({ ...contender, port, system, pids: () => [system.primaryPid(), ...system.workerPids()] });
   }
-  // The fastest run and the cheapest CPU per request are the ones least disturbed by the rest of the machine.
-  const best = (runs) => ({
-    ...runs.reduce((top, run) => (run.rps > (top?.rps ?? -1) ? run : top), null),
-    cpuPerRequestUs: Math.min(...runs.map((run) => run.cpuPerRequestUs)),
-  });
-  const clusters = contenders.map((contender) => ({ key: contender.key, label: contender.label, ...best(clusterRuns[contender.key]) }));
+  const measured = await compareThroughput(running);
+  const clusters = running.map((contender, index) => ({
+    key: contender.key,
+    label: contender.label,
+    ...measured[index],
+    memory: { primaryRss: rssOf(contender.system.primaryPid()), workerRss: contender.system.workerPids().map(rssOf) },
+  }));
+  for (const contender of running) await contender.system.stop();
   const byKey = Object.fromEntries(clusters.map((entry) => [entry.key, entry]));
 
   const frameworks = [];
   for (const framework of FRAMEWORKS) {
     if (!integrationAvailable(framework)) continue;
-    const bare = [];
-    const adapted = [];
-    for (let round = 0; round < settings.throughputRounds; round += 1) {
-      progress(`[4] ${framework}: bare vs adapter, round ${round + 1}`);
-      const pair = [
-        [bare, { BENCH_ADAPTER: '0' }],
-        [adapted, { BENCH_ADAPTER: '1' }],
-      ];
-      for (const [runs, env] of round % 2 === 0 ? pair : pair.reverse()) runs.push(await standaloneThroughput(apps[framework], env));
+    progress(`[4] ${framework}: alone beside with zero-downtime, ${settings.throughputRounds} rounds`);
+    const pair = [];
+    for (const adapter of ['0', '1']) {
+      const port = await freePort();
+      const child = spawnTracked(process.execPath, [apps[framework]], { what: apps[framework], env: { ...process.env, BENCH_ADAPTER: adapter, PORT: String(port) } });
+      pair.push({ port, child, pids: () => [child.pid] });
     }
-    const bareBest = best(bare);
-    const adaptedBest = best(adapted);
-    frameworks.push({
-      framework,
-      bareRps: bareBest.rps,
-      adapterRps: adaptedBest.rps,
-      ratio: Number((adaptedBest.rps / bareBest.rps).toFixed(3)),
-      bareCpuUs: bareBest.cpuPerRequestUs,
-      adapterCpuUs: adaptedBest.cpuPerRequestUs,
-      cpuRatio: Number((adaptedBest.cpuPerRequestUs / bareBest.cpuPerRequestUs).toFixed(3)),
-      bareRss: bareBest.rss,
-      adapterRss: adaptedBest.rss,
-    });
+    try {
+      for (const { port } of pair) await waitForHttp(port);
+      const [bare, adapted] = await compareThroughput(pair);
+      frameworks.push({
+        framework,
+        bareRps: bare.rps,
+        adapterRps: adapted.rps,
+        ratio: Number((adapted.rps / bare.rps).toFixed(3)),
+        bareCpuUs: bare.cpuPerRequestUs,
+        adapterCpuUs: adapted.cpuPerRequestUs,
+        cpuRatio: Number((adapted.cpuPerRequestUs / bare.cpuPerRequestUs).toFixed(3)),
+        bareRss: rssOf(pair[0].child.pid),
+        adapterRss: rssOf(pair[1].child.pid),
+        runs: { bare: bare.runs, adapter: adapted.runs },
+      });
+    } finally {
+      for (const { child } of pair) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: 3_000 });
+    }
   }
   const both = byKey.zdt && byKey.bare;
   return {
@@ -492,10 +492,10 @@ function markdown(results) {
     }
     push(
       '',
-      'requests/s: best of the runs, GET /echo?v=ok over 32 keep-alive connections. The load generator runs on the same machine and competes for the CPUs, and so does anything else running: CPU time per request (primary + workers, from /proc; lowest of the runs) is the steadier measure of overhead.',
+      `GET /echo?v=ok over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn, ${settings.throughputRounds} runs of ${settings.throughputMs / 1000} s each, medians shown. The load generator runs on the same machine and competes for the CPUs, and so does anything else running: CPU time per request (primary + workers, from /proc) is the steadier measure of overhead.`,
       '',
     );
-    push('## 5. Memory (RSS after the throughput run, plain app)', '');
+    push('## 5. Memory (RSS after the throughput runs, plain app)', '');
     push('| system | primary | each worker |');
     push('| --- | ---: | --- |');
     for (const entry of clusters) push(`| ${entry.label} | ${mb(entry.memory.primaryRss)} | ${entry.memory.workerRss.map(mb).join(', ')} |`);
