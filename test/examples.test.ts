@@ -2,7 +2,8 @@
  * The examples users copy, run the way their READMEs say: `zdt start` in the
  * example's folder, keep-alive clients sending GET and POST whose echoes are
  * verified, one `zdt reload`: zero failed requests, every worker pid replaced,
- * and `zdt stop` leaves nothing running. So the examples cannot rot.
+ * the database-style cleanup run in every old worker, and `zdt stop` leaves
+ * nothing running. So the examples cannot rot.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLoad } from '../bench/lib/load.mjs';
-import { childrenOf, freePort, isAlive, killTree, waitForExit, waitForHttp } from '../bench/lib/procs.mjs';
+import { childrenOf, freePort, isAlive, killTree, waitFor, waitForExit, waitForHttp } from '../bench/lib/procs.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(root, 'packages', 'core', 'dist', 'cli.cjs');
@@ -72,6 +73,10 @@ for (const { name, entry } of examples) describe(`examples/${name}`, () => {
     const after = childrenOf(supervisor.child.pid!);
     expect(after).toHaveLength(2);
     expect(after.filter((pid) => before.includes(pid))).toEqual([]);
+    // The example's database-style cleanup ran in every replaced worker (its line comes through zdt's output).
+    for (const pid of before) {
+      await waitFor(() => supervisor.output().includes(`[worker ${pid}] database pool closed`), { timeoutMs: 15_000, what: `cleanup of ${pid}` });
+    }
 
     const stop = zdt(['stop', '--control', control], { cwd });
     expect(await stop.exited, stop.output()).toBe(0);

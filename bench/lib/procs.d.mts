@@ -5,3 +5,7 @@ export declare function killTree(pid: number, signal?: NodeJS.Signals): void;
 export declare function freePort(): Promise<number>;
 export declare function waitForHttp(port: number, options?: { timeoutMs?: number; path?: string }): Promise<true>;
 export declare function waitForExit(pid: number, timeoutMs?: number): Promise<boolean>;
+export declare function waitFor<T>(
+  predicate: () => T | Promise<T>,
+  options?: { timeoutMs?: number; intervalMs?: number; what?: string },
+): Promise<NonNullable<T>>;
