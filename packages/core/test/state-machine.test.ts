@@ -2,6 +2,7 @@
 // on the next tick. Everything that needs real processes is tested in the other files.
 import { describe, expect, it } from 'vitest';
 import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import { RolloutFailedError, Supervisor, type ForkSettings } from '../src/index.js';
 import { WorkerHandle } from '../src/primary/worker-handle.js';
@@ -67,7 +68,8 @@ function fakeCluster(initial: 'ready' | 'crash' | 'hang' = 'ready') {
 
 function supervisorWith(cluster: ReturnType<typeof fakeCluster>, options: Record<string, unknown> = {}) {
   return new Supervisor({
-    entry: 'test/fixtures/app.cjs',
+    // Resolved from this file so the suite runs from the repository root or the package folder alike.
+    entry: fileURLToPath(new URL('./fixtures/app.cjs', import.meta.url)),
     workers: 2,
     logger: false,
     heartbeatIntervalMs: 0,
