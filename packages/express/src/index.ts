@@ -9,25 +9,17 @@ import {
   InvalidOptionError,
   manageServer,
   markResponseDraining,
+  resolveHealthPaths,
+  HEALTH_PATH_DEFAULTS,
   type HealthKind,
+  type HealthPathOptions,
   type WorkerOptions,
 } from '@zero-downtime/core/worker';
 
-export interface ZeroDowntimeExpressOptions extends WorkerOptions {
-  /**
-   * Path answering readiness: 200 `{"status":"ok"}`, then 503 `{"status":"draining"}` from the moment the drain
-   * starts. `false` leaves the path to the app.
-   * @default false
-   */
-  readinessPath?: string | false;
-  /**
-   * Path answering liveness: 200 `{"status":"ok"}` as long as the process runs, draining included.
-   * @default false
-   */
-  livenessPath?: string | false;
-}
+/** Worker options of `@zero-downtime/core/worker` plus the health routes (both off by default). */
+export interface ZeroDowntimeExpressOptions extends WorkerOptions, HealthPathOptions {}
 
-export const EXPRESS_DEFAULTS = Object.freeze({ readinessPath: false, livenessPath: false } as const);
+export const EXPRESS_DEFAULTS = HEALTH_PATH_DEFAULTS;
 
 /** The middleware's shape, written without Express types so Express 4 and 5 (and their typings) both accept it. */
 export type ZeroDowntimeMiddleware = (
@@ -35,15 +27,6 @@ export type ZeroDowntimeMiddleware = (
   response: ServerResponse,
   next: (error?: unknown) => void,
 ) => void;
-
-function resolvePath(option: 'readinessPath' | 'livenessPath', value: unknown): string | false {
-  if (value === undefined) return EXPRESS_DEFAULTS[option];
-  if (value === false) return false;
-  if (typeof value !== 'string' || !value.startsWith('/')) {
-    throw new InvalidOptionError(option, 'false or a path starting with "/"', value);
-  }
-  return value;
-}
 
 type ManagedServer = Parameters<typeof manageServer>[0];
 
@@ -75,8 +58,7 @@ function answerHealth(kind: HealthKind, response: ServerResponse): void {
 export function zeroDowntime(options: ZeroDowntimeExpressOptions = {}): ZeroDowntimeMiddleware {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
   const { readinessPath: readinessOption, livenessPath: livenessOption, ...workerOptions } = options;
-  const readinessPath = resolvePath('readinessPath', readinessOption);
-  const livenessPath = resolvePath('livenessPath', livenessOption);
+  const { readinessPath, livenessPath } = resolveHealthPaths({ readinessPath: readinessOption, livenessPath: livenessOption });
   configure(workerOptions);
 
   return function zeroDowntimeMiddleware(request, response, next) {

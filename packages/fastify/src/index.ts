@@ -9,6 +9,8 @@ import {
   onShutdown,
   shutdown,
   InvalidOptionError,
+  HEALTH_PATH_DEFAULTS,
+  resolveHealthPaths,
   type DrainReport,
   type WorkerOptions,
 } from '@zero-downtime/core/worker';
@@ -51,10 +53,7 @@ declare module 'fastify' {
   }
 }
 
-export const DEFAULTS = {
-  readinessPath: false,
-  livenessPath: false,
-} as const satisfies Pick<ZeroDowntimeFastifyOptions, 'readinessPath' | 'livenessPath'>;
+export const DEFAULTS = HEALTH_PATH_DEFAULTS;
 
 export interface ResolvedFastifyOptions {
   readinessPath: string | false;
@@ -66,14 +65,6 @@ export interface ResolvedFastifyOptions {
 // they are not ours to validate nor core's.
 const FASTIFY_REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers']);
 
-function resolvePath(option: string, value: unknown): string | false {
-  if (value === undefined || value === false) return false;
-  if (typeof value !== 'string' || !value.startsWith('/')) {
-    throw new InvalidOptionError(option, 'a path starting with "/", or false', value);
-  }
-  return value;
-}
-
 export function resolveOptions(options: ZeroDowntimeFastifyOptions = {}): ResolvedFastifyOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'an object', options);
@@ -84,13 +75,9 @@ export function resolveOptions(options: ZeroDowntimeFastifyOptions = {}): Resolv
     if (!FASTIFY_REGISTER_OPTIONS.has(key)) worker[key] = value;
   }
   const resolved = {
-    readinessPath: resolvePath('readinessPath', readinessPath ?? DEFAULTS.readinessPath),
-    livenessPath: resolvePath('livenessPath', livenessPath ?? DEFAULTS.livenessPath),
+    ...resolveHealthPaths({ readinessPath, livenessPath }),
     worker: worker as WorkerOptions,
   };
-  if (resolved.readinessPath !== false && resolved.readinessPath === resolved.livenessPath) {
-    throw new InvalidOptionError('livenessPath', 'a path different from readinessPath', livenessPath);
-  }
   return resolved;
 }
 

@@ -1,5 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
-import { InvalidOptionError, type WorkerOptions } from '@zero-downtime/core/worker';
+import {
+  HEALTH_PATH_DEFAULTS,
+  InvalidOptionError,
+  resolveHealthPaths,
+  type WorkerOptions,
+} from '@zero-downtime/core/worker';
 
 /**
  * Options of `ZeroDowntimeModule.forRoot()` / `forRootAsync()`: every worker option of
@@ -26,24 +31,13 @@ export interface ZeroDowntimeModuleOptions extends Omit<WorkerOptions, 'logger'>
   livenessPath?: string | false;
 }
 
-export const DEFAULTS = {
-  readinessPath: false,
-  livenessPath: false,
-} as const satisfies Pick<ZeroDowntimeModuleOptions, 'readinessPath' | 'livenessPath'>;
+export const DEFAULTS = HEALTH_PATH_DEFAULTS;
 
 export interface ResolvedModuleOptions {
   logger: LoggerService | false | undefined;
   readinessPath: string | false;
   livenessPath: string | false;
   worker: Omit<WorkerOptions, 'logger'>;
-}
-
-function resolvePath(option: string, value: unknown): string | false {
-  if (value === undefined || value === false) return false;
-  if (typeof value !== 'string' || !value.startsWith('/')) {
-    throw new InvalidOptionError(option, 'a path starting with "/", or false', value);
-  }
-  return value;
 }
 
 function isLoggerService(value: unknown): value is LoggerService {
@@ -67,12 +61,8 @@ export function resolveOptions(options: ZeroDowntimeModuleOptions = {}): Resolve
   }
   const resolved: ResolvedModuleOptions = {
     logger,
-    readinessPath: resolvePath('readinessPath', readinessPath ?? DEFAULTS.readinessPath),
-    livenessPath: resolvePath('livenessPath', livenessPath ?? DEFAULTS.livenessPath),
+    ...resolveHealthPaths({ readinessPath, livenessPath }),
     worker,
   };
-  if (resolved.readinessPath !== false && resolved.readinessPath === resolved.livenessPath) {
-    throw new InvalidOptionError('livenessPath', 'a path different from readinessPath', livenessPath);
-  }
   return resolved;
 }

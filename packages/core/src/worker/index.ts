@@ -17,8 +17,8 @@ import type {
 } from './types.js';
 import { InvalidOptionError } from '../errors.js';
 
-export { WORKER_DEFAULTS, resolveWorkerOptions } from './options.js';
-export type { WorkerOptions, WorkerLogger, ResolvedWorkerOptions } from './options.js';
+export { WORKER_DEFAULTS, HEALTH_PATH_DEFAULTS, resolveWorkerOptions, resolveHealthPaths } from './options.js';
+export type { WorkerOptions, WorkerLogger, ResolvedWorkerOptions, HealthPathOptions } from './options.js';
 export type {
   DrainReport,
   DrainStartHook,

@@ -168,3 +168,31 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
   else throw new InvalidOptionError('logger', 'false or an object with info, warn, error and debug methods', logger);
   return resolved as unknown as ResolvedWorkerOptions;
 }
+
+/** The readiness and liveness routes every adapter offers; off unless a path is given. */
+export interface HealthPathOptions {
+  /** GET route answering 200, then 503 from the instant the drain starts. Suggested: `'/ready'`. @default false */
+  readinessPath?: string | false;
+  /** GET route answering 200 until the process exits. Suggested: `'/live'`. @default false */
+  livenessPath?: string | false;
+}
+
+export const HEALTH_PATH_DEFAULTS = Object.freeze({ readinessPath: false, livenessPath: false } as const);
+
+function resolveHealthPath(option: keyof HealthPathOptions, value: unknown): string | false {
+  if (value === undefined || value === false) return false;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new InvalidOptionError(option, 'a path starting with "/", or false', value);
+  }
+  return value;
+}
+
+/** Validates the adapters' health-route options once, with the same rules and messages in every adapter. */
+export function resolveHealthPaths(options: HealthPathOptions): Required<HealthPathOptions> {
+  const readinessPath = resolveHealthPath('readinessPath', options.readinessPath ?? HEALTH_PATH_DEFAULTS.readinessPath);
+  const livenessPath = resolveHealthPath('livenessPath', options.livenessPath ?? HEALTH_PATH_DEFAULTS.livenessPath);
+  if (readinessPath !== false && readinessPath === livenessPath) {
+    throw new InvalidOptionError('livenessPath', 'a path different from readinessPath', options.livenessPath);
+  }
+  return { readinessPath, livenessPath };
+}
