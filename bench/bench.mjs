@@ -253,7 +253,9 @@ async function badRelease(entry) {
   await sleep(1_500);
   const before = system.workerPids();
   system.scratch.setRelease('bad');
+  const from = load.now();
   const reload = await system.reload({ timeoutMs: 45_000 });
+  const to = load.now();
   await sleep(2_000);
   const after = system.workerPids();
   let answering = false;
@@ -282,6 +284,7 @@ async function badRelease(entry) {
     reloadMs: Math.round(reload.durationMs),
     oldWorkersLeft: before.filter((pid) => after.includes(pid)).length,
     workersAfter: after.length,
+    chart: { series: result.series, windows: [[from, to]] },
   };
 }
 
@@ -608,6 +611,18 @@ async function main() {
       { title: `Requests/s and failures across ${settings.rollouts} rolling restarts (${settings.workers} workers, ${settings.clients} keep-alive clients)` },
     );
     writeFileSync(path.join(flags.out, 'rollout.svg'), svg);
+  }
+  if (results.badRelease?.some((row) => !row.error)) {
+    const svg = rolloutChart(
+      results.badRelease.filter((row) => !row.error).map((row) => ({
+        title: row.system,
+        subtitle: `${row.failed.toLocaleString('en-US')} failed of ${row.sent.toLocaleString('en-US')} · ${row.stayedUp ? 'stayed up' : `down ${(row.downMs / 1000).toFixed(1)} s`} · ${row.reported.split(',')[0]}`,
+        series: row.chart.series,
+        windows: row.chart.windows,
+      })),
+      { title: `Deploying a release that throws at boot (${settings.workers} workers, ${settings.clients} keep-alive clients)`, shading: 'the reload command running' },
+    );
+    writeFileSync(path.join(flags.out, 'bad-release.svg'), svg);
   }
   writeFileSync(path.join(flags.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   progress(`bench done in ${((Date.now() - began) / 1000).toFixed(0)} s; results in ${path.relative(process.cwd(), flags.out)}/`);

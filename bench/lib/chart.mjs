@@ -16,7 +16,7 @@ function niceCeiling(value) {
 /**
  * panels: [{ title, subtitle, series: [{ ok, failed }] per 100 ms, windows: [[fromMs, toMs]] }]
  */
-export function rolloutChart(panels, { title = 'Requests across rolling restarts' } = {}) {
+export function rolloutChart(panels, { title = 'Requests across rolling restarts', shading = 'a rollout in progress' } = {}) {
   const width = 960;
   const left = 70;
   const right = 70;
@@ -32,7 +32,7 @@ export function rolloutChart(panels, { title = 'Requests across rolling restarts
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${left}" y="28" font-size="18" font-weight="bold">${escape(title)}</text>`,
-    `<text x="${left}" y="48" fill="#444">blue: requests/s served (left axis) · red bars: failed requests per 100 ms (right axis) · grey: a rollout in progress</text>`,
+    `<text x="${left}" y="48" fill="#444">blue: requests/s served (left axis) · red bars: failed requests per 100 ms (right axis) · grey: ${escape(shading)}</text>`,
   );
   panels.forEach((panel, index) => {
     const y0 = top + index * (panelHeight + gap) + 20;
