@@ -4,7 +4,6 @@
 // bench/results/latest.json and the rollout chart to bench/results/rollout.svg.
 //
 //   node bench/bench.mjs [--quick] [--workers N] [--clients N] [--only 1,2,3,4,5] [--systems zdt,bare,pm2]
-import cluster from 'node:cluster';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch 
 import {
   cleanupAll,
   cleanupNow as cleanupSystems,
+  forkTracked,
   freePort,
   installSignalCleanup,
   rssOf,
@@ -22,8 +22,6 @@ import {
   run,
   spawnTracked,
   stopProcess,
-  track,
-  untrack,
   waitFor,
   waitForHttp,
   isAlive,
@@ -145,27 +143,25 @@ function rolloutSystems() {
 
 /**
  * The floor of a rollout: forking and booting `count` replacements one after the
- * other (as a one-at-a-time rollout must), timed from this process acting as a
- * plain cluster primary, under the same load as the rollouts.
+ * other (as a one-at-a-time rollout must), timed by a plain cluster primary in a
+ * process of its own (systems/floor.mjs), under the same load as the rollouts.
  */
 async function measureFloor(app, env, count) {
   const scratch = makeScratch('floor');
-  cluster.setupPrimary({ exec: app, silent: true });
-  let total = 0;
-  for (let index = 0; index < count; index += 1) {
-    const port = await freePort();
-    const began = performance.now();
-    const worker = cluster.fork({ ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile });
-    track(worker.process.pid, 'floor worker');
-    await new Promise((resolve, reject) => {
-      worker.once('listening', resolve);
-      worker.once('exit', (code) => reject(new Error(`floor worker exited with ${code}`)));
+  const port = await freePort();
+  const child = forkTracked(path.join(benchDir, 'systems', 'floor.mjs'), [app, String(count)], {
+    what: 'rollout floor',
+    env: { ...process.env, ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile },
+  });
+  try {
+    const message = await new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`floor measurement exited with ${code}\n${child.output()}`)));
     });
-    total += performance.now() - began;
-    worker.process.kill('SIGKILL');
-    untrack(worker.process.pid);
+    return message.totalMs;
+  } finally {
+    await stopProcess(child.pid, { signal: 'SIGKILL', graceMs: 1_000 });
   }
-  return total;
 }
 
 function countBy(reasons) {
@@ -452,7 +448,7 @@ function markdown(results) {
     push(
       '',
       'rollout: as the supervisor measured it (zdt reload prints it; the bare primary reports it over IPC); for PM2 the time `pm2 reload` took, its CLI start-up included (PM2 reports no duration).',
-      'floor: time to fork and boot the replacements one after the other, measured separately from the bench process right after each rollout, under the same load (mean). A rollout also waits for the last old worker to finish draining.',
+      'floor: time to fork and boot the replacements one after the other, measured by a plain cluster primary in its own process right after each rollout, under the same load (mean). A rollout also waits for the last old worker to finish draining.',
       '',
     );
   }
