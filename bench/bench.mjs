@@ -189,6 +189,21 @@ async function waitReplaced(system, before) {
   return { after, replaced: before.every((pid) => !after.includes(pid)) && after.length >= settings.workers };
 }
 
+/**
+ * This process's load generator starts cold; without a warm-up the first system
+ * measured would pay for its JIT. Two seconds against a throwaway plain server.
+ */
+async function warmUpLoadGenerator() {
+  const port = await freePort();
+  const child = spawnTracked(process.execPath, [apps.plain], { what: 'warm-up server', env: { ...process.env, PORT: String(port) } });
+  try {
+    await waitForHttp(port);
+    await startLoad({ port, clients: settings.clients, durationMs: 2_000 }).done;
+  } finally {
+    await stopProcess(child.pid, { signal: 'SIGKILL', graceMs: 1_000 });
+  }
+}
+
 // ---------------------------------------------------------------- scenario 1
 async function rollingRestarts(entry) {
   const port = await freePort();
@@ -197,7 +212,8 @@ async function rollingRestarts(entry) {
   await system.start();
   const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
   await sleep(settings.steadyMs);
-  const steady = [300, load.now()];
+  // The first second is the workers' JIT warming up: not steady state.
+  const steady = [1_000, load.now()];
   const memory = { primaryRss: rssOf(system.primaryPid()), workerRss: system.workerPids().map(rssOf) };
   const rollouts = [];
   const floors = [];
@@ -561,6 +577,7 @@ async function main() {
   const loadAtStart = os.loadavg().map((value) => Number(value.toFixed(2)));
   const results = { settings, startedAt: new Date().toISOString(), supervisorAvailable: hasSupervisor, adapters };
   const systems = rolloutSystems();
+  await warmUpLoadGenerator();
   // A system that breaks in one scenario is reported as such; the others still run.
   const runEach = async (scenario, run) => {
     const rows = [];
