@@ -7,29 +7,18 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLoad } from './lib/load.js';
+import { freePort } from '../bench/lib/procs.mjs';
 import { isAlive, killTracked, track } from './lib/processes.js';
 
 const require = createRequire(import.meta.url);
 const pm2Bin = path.join(path.dirname(require.resolve('pm2/package.json')), 'bin', 'pm2');
 const app = (name: string) => fileURLToPath(new URL(`./fixtures/apps/${name}`, import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function pm2(home: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -1,17 +1,15 @@
-/** Every process a test starts is tracked by pid and killed by pid afterwards. */
+/**
+ * Every process a test starts is tracked by pid and killed by pid afterwards. Liveness checks and waiting for an
+ * exit come from the bench's process helpers, which the examples test uses too.
+ */
+import { isAlive, waitForExit as waitForPidExit } from '../../bench/lib/procs.mjs';
+
+export { isAlive };
+
 export const startedPids = new Set<number>();
 
 export function track(pid: number | undefined): void {
   if (pid) startedPids.add(pid);
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function killTracked(): void {
@@ -28,11 +26,6 @@ export function killTracked(): void {
 }
 
 /** Polls until the pid is gone; bounded, so a test never hangs on it. */
-export async function waitForExit(pid: number, maxMs = 30_000): Promise<boolean> {
-  const until = Date.now() + maxMs;
-  while (Date.now() < until) {
-    if (!isAlive(pid)) return true;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return !isAlive(pid);
+export function waitForExit(pid: number, maxMs = 30_000): Promise<boolean> {
+  return waitForPidExit(pid, maxMs);
 }
