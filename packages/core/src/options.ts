@@ -322,6 +322,12 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   };
 }
 
+/**
+ * The longest delay a node timer honours (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. Every duration
+ * option is checked against it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const;
 
@@ -330,14 +336,18 @@ const UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const;
  * `option` names the flag in the error.
  */
 export function parseDuration(value: string | number, option = 'duration'): number {
+  const expected = `a duration like 500ms, 30s, 2m or a number of milliseconds, at most ${MAX_TIMER_MS}ms (about 24.8 days)`;
+  let milliseconds: number;
   if (typeof value === 'number') {
-    if (Number.isFinite(value) && value >= 0) return Math.round(value);
-    throw new InvalidOptionError(option, 'a duration like 500ms, 30s, 2m or a number of milliseconds', value);
+    milliseconds = Math.round(value);
+  } else {
+    const match = typeof value === 'string' ? DURATION_PATTERN.exec(value.trim()) : null;
+    if (!match) throw new InvalidOptionError(option, expected, value);
+    const unit = (match[2] ?? 'ms') as keyof typeof UNIT_MS;
+    milliseconds = Math.round(Number(match[1]) * UNIT_MS[unit]);
   }
-  const match = typeof value === 'string' ? DURATION_PATTERN.exec(value.trim()) : null;
-  if (!match) {
-    throw new InvalidOptionError(option, 'a duration like 500ms, 30s, 2m or a number of milliseconds', value);
+  if (!Number.isFinite(milliseconds) || milliseconds < 0 || milliseconds > MAX_TIMER_MS) {
+    throw new InvalidOptionError(option, expected, value);
   }
-  const unit = (match[2] ?? 'ms') as keyof typeof UNIT_MS;
-  return Math.round(Number(match[1]) * UNIT_MS[unit]);
+  return milliseconds;
 }

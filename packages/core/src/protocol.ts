@@ -8,11 +8,13 @@
 /** Why a worker is asked to stop. */
 export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale';
 
-/** Primary → worker: drain and exit. `drainTimeoutMs` is the budget left before the primary SIGKILLs. */
+/**
+ * Primary → worker: drain and exit. The time limits are not in the message: the worker read them once from its
+ * environment (`WORKER_ENV.drainTimeoutMs`, `WORKER_ENV.cleanupTimeoutMs`) when it was forked.
+ */
 export interface ShutdownMessage {
   zdt: 'shutdown';
   reason: ShutdownReason;
-  drainTimeoutMs: number;
 }
 
 /** Primary → worker: heartbeat probe; answered with `pong` carrying the same `seq`. */
@@ -53,10 +55,34 @@ export interface DrainedMessage {
   cut: number;
 }
 
+/** What a worker tells the primary about an error: enough to name the cause without the worker's own log. */
+export interface ErrorSummary {
+  name: string;
+  message: string;
+  /** `EADDRINUSE`, `ERR_MODULE_NOT_FOUND`... when the error has one. */
+  code?: string;
+  /** For listen errors: the address and port asked for. */
+  address?: string;
+  port?: number;
+}
+
 /** Worker → primary: replace me start-first (e.g. after an uncaught exception), then shut me down. */
 export interface ReplaceMeMessage {
   zdt: 'replace';
   reason: string;
+  /** The uncaught error behind the request, when there is one. */
+  error?: ErrorSummary;
+}
+
+/**
+ * Worker → primary: an uncaught exception reached the process (sent by the preload every supervised worker runs,
+ * before node's default handler or the worker module's own). Sent at once, so a worker that dies before it is ready
+ * is reported with its cause.
+ */
+export interface FatalMessage {
+  zdt: 'fatal';
+  origin: string;
+  error: ErrorSummary;
 }
 
 export type PrimaryToWorker = ShutdownMessage | PingMessage;
@@ -66,7 +92,8 @@ export type WorkerToPrimary =
   | PongMessage
   | DrainingMessage
   | DrainedMessage
-  | ReplaceMeMessage;
+  | ReplaceMeMessage
+  | FatalMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;
 
 export function isProtocolMessage(value: unknown): value is ProtocolMessage {
@@ -87,8 +114,20 @@ export const WORKER_ENV = {
   generation: 'ZDT_GENERATION',
   /** Readiness mode: "listening" or "message". */
   readiness: 'ZDT_READINESS',
-  /** The primary's drain budget in ms, so the worker can end its drain before the SIGKILL. */
+  /**
+   * How long requests in flight may run to completion once a drain starts, in ms (the supervisor's
+   * `drainTimeoutMs`). The worker's HTTP drain uses it unless the app set a shorter `drainTimeoutMs` of its own.
+   */
   drainTimeoutMs: 'ZDT_DRAIN_TIMEOUT_MS',
+  /**
+   * How long cleanup hooks may run in all after the HTTP drain, in ms. The supervisor SIGKILLs a stopping worker
+   * at drain + cleanup + a margin, so the worker bounds its hooks by this.
+   */
+  cleanupTimeoutMs: 'ZDT_CLEANUP_TIMEOUT_MS',
+  /** The supervisor's own pid: with the control path, how a later `zdt start` recognises workers a killed supervisor left behind. */
+  supervisorPid: 'ZDT_SUPERVISOR_PID',
+  /** The control socket path of the `zdt start` that forked the worker (set by the CLI only). */
+  supervisorControl: 'ZDT_SUPERVISOR_CONTROL',
   /** Heartbeat interval in ms (0 when off). */
   heartbeatIntervalMs: 'ZDT_HEARTBEAT_INTERVAL_MS',
 } as const;
