@@ -141,7 +141,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     if (this.currentState === 'exited' || this.currentState === 'stopping') return this.exited;
     this.stopReason = reason;
     this.transition('stopping');
-    this.send({ zdt: 'shutdown', reason, drainTimeoutMs });
+    this.send({ zdt: 'shutdown', reason });
     if (this.worker.isConnected()) {
       try {
         this.worker.disconnect();

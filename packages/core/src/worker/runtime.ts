@@ -160,7 +160,7 @@ export class WorkerRuntime {
 
   private readonly messageHandlers: { [Verb in PrimaryToWorker['zdt']]: (message: Extract<PrimaryToWorker, { zdt: Verb }>) => void } = {
     shutdown: (message) => {
-      void this.shutdown(String(message.reason ?? 'shutdown'), message.drainTimeoutMs);
+      void this.shutdown(String(message.reason ?? 'shutdown'));
     },
     ping: (message) => {
       this.send({ zdt: 'pong', seq: message.seq, rss: process.memoryUsage.rss() }, true);
