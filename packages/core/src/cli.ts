@@ -6,10 +6,13 @@
  */
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { InvalidOptionError, UsageError, ZdtError, EntryNotFoundError, StartFailedError } from './errors.js';
 import { createConsoleLogger, parseDuration, type Readiness } from './options.js';
 import { Supervisor, type RolloutResult, type SupervisorStatus } from './primary/supervisor.js';
 import { ControlServer, defaultControlPath, sendControlCommand } from './primary/control.js';
+import { findOrphanedWorkers, stopOrphanedWorkers } from './primary/orphans.js';
+import { WORKER_ENV } from './protocol.js';
 
 const HELP = {
   main: `Usage: zdt <command> [options]
@@ -153,7 +156,9 @@ async function start(argv: string[]): Promise<number> {
   process.stdout.on('error', ignoreOutputError);
   process.stderr.on('error', ignoreOutputError);
   const logger = createConsoleLogger(process.stdout);
-  const supervisor = new Supervisor({ entry, args: appArgs, workers, readiness, readyTimeoutMs, drainTimeoutMs, logger });
+  // Markers a later `zdt start` on the same control path uses to find workers this process leaves behind if SIGKILLed.
+  const orphanMarkers = { [WORKER_ENV.supervisorPid]: String(process.pid), [WORKER_ENV.supervisorControl]: path.resolve(controlPath) };
+  const supervisor = new Supervisor({ entry, args: appArgs, env: orphanMarkers, workers, readiness, readyTimeoutMs, drainTimeoutMs, logger });
 
   let stopping: Promise<void> | undefined;
   let forced = false;
@@ -177,6 +182,8 @@ async function start(argv: string[]): Promise<number> {
   const control = new ControlServer(supervisor, controlPath, () => stopping ?? stop('stop requested over the control socket'));
   await control.listen();
   logger.info(`control socket ${control.path}`);
+  // Listening proves no live supervisor owns this path: workers still marked with it were left by a killed one.
+  await stopOrphanedWorkers(findOrphanedWorkers(control.path), logger);
 
   const reload = (signal: string) => {
     logger.info(`${signal}: reload requested`);
