@@ -12,6 +12,8 @@ export type {
   RolloutResult,
   RolloutOutcome,
   ReplacedWorker,
+  CutReport,
+  StopResult,
 } from './primary/supervisor.js';
 export type { WorkerState, WorkerExit, ListeningAddress } from './primary/worker-handle.js';
 export { DEFAULTS, resolveOptions, parseDuration, createConsoleLogger } from './options.js';
@@ -32,12 +34,14 @@ export {
   EntryNotFoundError,
   StartFailedError,
   RolloutFailedError,
+  RequestsCutError,
   InvalidStateError,
   ControlInUseError,
   ControlUnavailableError,
   UsageError,
   NotAWorkerError,
 } from './errors.js';
+export type { RollbackSummary, ServingWorker } from './errors.js';
 export { WORKER_ENV, isProtocolMessage } from './protocol.js';
 export type {
   ProtocolMessage,
@@ -52,4 +56,6 @@ export type {
   DrainingMessage,
   DrainedMessage,
   ReplaceMeMessage,
+  FatalMessage,
+  ErrorSummary,
 } from './protocol.js';

@@ -67,17 +67,27 @@ export interface SupervisorOptions {
   readiness?: Readiness;
   /** A new worker not ready within this time is killed (a failed start, rollout or restart). @default 30_000 */
   readyTimeoutMs?: number;
-  /** A stopping worker still alive after this time gets SIGKILL. @default 30_000 */
+  /**
+   * How long a request in flight may run to completion once its worker starts draining (rollout, replacement,
+   * stop). Workers that load the worker module drain for this long unless the app sets a shorter `drainTimeoutMs`
+   * of its own. A stopping worker still alive at `drainTimeoutMs + cleanupTimeoutMs + 1 s` gets SIGKILL.
+   * @default 30_000
+   */
   drainTimeoutMs?: number;
+  /** How long the app's cleanup hooks may take in all, after the HTTP drain. Part of the kill deadline. @default 5_000 */
+  cleanupTimeoutMs?: number;
   /** Crash restart back-off. @default { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 } */
   backoff?: BackoffOptions;
   /** A worker that exits sooner than this after its fork counts as a quick crash and backs off. @default 1_000 */
   minUptimeMs?: number;
   /** How many workers a rollout replaces at once. @default 1 */
   rolloutBatchSize?: number;
-  /** How often workers that loaded the worker module are pinged, and RSS is checked. 0 turns pings off. @default 5_000 */
+  /** How often workers that loaded the worker module are pinged, and RSS is checked. 0 turns pings off. @default 1_000 */
   heartbeatIntervalMs?: number;
-  /** A worker that has not answered a ping for this long is hung: replaced start-first, then killed. @default 20_000 */
+  /**
+   * A worker that has not answered a ping for this long is hung: replaced start-first, then killed once the
+   * replacement is ready. Found between this and this + one interval. @default 5_000
+   */
   heartbeatTimeoutMs?: number;
   /** A worker whose RSS exceeds this many MiB is replaced start-first and drained. 0 turns it off. @default 0 */
   maxMemoryMb?: number;
@@ -108,6 +118,9 @@ export interface ResolvedOptions {
   readiness: Readiness;
   readyTimeoutMs: number;
   drainTimeoutMs: number;
+  cleanupTimeoutMs: number;
+  /** Derived: drainTimeoutMs + cleanupTimeoutMs + KILL_MARGIN_MS, when a stopping worker gets SIGKILL. */
+  killAfterMs: number;
   backoff: ResolvedBackoff;
   minUptimeMs: number;
   rolloutBatchSize: number;
@@ -132,21 +145,25 @@ export const DEFAULTS = {
   readiness: 'listening' as Readiness,
   readyTimeoutMs: 30_000,
   drainTimeoutMs: 30_000,
+  cleanupTimeoutMs: 5_000,
   backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 } as Readonly<ResolvedBackoff>,
   minUptimeMs: 1_000,
   rolloutBatchSize: 1,
-  heartbeatIntervalMs: 5_000,
-  heartbeatTimeoutMs: 20_000,
+  heartbeatIntervalMs: 1_000,
+  heartbeatTimeoutMs: 5_000,
   maxMemoryMb: 0,
   silent: false,
 } as const;
+
+/** Left between the end of a worker's cleanup window and its SIGKILL, for process.exit itself. */
+export const KILL_MARGIN_MS = 1_000;
 
 /** Used for the RSS check when pings are off but a memory limit is set. */
 const MEMORY_CHECK_FALLBACK_MS = 5_000;
 
 const KNOWN_OPTIONS = new Set([
   'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
-  'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
+  'cleanupTimeoutMs', 'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
   'logger', 'silent', 'fork',
 ]);
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
@@ -162,6 +179,11 @@ function integer(option: string, value: unknown, fallback: number, min: number, 
     throw new InvalidOptionError(option, `an integer ${range}`, value);
   }
   return value;
+}
+
+/** A duration in ms that a node timer can honour. */
+function duration(option: string, value: unknown, fallback: number, min: number): number {
+  return integer(option, value, fallback, min, MAX_TIMER_MS);
 }
 
 function number(option: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -264,8 +286,8 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     if (!KNOWN_BACKOFF.has(key)) throw new InvalidOptionError(`backoff.${key}`, 'initialMs, maxMs, multiplier or jitter', key);
   }
   const backoff: ResolvedBackoff = {
-    initialMs: integer('backoff.initialMs', backoffInput.initialMs, DEFAULTS.backoff.initialMs, 1),
-    maxMs: integer('backoff.maxMs', backoffInput.maxMs, DEFAULTS.backoff.maxMs, 1),
+    initialMs: duration('backoff.initialMs', backoffInput.initialMs, DEFAULTS.backoff.initialMs, 1),
+    maxMs: duration('backoff.maxMs', backoffInput.maxMs, DEFAULTS.backoff.maxMs, 1),
     multiplier: number('backoff.multiplier', backoffInput.multiplier, DEFAULTS.backoff.multiplier, 1, 100),
     jitter: number('backoff.jitter', backoffInput.jitter, DEFAULTS.backoff.jitter, 0, 1),
   };
@@ -273,8 +295,8 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     throw new InvalidOptionError('backoff.maxMs', `a number >= backoff.initialMs (${backoff.initialMs})`, backoff.maxMs);
   }
 
-  const heartbeatIntervalMs = integer('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 0);
-  const heartbeatTimeoutMs = integer('heartbeatTimeoutMs', options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs, 1);
+  const heartbeatIntervalMs = duration('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 0);
+  const heartbeatTimeoutMs = duration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs, 1);
   if (heartbeatIntervalMs > 0 && heartbeatTimeoutMs <= heartbeatIntervalMs) {
     throw new InvalidOptionError(
       'heartbeatTimeoutMs',
@@ -297,6 +319,17 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     throw new InvalidOptionError('fork', 'a function (test seam)', options.fork);
   }
 
+  const drainTimeoutMs = duration('drainTimeoutMs', options.drainTimeoutMs, DEFAULTS.drainTimeoutMs, 1);
+  const cleanupTimeoutMs = duration('cleanupTimeoutMs', options.cleanupTimeoutMs, DEFAULTS.cleanupTimeoutMs, 0);
+  const killAfterMs = drainTimeoutMs + cleanupTimeoutMs + KILL_MARGIN_MS;
+  if (killAfterMs > MAX_TIMER_MS) {
+    throw new InvalidOptionError(
+      'drainTimeoutMs',
+      `a value that keeps drainTimeoutMs + cleanupTimeoutMs + ${KILL_MARGIN_MS} at most ${MAX_TIMER_MS}ms`,
+      drainTimeoutMs,
+    );
+  }
+
   return {
     entry,
     entryPath: path.resolve(cwd, entry),
@@ -306,10 +339,12 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     execArgv: stringArray('execArgv', options.execArgv, DEFAULTS.execArgv),
     workers: integer('workers', options.workers, DEFAULTS.workers(), 1, 1024),
     readiness,
-    readyTimeoutMs: integer('readyTimeoutMs', options.readyTimeoutMs, DEFAULTS.readyTimeoutMs, 1),
-    drainTimeoutMs: integer('drainTimeoutMs', options.drainTimeoutMs, DEFAULTS.drainTimeoutMs, 1),
+    readyTimeoutMs: duration('readyTimeoutMs', options.readyTimeoutMs, DEFAULTS.readyTimeoutMs, 1),
+    drainTimeoutMs,
+    cleanupTimeoutMs,
+    killAfterMs,
     backoff,
-    minUptimeMs: integer('minUptimeMs', options.minUptimeMs, DEFAULTS.minUptimeMs, 0),
+    minUptimeMs: duration('minUptimeMs', options.minUptimeMs, DEFAULTS.minUptimeMs, 0),
     rolloutBatchSize: integer('rolloutBatchSize', options.rolloutBatchSize, DEFAULTS.rolloutBatchSize, 1),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,

@@ -90,9 +90,11 @@ describe('reload (start-first rollout)', () => {
     const failure = error as RolloutFailedError;
     expect(failure.code).toBe('ERR_ZDT_ROLLOUT_FAILED');
     expect(failure.workerId).toBe(1);
-    expect(failure.reason).toMatch(/exited with code 1 before it was ready/);
+    // The cause, from the worker itself, not only an exit code.
+    expect(failure.reason).toMatch(/failed before it was ready: uncaught exception: Error: broken release: missing configuration/);
+    expect(failure.message).toMatch(/nothing was replaced: generation 0 serves on all 2 workers/);
     expect(failedEvents).toEqual([failure]);
-    expect(logger.lines.some((line) => line.startsWith('error') && line.includes('worker 1') && line.includes('exited with code 1'))).toBe(true);
+    expect(logger.lines.some((line) => line.startsWith('error') && line.includes('worker 1') && line.includes('broken release: missing configuration'))).toBe(true);
     expect(failure.pid).toBeDefined();
     expect(isAlive(failure.pid!)).toBe(false);
 

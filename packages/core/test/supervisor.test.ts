@@ -51,7 +51,7 @@ describe('Supervisor lifecycle', () => {
     );
     expect(error).toBeInstanceOf(StartFailedError);
     expect((error as StartFailedError).code).toBe('ERR_ZDT_START_FAILED');
-    expect((error as StartFailedError).message).toMatch(/exited with code 1 before it was ready/);
+    expect((error as StartFailedError).message).toMatch(/failed before it was ready: uncaught exception: Error: broken release: missing configuration/);
     expect(supervisor.state).toBe('stopped');
     expect(forked).toHaveLength(2);
     expect(forked.filter(isAlive)).toEqual([]);

@@ -1,35 +1,52 @@
 /**
- * The supervisor: the one owner of every worker slot, back-off timer and
+ * The supervisor: the one owner of every worker slot, restart timer and
  * rollout. Workers are forked with node:cluster so they share listening
- * sockets; a replacement is always started and ready before the worker it
- * replaces is told to stop, so capacity never drops to zero.
+ * sockets. Every worker enters its slot through the start-first step in
+ * rollout.ts, so capacity never drops to zero for a deploy or a replacement.
  */
 import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describeError } from '../error-summary.js';
 import {
   EntryNotFoundError,
   InvalidStateError,
   RolloutFailedError,
   StartFailedError,
+  type RollbackSummary,
+  type ServingWorker,
 } from '../errors.js';
 import { resolveOptions, type ResolvedOptions, type SupervisorOptions } from '../options.js';
 import { WORKER_ENV, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import { HealthMonitor, readRssBytes } from './monitor.js';
+import { resolveRelease, type Release } from './release.js';
+import {
+  describeExit,
+  describeNotReady,
+  describeServing,
+  rollBack,
+  runRollout,
+  servingBySlot,
+  startFirst,
+  type CutReport,
+  type ReplacedWorker,
+  type RolloutContext,
+  type StepResult,
+} from './rollout.js';
+import { Slot, type LastExit } from './slot.js';
 import { WorkerHandle, type ListeningAddress, type WorkerExit, type WorkerState } from './worker-handle.js';
 
-export type SupervisorState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+export type { ReplacedWorker, CutReport } from './rollout.js';
 
-export interface ReplacedWorker {
-  workerId: number;
-  /** Undefined when the slot had no live worker (it was backing off after crashes). */
-  oldPid: number | undefined;
-  newPid: number;
-}
+export type SupervisorState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 export interface RolloutResult {
   generation: number;
   replaced: ReplacedWorker[];
   durationMs: number;
+  /** Old workers that were still serving at their drain deadline; empty when every drain was clean. */
+  cuts: CutReport[];
 }
 
 export interface RolloutOutcome {
@@ -38,8 +55,16 @@ export interface RolloutOutcome {
   replaced: ReplacedWorker[];
   /** Why it failed (which worker and what happened). */
   reason?: string;
+  /** For a failed rollout: what the rollback did and what serves now. */
+  rollback?: RollbackSummary;
+  cuts: CutReport[];
   startedAt: string;
   durationMs: number;
+}
+
+export interface StopResult {
+  /** Workers that were still serving at their drain deadline. */
+  cuts: CutReport[];
 }
 
 export interface WorkerStatus {
@@ -59,7 +84,7 @@ export interface CrashLoopStatus {
   quickCrashes: number;
   /** Set while the next restart is scheduled. */
   nextRestartInMs: number | undefined;
-  lastExit: { code: number | null; signal: string | null; uptimeMs: number } | undefined;
+  lastExit: LastExit | undefined;
 }
 
 export interface SupervisorStatus {
@@ -67,6 +92,12 @@ export interface SupervisorStatus {
   pid: number;
   /** The newest release generation started (0 at start, +1 per rollout). */
   generation: number;
+  /** The last generation that was fully ready: what crash restarts and rollbacks fork. */
+  servingGeneration: number;
+  /** Which generation each slot's ready worker runs. */
+  serving: ServingWorker[];
+  /** True when the slots' ready workers run more than one generation (a rollback that could not finish yet). */
+  mixedGenerations: boolean;
   entry: string;
   workersWanted: number;
   workers: WorkerStatus[];
@@ -87,26 +118,15 @@ export interface SupervisorEvents {
   ready: [WorkerInfo];
   listening: [{ workerId: number; pid: number; address: ListeningAddress }];
   exit: [WorkerInfo & WorkerExit];
-  crash: [WorkerInfo & { code: number | null; signal: string | null; uptimeMs: number; quickCrashes: number; restartInMs: number; crashLoop: boolean }];
+  crash: [WorkerInfo & { code: number | null; signal: string | null; uptimeMs: number; quickCrashes: number; restartInMs: number; crashLoop: boolean; reason: string }];
   'rollout:start': [{ generation: number; workers: number }];
   'rollout:progress': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; done: number; total: number }];
+  'rollout:rollback': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; toGeneration: number }];
   'rollout:done': [RolloutResult];
   'rollout:failed': [{ generation: number; error: RolloutFailedError }];
   hung: [WorkerInfo & { silentForMs: number }];
   memory: [WorkerInfo & { rssBytes: number; limitBytes: number }];
   replace: [WorkerInfo & { reason: string }];
-}
-
-interface Slot {
-  id: number;
-  current: WorkerHandle | undefined;
-  restarts: number;
-  quickCrashes: number;
-  restartTimer: NodeJS.Timeout | undefined;
-  nextRestartAt: number | undefined;
-  lastExit: CrashLoopStatus['lastExit'];
-  /** A single-worker replacement (hung, memory, replace request) in flight. */
-  replacing: Promise<void> | undefined;
 }
 
 interface Deferred<T> {
@@ -128,43 +148,68 @@ function deferred<T>(): Deferred<T> {
 /** A slot with this many quick crashes in a row is reported as crash-looping. */
 const CRASH_LOOP_THRESHOLD = 2;
 
-/** Kill reason of a worker that did not become ready in time; recognised again when it exits. */
-const NOT_READY = 'not ready within';
-
-function describeExit(exit: WorkerExit): string {
-  if (exit.stopReason?.startsWith(NOT_READY)) return `was ${exit.stopReason} (killed)`;
-  if (exit.expected) return `was stopped (${exit.stopReason}${exit.signal ? `, ${exit.signal}` : ''})`;
-  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-}
-
-/** RSS from /proc (works for any app); undefined where /proc is missing. */
-function readRssBytes(pid: number): number | undefined {
-  try {
-    const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
+/**
+ * The preload every worker runs before the app (it reports uncaught exceptions, see preload.ts). Next to this file
+ * in the published build; from the sources (the tests), in the package's dist/.
+ */
+function findPreload(): string | undefined {
+  for (const relative of ['./preload.cjs', '../../dist/preload.cjs']) {
+    const candidate = fileURLToPath(new URL(relative, import.meta.url));
+    if (existsSync(candidate)) return candidate;
   }
+  return undefined;
 }
+
+type MessageHandlers = { [Verb in WorkerToPrimary['zdt']]: (handle: WorkerHandle, message: Extract<WorkerToPrimary, { zdt: Verb }>) => void };
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly options: ResolvedOptions;
   private currentState: SupervisorState = 'idle';
+  /** The newest generation started. */
   private generation = 0;
+  /** The last release whose every worker became ready: forked by crash restarts, replacements and rollbacks. */
+  private lastGood: Release | undefined;
   private readonly slots: Slot[] = [];
-  /** Every live worker process: slot owners, rollout candidates and workers being retired. */
+  /** Every live worker process: slot owners, candidates and workers being retired. */
   private readonly handles = new Set<WorkerHandle>();
+  /** Slot owners with a replacement (hung, memory, replace request) under way. */
+  private readonly beingReplaced = new Set<WorkerHandle>();
   private activeRollout: { generation: number; promise: Promise<RolloutResult> } | undefined;
   private queuedRollout: Deferred<RolloutResult> | undefined;
   private lastRollout: RolloutOutcome | null = null;
-  private monitorTimer: NodeJS.Timeout | undefined;
-  private stopping: Promise<void> | undefined;
+  private rollbackRetry: { timer: NodeJS.Timeout; attempts: number } | undefined;
+  private readonly monitor: HealthMonitor;
+  private readonly stopController = new AbortController();
+  private stopping: Promise<StopResult> | undefined;
+  private readonly preload = findPreload();
 
   constructor(options: SupervisorOptions) {
     super();
     this.options = resolveOptions(options);
     const { entry, entryPath } = this.options;
     if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new EntryNotFoundError(entry, entryPath);
+    const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes, monitorIntervalMs } = this.options;
+    this.monitor = new HealthMonitor(
+      { intervalMs: monitorIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes },
+      this.slots,
+      this.handles,
+      {
+        hung: (slot, handle, silentForMs) => {
+          if (this.beingReplaced.has(handle)) return;
+          const info = this.info(handle);
+          this.log.error({ ...info, silentForMs }, `worker ${handle.id} (pid ${handle.pid}) hung: no heartbeat for ${silentForMs}ms; replacing it, then killing it`);
+          this.emit('hung', { ...info, silentForMs });
+          this.replace(slot, handle, 'hung');
+        },
+        overMemory: (slot, handle, rssBytes) => {
+          if (this.beingReplaced.has(handle)) return;
+          const info = this.info(handle);
+          this.log.warn({ ...info, rssBytes, limitBytes: maxMemoryBytes }, `worker ${handle.id} (pid ${handle.pid}) over its memory limit (${Math.round(rssBytes / 1048576)} MiB > ${this.options.maxMemoryMb} MiB); replacing it, then draining it`);
+          this.emit('memory', { ...info, rssBytes, limitBytes: maxMemoryBytes });
+          this.replace(slot, handle, 'memory');
+        },
+      },
+    );
   }
 
   get state(): SupervisorState {
@@ -173,6 +218,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private get log() {
     return this.options.logger;
+  }
+
+  private info(handle: WorkerHandle): WorkerInfo {
+    return { workerId: handle.id, pid: handle.pid, generation: handle.generation };
   }
 
   private setState(to: SupervisorState): void {
@@ -186,34 +235,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async start(): Promise<void> {
     if (this.currentState !== 'idle') throw new InvalidStateError('start', this.currentState);
     this.setState('starting');
-    const { workers, entryPath } = this.options;
+    const { workers, entryPath, cwd } = this.options;
     this.log.info({ entry: entryPath, workers, pid: process.pid }, `starting ${workers} worker${workers === 1 ? '' : 's'} of ${entryPath}`);
-    for (let id = 1; id <= workers; id++) {
-      this.slots.push({
-        id,
-        current: undefined,
-        restarts: 0,
-        quickCrashes: 0,
-        restartTimer: undefined,
-        nextRestartAt: undefined,
-        lastExit: undefined,
-        replacing: undefined,
-      });
-    }
+    for (let id = 1; id <= workers; id++) this.slots.push(new Slot(id));
     try {
-      const started = this.slots.map((slot) => (slot.current = this.forkWorker(slot.id, this.generation)));
-      await Promise.all(
-        started.map((handle) =>
-          this.waitReady(handle).catch((error: Error) => {
-            throw new Error(`worker ${handle.id} (pid ${handle.pid}) ${error.message}`);
-          }),
-        ),
-      );
+      const release = resolveRelease(0, cwd, entryPath);
+      const results = await Promise.all(this.slots.map((slot) => slot.exclusive(() => this.step(slot, release, 'stop'))));
+      const failed = results.find((result) => !result.ok);
+      if (failed && !failed.ok) throw new Error(`worker ${failed.candidate.id} (pid ${failed.candidate.pid}) ${describeNotReady(failed.failure)}`);
       const lost = this.slots.find((slot) => !slot.current?.isAlive);
       if (lost) throw new Error(`worker ${lost.id} exited right after it was ready`);
       // stop() may have run while we awaited.
       const state = this.currentState as SupervisorState;
       if (state !== 'starting') throw new Error(`the supervisor is ${state}`);
+      this.lastGood = release;
     } catch (error) {
       const failed = this.slots.find((slot) => !slot.current || slot.current.state !== 'ready');
       const reason = error instanceof Error ? error.message : String(error);
@@ -222,10 +257,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new StartFailedError(`Start failed: ${reason}; every worker was stopped`, failed?.id, { cause: error });
     }
     this.setState('running');
-    if (this.options.monitorIntervalMs > 0) {
-      this.monitorTimer = setInterval(() => this.monitor(), this.options.monitorIntervalMs);
-      this.monitorTimer.unref();
-    }
+    this.monitor.start();
     this.log.info({ workers, generation: this.generation }, 'all workers ready');
   }
 
@@ -247,15 +279,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.queuedRollout.promise;
   }
 
-  /** Drains every worker in parallel; SIGKILL at drainTimeoutMs. `force` SIGKILLs at once (a second signal). */
-  stop(options: { force?: boolean } = {}): Promise<void> {
+  /**
+   * Drains every worker in parallel; SIGKILL at drainTimeoutMs + cleanupTimeoutMs + 1 s. `force` SIGKILLs at once
+   * (a second signal). Resolves with the workers that were cut at their deadline.
+   */
+  stop(options: { force?: boolean } = {}): Promise<StopResult> {
     if (options.force) {
-      for (const handle of this.handles) void handle.kill('forced stop');
+      for (const handle of this.handles) void handle.kill('forced');
     }
     if (this.stopping) return this.stopping;
     if (this.currentState === 'idle') {
       this.setState('stopped');
-      return Promise.resolve();
+      return Promise.resolve({ cuts: [] });
     }
     this.stopping = this.runStop(options.force === true);
     return this.stopping;
@@ -282,10 +317,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         nextRestartInMs: slot.nextRestartAt === undefined ? undefined : Math.max(0, slot.nextRestartAt - now),
         lastExit: slot.lastExit,
       }));
+    const serving = servingBySlot(this.slots);
+    const servingGenerations = new Set(serving.flatMap((worker) => (worker.generation === undefined ? [] : [worker.generation])));
     return {
       state: this.currentState,
       pid: process.pid,
       generation: this.generation,
+      servingGeneration: this.lastGood?.generation ?? 0,
+      serving,
+      mixedGenerations: servingGenerations.size > 1,
       entry: this.options.entryPath,
       workersWanted: this.options.workers,
       workers,
@@ -300,29 +340,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return current !== undefined && current.state === 'ready' && current.uptimeMs >= this.options.minUptimeMs;
   }
 
-  private forkWorker(id: number, generation: number): WorkerHandle {
+  private forkWorker(id: number, release: Release): WorkerHandle {
     const options = this.options;
     const env: Record<string, string> = {
       ...options.env,
       [WORKER_ENV.supervised]: '1',
       [WORKER_ENV.workerId]: String(id),
-      [WORKER_ENV.generation]: String(generation),
+      [WORKER_ENV.generation]: String(release.generation),
       [WORKER_ENV.readiness]: options.readiness,
       [WORKER_ENV.drainTimeoutMs]: String(options.drainTimeoutMs),
+      [WORKER_ENV.cleanupTimeoutMs]: String(options.cleanupTimeoutMs),
       [WORKER_ENV.heartbeatIntervalMs]: String(options.heartbeatIntervalMs),
+      [WORKER_ENV.supervisorPid]: String(process.pid),
     };
     const settings = {
-      exec: options.entryPath,
+      exec: release.entryPath,
       args: options.args,
-      execArgv: options.execArgv,
-      cwd: options.cwd,
+      execArgv: this.preload ? ['--require', this.preload, ...options.execArgv] : options.execArgv,
+      cwd: release.cwd,
       silent: options.silent,
     };
     let worker;
     if (options.fork) {
       worker = options.fork({ ...settings, env });
     } else {
-      // Set on every fork, never cached: a deploy that replaced the files or switched a symlink is picked up here.
+      // Set on every fork: each generation forks its own resolved release.
       cluster.setupPrimary(settings);
       worker = cluster.fork(env);
     }
@@ -330,111 +372,119 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       worker.process.stdout?.resume();
       worker.process.stderr?.resume();
     }
-    const handle = new WorkerHandle(worker, id, generation, options.readiness);
+    const handle = new WorkerHandle(worker, id, release, options.readiness);
     this.handles.add(handle);
-    const info = { workerId: id, pid: handle.pid, generation };
-
-    const readyTimer = setTimeout(() => {
-      if (handle.state !== 'starting') return;
-      this.log.warn(info, `worker ${id} (pid ${handle.pid}) not ready within ${options.readyTimeoutMs}ms; killing it`);
-      void handle.kill(`${NOT_READY} ${options.readyTimeoutMs}ms`);
-    }, options.readyTimeoutMs);
-    readyTimer.unref();
-
+    const info = this.info(handle);
     handle.on('state', ({ to }) => {
-      if (to !== 'ready') {
-        if (to !== 'starting') clearTimeout(readyTimer);
-        return;
-      }
-      clearTimeout(readyTimer);
-      // Pings sent during a long boot went unanswered legitimately; the hang clock starts at ready.
-      handle.lastPongAt = Date.now();
-      this.log.info(info, `worker ${id} (pid ${handle.pid}) ready, generation ${generation}`);
+      if (to !== 'ready') return;
+      this.log.info(info, `worker ${id} (pid ${handle.pid}) ready, generation ${release.generation}`);
       this.emit('ready', info);
     });
     handle.on('listening', (address) => {
       this.log.info({ ...info, address }, `worker ${id} (pid ${handle.pid}) listening on ${address.address}:${address.port}`);
       this.emit('listening', { workerId: id, pid: handle.pid, address });
     });
-    handle.on('message', (message) => this.onWorkerMessage(handle, message));
+    handle.on('message', (message) => {
+      const handler = this.messageHandlers[message.zdt] as ((handle: WorkerHandle, message: WorkerToPrimary) => void) | undefined;
+      handler?.(handle, message);
+    });
     handle.on('exit', (exit) => this.onWorkerExit(handle, exit));
-    this.log.info(info, `worker ${id} forked (pid ${handle.pid}, generation ${generation})`);
+    this.log.info(info, `worker ${id} forked (pid ${handle.pid}, generation ${release.generation})`);
     this.emit('fork', info);
     return handle;
   }
 
-  /** Resolves when the worker is ready; rejects (with the reason) when it exits first. */
-  private waitReady(handle: WorkerHandle): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (handle.state === 'ready') return resolve();
-      if (handle.state !== 'starting') return reject(new Error(`worker ${handle.id} (pid ${handle.pid}) is ${handle.state}`));
-      const onState = ({ to }: { to: WorkerState }) => {
-        if (to !== 'ready') return;
-        handle.off('exit', onExit);
-        handle.off('state', onState);
-        resolve();
-      };
-      const onExit = (exit: WorkerExit) => {
-        handle.off('state', onState);
-        const description = describeExit(exit);
-        reject(new Error(exit.stopReason?.startsWith(NOT_READY) ? description : `${description} before it was ready`));
-      };
-      handle.on('state', onState);
-      handle.once('exit', onExit);
-    });
+  /** Every message a worker may send, handled in one place; unknown verbs are ignored. */
+  private readonly messageHandlers: MessageHandlers = {
+    hello: (handle) => handle.greeted(),
+    ready: (handle) => {
+      if (this.options.readiness === 'message') handle.markReady();
+    },
+    pong: (handle, message) => handle.answered(message.rss),
+    draining: (handle, message) => {
+      this.log.debug({ ...this.info(handle), reason: message.reason }, `worker ${handle.id} draining`);
+    },
+    drained: (handle, message) => {
+      handle.reportDrain({ clean: message.clean, cut: message.cut });
+      if (message.cut > 0) {
+        this.log.warn({ ...this.info(handle), cut: message.cut }, `worker ${handle.id} (pid ${handle.pid}) cut ${message.cut} connection(s) at its drain deadline (${this.options.drainTimeoutMs}ms)`);
+      }
+    },
+    fatal: (handle, message) => {
+      handle.reportError(message.error);
+      const cause = describeError(message.error);
+      this.log.error({ ...this.info(handle), origin: message.origin, error: message.error }, `worker ${handle.id} (pid ${handle.pid}) ${message.origin}: ${cause}`);
+      handle.failBoot(`${message.origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}: ${cause}`, message.error);
+    },
+    replace: (handle, message) => {
+      if (message.error) handle.reportError(message.error);
+      if (handle.state === 'starting') {
+        handle.failBoot(message.error ? `asked to be replaced: ${describeError(message.error)}` : `asked to be replaced: ${message.reason}`, message.error);
+        return;
+      }
+      const info = this.info(handle);
+      this.log.warn({ ...info, reason: message.reason }, `worker ${handle.id} asked to be replaced: ${message.reason}`);
+      this.emit('replace', { ...info, reason: message.reason });
+      const slot = this.slots[handle.id - 1];
+      if (slot) this.replace(slot, handle, 'replace');
+    },
+  };
+
+  private stepContext(): RolloutContext {
+    return {
+      fork: (slotId, release) => this.forkWorker(slotId, release),
+      readyTimeoutMs: this.options.readyTimeoutMs,
+      stopping: this.stopController.signal,
+      slots: this.slots,
+      batchSize: this.options.rolloutBatchSize,
+      drain: (old) => old.stop('reload', this.options.killAfterMs),
+      onProgress: () => {},
+      onRollback: () => {},
+    };
   }
 
-  private onWorkerMessage(handle: WorkerHandle, message: WorkerToPrimary): void {
-    const info = { workerId: handle.id, pid: handle.pid, generation: handle.generation };
-    switch (message.zdt) {
-      case 'replace': {
-        this.log.warn({ ...info, reason: message.reason }, `worker ${handle.id} asked to be replaced`);
-        this.emit('replace', { ...info, reason: message.reason });
-        const slot = this.slots[handle.id - 1];
-        if (slot && slot.current === handle) this.replaceWorker(slot, handle, 'replace');
-        break;
-      }
-      case 'draining':
-        this.log.debug({ ...info, reason: message.reason }, `worker ${handle.id} draining`);
-        break;
-      case 'drained':
-        this.log.debug({ ...info, clean: message.clean, cut: message.cut }, `worker ${handle.id} drained`);
-        break;
-      default:
-        break;
-    }
+  /** startFirst() with the supervisor's fork; the replaced worker is drained for `reason`. */
+  private step(slot: Slot, release: Release, reason: ShutdownReason): Promise<StepResult> {
+    return startFirst(slot, release, this.stepContext(), (old) => old.stop(reason, this.options.killAfterMs));
   }
 
   private onWorkerExit(handle: WorkerHandle, exit: WorkerExit): void {
     this.handles.delete(handle);
-    const info = { workerId: handle.id, pid: handle.pid, generation: handle.generation };
+    const info = this.info(handle);
     this.emit('exit', { ...info, ...exit });
     const slot = this.slots[handle.id - 1];
-    const ownsSlot = slot !== undefined && slot.current === handle;
     if (exit.expected) {
       const how = exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
-      this.log.info({ ...info, code: exit.code, signal: exit.signal }, `worker ${handle.id} (pid ${handle.pid}) ${how} after stop (${exit.stopReason})`);
+      const deadline = exit.killedAtDeadline ? ` at its kill deadline (${this.options.killAfterMs}ms): requests it still held were cut` : '';
+      const log = exit.killedAtDeadline ? this.log.warn.bind(this.log) : this.log.info.bind(this.log);
+      log({ ...info, code: exit.code, signal: exit.signal }, `worker ${handle.id} (pid ${handle.pid}) ${how} after stop (${exit.stopReason})${deadline}`);
     }
-    if (!slot || !ownsSlot) return;
+    if (!slot || slot.current !== handle) return;
     slot.current = undefined;
     if (this.currentState !== 'running') return;
+    this.recordCrash(slot, handle, exit, describeExit(exit));
+  }
 
-    const quick = handle.readyAt === undefined || exit.uptimeMs < this.options.minUptimeMs;
+  /** A slot lost its worker, or a restart candidate failed: count it, report it, restart with back-off. */
+  private recordCrash(slot: Slot, handle: WorkerHandle, exit: WorkerExit | undefined, what: string): void {
+    const info = this.info(handle);
+    const uptimeMs = exit?.uptimeMs ?? handle.uptimeMs;
+    const quick = handle.readyAt === undefined || uptimeMs < this.options.minUptimeMs;
     slot.quickCrashes = quick ? slot.quickCrashes + 1 : 0;
-    slot.lastExit = { code: exit.code, signal: exit.signal, uptimeMs: exit.uptimeMs };
+    slot.lastExit = { code: exit?.code ?? null, signal: exit?.signal ?? null, uptimeMs };
     const delayMs = quick ? this.backoffDelay(slot.quickCrashes) : 0;
     const crashLoop = slot.quickCrashes >= CRASH_LOOP_THRESHOLD;
-    if (!exit.expected) {
-      this.emit('crash', { ...info, code: exit.code, signal: exit.signal, uptimeMs: exit.uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs, crashLoop });
+    if (!exit?.expected) {
+      this.emit('crash', { ...info, code: exit?.code ?? null, signal: exit?.signal ?? null, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs, crashLoop, reason: what });
     }
-    const what = exit.expected ? describeExit(exit) : `crashed: ${describeExit(exit)}`;
-    const details = { ...info, code: exit.code, signal: exit.signal, uptimeMs: exit.uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs };
+    const restarting = this.lastGood && this.lastGood.generation !== handle.generation ? ` with generation ${this.lastGood.generation}` : '';
+    const details = { ...info, code: exit?.code, signal: exit?.signal, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs };
     if (crashLoop) {
-      this.log.error(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${exit.uptimeMs}ms; CrashLoopBackOff: ${slot.quickCrashes} quick crashes in a row, restarting in ${delayMs}ms (never gives up)`);
+      this.log.error(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; CrashLoopBackOff: ${slot.quickCrashes} quick crashes in a row, restarting${restarting} in ${delayMs}ms (never gives up)`);
     } else {
-      this.log.warn(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${exit.uptimeMs}ms; restarting in ${delayMs}ms`);
+      this.log.warn(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; restarting${restarting} in ${delayMs}ms`);
     }
-    this.scheduleRestart(slot, delayMs);
+    slot.scheduleRestart(delayMs, () => void this.restart(slot));
   }
 
   private backoffDelay(quickCrashes: number): number {
@@ -444,22 +494,48 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return Math.max(0, Math.round(Math.min(maxMs, base * spread)));
   }
 
-  private scheduleRestart(slot: Slot, delayMs: number): void {
-    clearTimeout(slot.restartTimer);
-    slot.nextRestartAt = Date.now() + delayMs;
-    // Not unref'd: when every worker is down, this timer is what keeps the supervisor alive to bring them back.
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = undefined;
-      slot.nextRestartAt = undefined;
-      if (this.currentState !== 'running' || slot.current) return;
+  /** A crash restart forks the last generation that was fully ready, never a refused one. */
+  private restart(slot: Slot): Promise<void> {
+    return slot.exclusive(async () => {
+      const release = this.lastGood;
+      if (this.currentState !== 'running' || slot.current || !release) return;
       slot.restarts++;
-      slot.current = this.forkWorker(slot.id, this.generation);
-    }, delayMs);
+      const result = await this.step(slot, release, 'replace');
+      if (!result.ok && result.failure.kind !== 'stopped' && this.currentState === 'running' && !slot.current) {
+        const exit = result.failure.kind === 'exited' ? result.failure.exit : undefined;
+        this.recordCrash(slot, result.candidate, exit, describeNotReady(result.failure));
+      }
+    });
+  }
+
+  /** Start-first replacement of one worker (hung, over its memory limit, or asking for it). */
+  private replace(slot: Slot, old: WorkerHandle, reason: Extract<ShutdownReason, 'hung' | 'memory' | 'replace'>): void {
+    if (this.beingReplaced.has(old) || this.currentState !== 'running' || slot.current !== old || old.state !== 'ready') return;
+    this.beingReplaced.add(old);
+    const retire = (handle: WorkerHandle) => (reason === 'hung' ? handle.kill('hung') : handle.stop(reason, this.options.killAfterMs));
+    void slot
+      .exclusive(async () => {
+        const release = this.lastGood;
+        // A crash in the meantime is the restart path's business.
+        if (this.currentState !== 'running' || slot.current !== old || !release) return;
+        const result = await startFirst(slot, release, this.stepContext(), retire);
+        if (result.ok) {
+          slot.restarts++;
+          this.log.info({ workerId: slot.id, oldPid: old.pid, newPid: result.candidate.pid, reason }, `worker ${slot.id} replaced (${reason}): ${old.pid} -> ${result.candidate.pid}`);
+          return;
+        }
+        const why = describeNotReady(result.failure);
+        this.log.error({ workerId: slot.id, pid: old.pid, reason: why }, `could not replace worker ${slot.id} (${reason}): the new worker ${why}`);
+        // A hung worker serves nothing and one that asked to go is broken: stop it anyway, the crash path restarts it.
+        // One over its memory limit still serves: keep it and try again at the next check.
+        if (reason !== 'memory' && result.failure.kind !== 'stopped') void retire(old);
+      })
+      .finally(() => this.beingReplaced.delete(old));
   }
 
   private beginRollout(): Promise<RolloutResult> {
     const generation = ++this.generation;
-    const promise = this.runRollout(generation).finally(() => {
+    const promise = this.rollOut(generation).finally(() => {
       this.activeRollout = undefined;
       const queued = this.queuedRollout;
       this.queuedRollout = undefined;
@@ -471,173 +547,142 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return promise;
   }
 
-  /** One serial loop: per batch fork, wait for ready (or fail and keep the old), then retire the old. */
-  private async runRollout(generation: number): Promise<RolloutResult> {
+  private async rollOut(generation: number): Promise<RolloutResult> {
     const startedAt = Date.now();
-    const replaced: ReplacedWorker[] = [];
-    const retired: Promise<WorkerExit>[] = [];
     const total = this.slots.length;
-    const batchSize = this.options.rolloutBatchSize;
-    this.log.info({ generation, workers: total, batchSize }, `rollout of generation ${generation} started`);
+    const previous = this.lastGood!;
+    this.cancelRollbackRetry();
+    this.log.info({ generation, workers: total, batchSize: this.options.rolloutBatchSize }, `rollout of generation ${generation} started`);
     this.emit('rollout:start', { generation, workers: total });
+    const context: RolloutContext = {
+      ...this.stepContext(),
+      onProgress: ({ workerId, oldPid, newPid, done }) => {
+        this.log.info({ generation, workerId, oldPid, newPid }, `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}`);
+        this.emit('rollout:progress', { generation, workerId, oldPid, newPid, done, total });
+      },
+      onRollback: ({ workerId, oldPid, newPid, toGeneration }) => {
+        this.log.warn({ generation, workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`);
+        this.emit('rollout:rollback', { generation, workerId, oldPid, newPid, toGeneration });
+      },
+    };
+
+    let target: Release;
     try {
-      for (let index = 0; index < total; index += batchSize) {
-        const batch = this.slots.slice(index, index + batchSize);
-        await Promise.all(batch.map((slot) => slot.replacing));
-        if (this.currentState !== 'running') {
-          throw new RolloutFailedError({ generation, reason: `was stopped because the supervisor is ${this.currentState}` });
-        }
-        const candidates = batch
-          .filter((slot) => !(slot.current && slot.current.generation >= generation && slot.current.state === 'ready'))
-          .map((slot) => ({ slot, handle: this.forkWorker(slot.id, generation) }));
-        const results = await Promise.allSettled(candidates.map(({ handle }) => this.waitReady(handle)));
-        const failedIndex = results.findIndex(
-          (result, position) => result.status === 'rejected' || !candidates[position]?.handle.isAlive,
-        );
-        if (failedIndex >= 0 || this.currentState !== 'running') {
-          for (const { handle } of candidates) {
-            // A candidate that became ready may already hold routed connections: drain it rather than kill it.
-            if (handle.state === 'ready') void handle.stop('reload', this.options.drainTimeoutMs);
-            else void handle.kill('rollout failed');
-          }
-          const failed = candidates[failedIndex];
-          const result = results[failedIndex];
-          const reason =
-            result === undefined
-              ? `was stopped because the supervisor is ${this.currentState}`
-              : result.status === 'rejected'
-                ? (result.reason as Error).message
-                : 'exited after it was ready, before it took over';
-          throw new RolloutFailedError({ generation, workerId: failed?.slot.id, pid: failed?.handle.pid, reason });
-        }
-        for (const { slot, handle } of candidates) {
-          const old = slot.current;
-          clearTimeout(slot.restartTimer);
-          slot.restartTimer = undefined;
-          slot.nextRestartAt = undefined;
-          slot.quickCrashes = 0;
-          slot.current = handle;
-          if (old) retired.push(old.stop('reload', this.options.drainTimeoutMs));
-          replaced.push({ workerId: slot.id, oldPid: old?.pid, newPid: handle.pid });
-          this.log.info({ generation, workerId: slot.id, oldPid: old?.pid, newPid: handle.pid }, `worker ${slot.id}: ${old?.pid ?? '(none)'} -> ${handle.pid}`);
-          this.emit('rollout:progress', { generation, workerId: slot.id, oldPid: old?.pid, newPid: handle.pid, done: replaced.length, total });
-        }
-      }
-      await Promise.all(retired);
+      target = resolveRelease(generation, this.options.cwd, this.options.entryPath);
     } catch (error) {
-      const failure =
-        error instanceof RolloutFailedError
-          ? error
-          : new RolloutFailedError({ generation, reason: error instanceof Error ? error.message : String(error) }, { cause: error });
-      this.lastRollout = {
-        generation,
-        outcome: 'failed',
-        replaced,
-        reason: failure.workerId === undefined ? failure.reason : `worker ${failure.workerId} (pid ${failure.pid}) ${failure.reason}`,
-        startedAt: new Date(startedAt).toISOString(),
-        durationMs: Date.now() - startedAt,
-      };
-      this.log.error({ generation, workerId: failure.workerId, pid: failure.pid, reason: failure.reason }, failure.message);
-      this.emit('rollout:failed', { generation, error: failure });
-      throw failure;
+      return this.rolloutFailed(generation, startedAt, [], { reason: `could not be resolved: ${(error as Error).message}` }, this.noRollback(previous), []);
     }
-    const result: RolloutResult = { generation, replaced, durationMs: Date.now() - startedAt };
-    this.lastRollout = { generation, outcome: 'done', replaced, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
-    this.log.info({ generation, replaced: replaced.length }, `rollout of generation ${generation} done: ${replaced.length} worker(s) replaced`);
+    const report = await runRollout(target, previous, context);
+    if (!report.ok) {
+      return this.rolloutFailed(generation, startedAt, report.replaced, report.failure, report.rollback, report.cuts);
+    }
+    this.lastGood = target;
+    const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts };
+    this.lastRollout = { generation, outcome: 'done', replaced: report.replaced, cuts: report.cuts, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
+    const cutNote = report.cuts.length > 0 ? `; ${report.cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
+    this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced${cutNote}`);
     this.emit('rollout:done', result);
     return result;
   }
 
-  /** Start-first replacement of one worker (hung, over its memory limit, or asking for it). */
-  private replaceWorker(slot: Slot, old: WorkerHandle, reason: Extract<ShutdownReason, 'hung' | 'memory' | 'replace'>): void {
-    if (slot.replacing || this.currentState !== 'running' || slot.current !== old || old.state !== 'ready') return;
-    const retire = () => (reason === 'hung' ? old.kill('hung') : old.stop(reason, this.options.drainTimeoutMs));
-    const replacement = async () => {
-      const candidate = this.forkWorker(slot.id, this.generation);
-      try {
-        await this.waitReady(candidate);
-      } catch (error) {
-        this.log.error(
-          { workerId: slot.id, pid: old.pid, reason: (error as Error).message },
-          `could not replace worker ${slot.id} (${reason}): the new worker ${(error as Error).message}`,
-        );
-        // A hung worker serves nothing and one that asked to go is broken: stop it anyway, the crash path restarts it.
-        // One over its memory limit still serves: keep it and try again at the next check.
-        if (reason !== 'memory') void retire();
-        return;
-      }
-      if (this.currentState !== 'running' || !candidate.isAlive || (slot.current !== old && slot.current !== undefined)) {
-        void candidate.stop('replace', this.options.drainTimeoutMs);
-        return;
-      }
-      clearTimeout(slot.restartTimer);
-      slot.restartTimer = undefined;
-      slot.nextRestartAt = undefined;
-      slot.current = candidate;
-      slot.restarts++;
-      this.log.info({ workerId: slot.id, oldPid: old.pid, newPid: candidate.pid, reason }, `worker ${slot.id} replaced (${reason}): ${old.pid} -> ${candidate.pid}`);
-      void retire();
+  private noRollback(previous: Release): RollbackSummary {
+    return { toGeneration: previous.generation, rolledBack: 0, remaining: 0, complete: true, serving: servingBySlot(this.slots) };
+  }
+
+  private rolloutFailed(
+    generation: number,
+    startedAt: number,
+    replaced: ReplacedWorker[],
+    failure: { workerId?: number; pid?: number; reason: string },
+    rollback: RollbackSummary,
+    cuts: CutReport[],
+  ): never {
+    const error = new RolloutFailedError({ generation, ...failure, rollback, outcome: this.describeRollback(rollback) });
+    this.lastRollout = {
+      generation,
+      outcome: 'failed',
+      replaced,
+      reason: failure.workerId === undefined ? failure.reason : `worker ${failure.workerId} (pid ${failure.pid}) ${failure.reason}`,
+      rollback,
+      cuts,
+      startedAt: new Date(startedAt).toISOString(),
+      durationMs: Date.now() - startedAt,
     };
-    slot.replacing = replacement()
-      .catch((error: unknown) => {
-        this.log.error({ workerId: slot.id, reason }, `replacing worker ${slot.id} (${reason}) failed: ${(error as Error).message}`);
-      })
-      .finally(() => {
-        slot.replacing = undefined;
-      });
+    this.log.error({ generation, workerId: failure.workerId, pid: failure.pid, reason: failure.reason }, error.message);
+    this.emit('rollout:failed', { generation, error });
+    if (!rollback.complete && this.currentState === 'running') this.scheduleRollbackRetry(generation);
+    throw error;
   }
 
-  /** Heartbeat and memory check, one pass over the slot owners. */
-  private monitor(): void {
-    if (this.currentState !== 'running') return;
-    const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes } = this.options;
-    const now = Date.now();
-    for (const handle of this.handles) {
-      if (heartbeatIntervalMs > 0 && handle.speaksProtocol && handle.state === 'starting') {
-        handle.send({ zdt: 'ping', seq: ++handle.lastPingSeq });
-      }
+  private describeRollback(rollback: RollbackSummary): string {
+    const serving = describeServing(rollback.serving);
+    if (this.currentState !== 'running') return `the supervisor is ${this.currentState}; ${serving}`;
+    if (!rollback.complete) {
+      return `rolled back ${rollback.rolledBack} worker(s) to generation ${rollback.toGeneration}, ${rollback.remaining} could not be yet: ${serving}; retrying the rollback with back-off`;
     }
-    for (const slot of this.slots) {
-      const handle = slot.current;
-      if (!handle || handle.state !== 'ready' || slot.replacing) continue;
-      const info = { workerId: handle.id, pid: handle.pid, generation: handle.generation };
-      if (heartbeatIntervalMs > 0 && handle.speaksProtocol) {
-        const silentForMs = now - handle.lastPongAt;
-        if (silentForMs > heartbeatTimeoutMs) {
-          this.log.error({ ...info, silentForMs }, `worker ${handle.id} (pid ${handle.pid}) hung: no heartbeat for ${silentForMs}ms; replacing it, then killing it`);
-          this.emit('hung', { ...info, silentForMs });
-          this.replaceWorker(slot, handle, 'hung');
-          continue;
-        }
-        handle.send({ zdt: 'ping', seq: ++handle.lastPingSeq });
-      }
-      if (maxMemoryBytes > 0) {
-        const rssBytes = readRssBytes(handle.pid) ?? handle.reportedRssBytes;
-        if (rssBytes !== undefined && rssBytes > maxMemoryBytes) {
-          this.log.warn({ ...info, rssBytes, limitBytes: maxMemoryBytes }, `worker ${handle.id} (pid ${handle.pid}) over its memory limit (${Math.round(rssBytes / 1048576)} MiB > ${this.options.maxMemoryMb} MiB); replacing it, then draining it`);
-          this.emit('memory', { ...info, rssBytes, limitBytes: maxMemoryBytes });
-          this.replaceWorker(slot, handle, 'memory');
-        }
-      }
-    }
+    if (rollback.rolledBack === 0) return `nothing was replaced: ${serving}`;
+    return `rolled back ${rollback.rolledBack} worker${rollback.rolledBack === 1 ? '' : 's'} to generation ${rollback.toGeneration}: ${serving}`;
   }
 
-  private async runStop(force: boolean): Promise<void> {
+  /** A rollback that could not finish is tried again with back-off until it does, a new rollout starts, or stop. */
+  private scheduleRollbackRetry(refusedGeneration: number): void {
+    const attempts = (this.rollbackRetry?.attempts ?? 0) + 1;
+    const delayMs = this.backoffDelay(attempts);
+    this.log.warn({ refusedGeneration, attempts, delayMs }, `rollback of generation ${refusedGeneration} incomplete: retrying in ${delayMs}ms`);
+    const timer = setTimeout(() => {
+      void (async () => {
+        const previous = this.lastGood;
+        if (this.currentState !== 'running' || this.activeRollout || !previous) return;
+        const summary = await rollBack(refusedGeneration, previous, {
+          ...this.stepContext(),
+          onRollback: ({ workerId, oldPid, newPid, toGeneration }) => {
+            this.log.warn({ workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`);
+            this.emit('rollout:rollback', { generation: refusedGeneration, workerId, oldPid, newPid, toGeneration });
+          },
+        });
+        if (this.lastRollout?.generation === refusedGeneration && this.lastRollout.rollback) {
+          this.lastRollout.rollback = { ...summary, rolledBack: this.lastRollout.rollback.rolledBack + summary.rolledBack };
+        }
+        if (summary.complete) {
+          this.rollbackRetry = undefined;
+          this.log.info({ refusedGeneration }, `rollback of generation ${refusedGeneration} complete: ${describeServing(summary.serving)}`);
+        } else if (this.currentState === 'running' && !this.activeRollout) {
+          this.scheduleRollbackRetry(refusedGeneration);
+        }
+      })();
+    }, delayMs);
+    timer.unref();
+    this.rollbackRetry = { timer, attempts };
+  }
+
+  private cancelRollbackRetry(): void {
+    if (this.rollbackRetry) clearTimeout(this.rollbackRetry.timer);
+    this.rollbackRetry = undefined;
+  }
+
+  private async runStop(force: boolean): Promise<StopResult> {
     this.setState('stopping');
-    clearInterval(this.monitorTimer);
-    for (const slot of this.slots) {
-      clearTimeout(slot.restartTimer);
-      slot.restartTimer = undefined;
-      slot.nextRestartAt = undefined;
-    }
-    this.log.info({ workers: this.handles.size, drainTimeoutMs: this.options.drainTimeoutMs }, `stopping ${this.handles.size} worker(s)`);
+    this.stopController.abort();
+    this.monitor.stop();
+    this.cancelRollbackRetry();
+    for (const slot of this.slots) slot.cancelRestart();
+    const { killAfterMs, drainTimeoutMs } = this.options;
+    this.log.info({ workers: this.handles.size, drainTimeoutMs }, `stopping ${this.handles.size} worker(s)`);
+    const cuts: CutReport[] = [];
     // A rollout or replacement may fork while the first drains are under way: repeat until nothing is left.
     while (this.handles.size > 0) {
-      await Promise.all(
-        [...this.handles].map((handle) => (force ? handle.kill('forced stop') : handle.stop('stop', this.options.drainTimeoutMs))),
-      );
+      const handles = [...this.handles];
+      const exits = await Promise.all(handles.map((handle) => (force ? handle.kill('forced') : handle.stop('stop', killAfterMs))));
+      handles.forEach((handle, index) => {
+        const exit = exits[index]!;
+        const cut = handle.drainOutcome?.cut;
+        if (exit.killedAtDeadline || (cut ?? 0) > 0) {
+          cuts.push({ workerId: handle.id, pid: handle.pid, generation: handle.generation, cut, killed: exit.killedAtDeadline });
+        }
+      });
     }
     this.setState('stopped');
     this.log.info('all workers stopped');
+    return { cuts };
   }
 }

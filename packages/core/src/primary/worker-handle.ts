@@ -7,7 +7,8 @@
 import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Readiness } from '../options.js';
-import { isProtocolMessage, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import type { Release } from './release.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -18,14 +19,23 @@ const ALLOWED_MOVES: Record<WorkerState, readonly WorkerState[]> = {
   exited: [],
 };
 
+/** Why the supervisor stopped or killed a worker. Logs print it; nothing parses it. */
+export type StopCause =
+  | { kind: 'drain'; reason: ShutdownReason }
+  | { kind: 'kill'; reason: 'not-ready' | 'boot-failed' | 'hung' | 'forced' | 'rollout-failed' | 'orphaned-candidate' };
+
 export interface WorkerExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   /** The supervisor asked it to stop (or killed it); anything else is a crash. */
   expected: boolean;
   uptimeMs: number;
-  /** Why the supervisor stopped it, when it did. */
+  /** Why the supervisor stopped it, when it did, as a word for logs (`reload`, `hung`, `not-ready`...). */
   stopReason: string | undefined;
+  /** Still running at its kill deadline after a drain was asked: SIGKILLed, so whatever it was serving was cut. */
+  killedAtDeadline: boolean;
+  /** The uncaught error the worker reported before it died, when it reported one. */
+  error: ErrorSummary | undefined;
 }
 
 export interface ListeningAddress {
@@ -33,8 +43,16 @@ export interface ListeningAddress {
   port: number;
 }
 
+/** What the worker's own HTTP drain reported (worker module only). */
+export interface DrainOutcome {
+  clean: boolean;
+  cut: number;
+}
+
 export interface WorkerHandleEvents {
   state: [{ from: WorkerState; to: WorkerState }];
+  /** The worker reported a failure (uncaught exception, replace request) while it was still starting. */
+  'boot-failed': [{ reason: string; error: ErrorSummary | undefined }];
   listening: [ListeningAddress];
   message: [WorkerToPrimary];
   exit: [WorkerExit];
@@ -42,37 +60,43 @@ export interface WorkerHandleEvents {
 
 export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   readonly id: number;
-  readonly generation: number;
+  readonly release: Release;
   readonly pid: number;
   readonly forkedAt = Date.now();
   readonly exited: Promise<WorkerExit>;
   readyAt: number | undefined;
-  /** Set by a `hello` message: the worker module is loaded and answers pings. */
-  speaksProtocol = false;
-  lastPongAt = 0;
-  lastPingSeq = 0;
-  /** Last RSS known from a pong, in bytes. */
-  reportedRssBytes: number | undefined;
   private currentState: WorkerState = 'starting';
-  private stopReason: string | undefined;
+  private stopCause: StopCause | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private killedAtDeadline = false;
   private readonly worker: ClusterWorker;
+  private readonly readiness: Readiness;
+  private protocol = false;
+  private heardAt = 0;
+  private pingSeq = 0;
+  private rss: number | undefined;
+  private lastError: ErrorSummary | undefined;
+  private drain: DrainOutcome | undefined;
 
-  constructor(worker: ClusterWorker, id: number, generation: number, readiness: Readiness) {
+  constructor(worker: ClusterWorker, id: number, release: Release, readiness: Readiness) {
     super();
     this.worker = worker;
     this.id = id;
-    this.generation = generation;
+    this.release = release;
+    this.readiness = readiness;
     this.pid = worker.process.pid ?? -1;
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
         clearTimeout(this.killTimer);
+        const cause = this.stopCause;
         const exit: WorkerExit = {
           code,
           signal,
-          expected: this.stopReason !== undefined,
+          expected: cause !== undefined,
           uptimeMs: Date.now() - this.forkedAt,
-          stopReason: this.stopReason,
+          stopReason: cause?.reason,
+          killedAtDeadline: this.killedAtDeadline,
+          error: this.lastError,
         };
         this.transition('exited');
         this.emit('exit', exit);
@@ -82,23 +106,16 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     // A failed fork (e.g. EAGAIN) surfaces as 'error' and then 'exit'; without a listener it would throw in the primary.
     worker.on('error', () => {});
     worker.on('listening', (address: { address?: string | null; port?: number }) => {
-      if (readiness === 'listening' && this.currentState === 'starting') this.transition('ready');
+      if (this.readiness === 'listening') this.markReady();
       this.emit('listening', { address: address.address ?? '', port: address.port ?? 0 });
     });
     worker.on('message', (message: unknown) => {
-      if (!isProtocolMessage(message)) return;
-      const verb = message as WorkerToPrimary;
-      if (verb.zdt === 'hello') {
-        this.speaksProtocol = true;
-        this.lastPongAt = Date.now();
-      } else if (verb.zdt === 'pong') {
-        this.lastPongAt = Date.now();
-        if (typeof verb.rss === 'number') this.reportedRssBytes = verb.rss;
-      } else if (verb.zdt === 'ready' && readiness === 'message' && this.currentState === 'starting') {
-        this.transition('ready');
-      }
-      this.emit('message', verb);
+      if (isProtocolMessage(message)) this.emit('message', message as WorkerToPrimary);
     });
+  }
+
+  get generation(): number {
+    return this.release.generation;
   }
 
   get state(): WorkerState {
@@ -113,14 +130,78 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     return this.currentState !== 'exited';
   }
 
+  /** The worker module is loaded: it answers pings, so silence means it is hung. */
+  get speaksProtocol(): boolean {
+    return this.protocol;
+  }
+
+  get silentForMs(): number {
+    return Date.now() - this.heardAt;
+  }
+
+  get reportedRssBytes(): number | undefined {
+    return this.rss;
+  }
+
+  /** The last uncaught error the worker reported. */
+  get reportedError(): ErrorSummary | undefined {
+    return this.lastError;
+  }
+
+  get drainOutcome(): DrainOutcome | undefined {
+    return this.drain;
+  }
+
+  get stopRequested(): boolean {
+    return this.stopCause !== undefined;
+  }
+
   transition(to: WorkerState): void {
     const from = this.currentState;
     if (!ALLOWED_MOVES[from].includes(to)) {
       throw new Error(`worker ${this.id} (pid ${this.pid}): illegal state move ${from} -> ${to}`);
     }
     this.currentState = to;
-    if (to === 'ready') this.readyAt = Date.now();
+    if (to === 'ready') {
+      this.readyAt = Date.now();
+      // Pings sent during a long boot went unanswered legitimately; the hang clock starts at ready.
+      this.heardAt = this.readyAt;
+    }
     this.emit('state', { from, to });
+  }
+
+  /** Ready by the configured readiness rule; later signals of readiness change nothing. */
+  markReady(): void {
+    if (this.currentState === 'starting') this.transition('ready');
+  }
+
+  /** `hello`: the worker module is loaded. */
+  greeted(): void {
+    this.protocol = true;
+    this.heardAt = Date.now();
+  }
+
+  /** `pong`: alive, with its RSS. */
+  answered(rssBytes: number | undefined): void {
+    this.heardAt = Date.now();
+    if (typeof rssBytes === 'number') this.rss = rssBytes;
+  }
+
+  reportError(error: ErrorSummary): void {
+    this.lastError = error;
+  }
+
+  /** A failure reported while starting ends the start at once: whoever waits for ready hears it now. */
+  failBoot(reason: string, error: ErrorSummary | undefined): void {
+    if (this.currentState === 'starting') this.emit('boot-failed', { reason, error });
+  }
+
+  reportDrain(outcome: DrainOutcome): void {
+    this.drain = outcome;
+  }
+
+  ping(): void {
+    this.send({ zdt: 'ping', seq: ++this.pingSeq });
   }
 
   send(message: PrimaryToWorker): void {
@@ -135,11 +216,11 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   /**
    * The stop protocol: a shutdown message for the worker module, then
    * disconnect() so a plain app closes its servers too (and the primary stops
-   * routing to it at once), then SIGKILL when the drain budget is spent.
+   * routing to it at once), then SIGKILL when `killAfterMs` is spent.
    */
-  stop(reason: ShutdownReason, drainTimeoutMs: number): Promise<WorkerExit> {
+  stop(reason: ShutdownReason, killAfterMs: number): Promise<WorkerExit> {
     if (this.currentState === 'exited' || this.currentState === 'stopping') return this.exited;
-    this.stopReason = reason;
+    this.stopCause = { kind: 'drain', reason };
     this.transition('stopping');
     this.send({ zdt: 'shutdown', reason });
     if (this.worker.isConnected()) {
@@ -149,16 +230,19 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         // Already disconnecting.
       }
     }
-    this.killTimer = setTimeout(() => this.signal('SIGKILL'), drainTimeoutMs);
+    this.killTimer = setTimeout(() => {
+      this.killedAtDeadline = true;
+      this.signal('SIGKILL');
+    }, killAfterMs);
     // The worker's own process handle keeps the primary alive until it exits.
     this.killTimer.unref();
     return this.exited;
   }
 
-  /** SIGKILL now, for a worker that cannot drain (hung, not ready in time, forced stop). */
-  kill(reason: string): Promise<WorkerExit> {
+  /** SIGKILL now, for a worker that cannot drain (hung, failed boot, forced stop). */
+  kill(reason: Extract<StopCause, { kind: 'kill' }>['reason']): Promise<WorkerExit> {
     if (this.currentState === 'exited') return this.exited;
-    this.stopReason ??= reason;
+    this.stopCause ??= { kind: 'kill', reason };
     if (this.currentState !== 'stopping') this.transition('stopping');
     this.signal('SIGKILL');
     return this.exited;

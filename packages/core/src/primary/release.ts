@@ -1,0 +1,24 @@
+/**
+ * A release is the code a generation of workers runs: the working directory and entry file as they resolved when
+ * the generation was first forked. Every worker of a generation forks from the same resolved paths, so a deploy
+ * that switches a `current` symlink mid-rollout, or after a refused release, cannot mix code into a generation; and
+ * the last release that was fully ready can be forked again (crash restarts, rollbacks) after the symlink moved on.
+ */
+import { realpathSync } from 'node:fs';
+
+export interface Release {
+  generation: number;
+  /** The working directory, symlinks resolved. */
+  cwd: string;
+  /** The entry file, symlinks resolved. */
+  entryPath: string;
+}
+
+/** Resolves the logical paths now; throws the fs error (ENOENT) when the entry is gone. */
+export function resolveRelease(generation: number, cwd: string, entryPath: string): Release {
+  return { generation, cwd: realpathSync(cwd), entryPath: realpathSync(entryPath) };
+}
+
+export function describeRelease(release: Release): string {
+  return `generation ${release.generation} (${release.entryPath})`;
+}
