@@ -11,6 +11,7 @@ import { InvalidOptionError, UsageError, ZdtError, EntryNotFoundError, StartFail
 import { createConsoleLogger, parseDuration, type Readiness } from './options.js';
 import { Supervisor, type RolloutResult, type SupervisorStatus } from './primary/supervisor.js';
 import { ControlServer, defaultControlPath, sendControlCommand } from './primary/control.js';
+import { ControlPathError, ControlPermissionError, ControlUntrustedError } from './errors.js';
 import { findOrphanedWorkers, stopOrphanedWorkers } from './primary/orphans.js';
 import { WORKER_ENV } from './protocol.js';
 
@@ -24,7 +25,9 @@ Commands:
   stop            drain every worker and stop the supervisor
 
 Run 'zdt <command> --help' for a command's options.
-The control socket defaults to $ZDT_CONTROL, else $XDG_RUNTIME_DIR/zdt-<uid>.sock, else <tmpdir>/zdt-<uid>.sock.
+The control socket defaults to $ZDT_CONTROL; else, for root, /run/zdt/zdt.sock; else $XDG_RUNTIME_DIR/zdt.sock;
+else <tmpdir>/zdt-<uid>/zdt.sock. zdt only uses a socket that is yours, in a directory only you can write to
+(exit 2 with ERR_ZDT_CONTROL_UNTRUSTED otherwise).
 `,
   start: `Usage: zdt start <entry> [options] [-- app args]
 
@@ -71,6 +74,11 @@ function fail(error: unknown, command: Command | undefined): number {
   if (error instanceof UsageError || error instanceof InvalidOptionError || error instanceof EntryNotFoundError) {
     const hint = command ? `zdt ${command} --help` : 'zdt --help';
     process.stderr.write(`zdt: ${error.code}: ${error.message}\nRun '${hint}' for usage.\n`);
+    return 2;
+  }
+  // A control path that cannot or must not be used is bad input: nothing was attempted.
+  if (error instanceof ControlUntrustedError || error instanceof ControlPathError || error instanceof ControlPermissionError) {
+    process.stderr.write(`zdt: ${error.code}: ${error.message}\n`);
     return 2;
   }
   if (error instanceof ZdtError) {

@@ -136,3 +136,52 @@ export class NotAWorkerError extends ZdtError {
     super('ERR_ZDT_NOT_A_WORKER', `${action} needs a process started by a supervisor (no IPC channel in pid ${process.pid})`);
   }
 }
+
+/**
+ * A control socket, its directory or a directory above it belongs to another user or can be written by
+ * others, so whatever answers there may not be the caller's supervisor. Neither `zdt start` nor the
+ * client commands use it. The CLI exits 2.
+ */
+export class ControlUntrustedError extends ZdtError {
+  override readonly name = 'ControlUntrustedError';
+  readonly path: string;
+  /** The uid that owns the socket (or the directory found at fault), when known. */
+  readonly owner: number | undefined;
+  readonly reason: string;
+
+  constructor(path: string, reason: string, owner?: number) {
+    super('ERR_ZDT_CONTROL_UNTRUSTED', `Refusing control socket ${path}: ${reason}`);
+    this.path = path;
+    this.owner = owner;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The control socket path cannot be used: longer than the system's Unix socket limit, its directory is
+ * missing or not a directory, or a non-socket file is in the way. Nothing is created. The CLI exits 2.
+ */
+export class ControlPathError extends ZdtError {
+  override readonly name = 'ControlPathError';
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(path: string, reason: string) {
+    super('ERR_ZDT_CONTROL_PATH', `Unusable control socket path ${path}: ${reason}`);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/** EACCES/EPERM on the control socket or its directory (not "nobody listening"). The CLI exits 2. */
+export class ControlPermissionError extends ZdtError {
+  override readonly name = 'ControlPermissionError';
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_ZDT_CONTROL_PERMISSION', `Permission denied on control socket ${path}: ${reason}`, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}

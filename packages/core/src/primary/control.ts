@@ -1,15 +1,30 @@
 /**
  * The control channel of a running `zdt start`: a Unix socket only its owner
- * can use (mode 0600), one newline-delimited JSON request per connection,
- * answered with zero or more `progress` lines and one `result` or `error`
- * line.
+ * can use (mode 0600, in a directory private to that uid), one
+ * newline-delimited JSON request per connection, answered with zero or more
+ * `progress` lines and one `result` or `error` line.
+ *
+ * Both ends refuse a socket they cannot trust (see control-path.ts). The
+ * server closes a connection that has not sent its request line within
+ * `idleTimeoutMs`, and keeps at most `maxConnections` open: beyond that the
+ * oldest connection still waiting for its request line makes room, and when
+ * every one is busy with a request the new connection is closed at once.
  */
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { ControlInUseError, ControlUnavailableError, InvalidOptionError, ZdtError } from '../errors.js';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { ControlInUseError, ControlPathError, ControlPermissionError, ControlUnavailableError, ZdtError } from '../errors.js';
 import type { Supervisor, SupervisorEvents } from './supervisor.js';
+import {
+  checkControlDirectory,
+  checkExistingSocket,
+  checkSocketPathLength,
+  describeUid,
+  isMissingEntry,
+  prepareControlDirectory,
+} from './control-path.js';
+
+export { CONTROL_ENV, defaultControlPath } from './control-path.js';
 
 export type ControlCommand = 'reload' | 'status' | 'stop';
 
@@ -22,25 +37,18 @@ export type ControlResponse =
   | { type: 'result'; ok: true; data?: unknown }
   | { type: 'error'; ok: false; code: string; message: string };
 
-export const CONTROL_ENV = 'ZDT_CONTROL';
-
-/**
- * `$ZDT_CONTROL`, else `$XDG_RUNTIME_DIR/zdt-<uid>.sock`, else `<os.tmpdir()>/zdt-<uid>.sock`.
- * One supervisor per user by default; pass `--control` to run more.
- */
-export function defaultControlPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env[CONTROL_ENV]) return path.resolve(env[CONTROL_ENV]);
-  const directory = env.XDG_RUNTIME_DIR || os.tmpdir();
-  return path.join(directory, `zdt-${process.getuid?.() ?? 'user'}.sock`);
+export interface ControlServerOptions {
+  /** A connection that has not sent its request line by then is closed (default 5 s). */
+  idleTimeoutMs?: number;
+  /** Connections open at once (default 64). */
+  maxConnections?: number;
 }
 
-/**
- * The default directory may be the shared tmpdir: a socket there that belongs to another user is not ours to
- * talk to or replace, whatever answers on it.
- */
-function ownedBySomeoneElse(stats: { uid: number }): boolean {
-  const uid = process.getuid?.();
-  return uid !== undefined && uid !== 0 && stats.uid !== uid;
+export const CONTROL_IDLE_TIMEOUT_MS = 5_000;
+export const CONTROL_MAX_CONNECTIONS = 64;
+
+function permissionError(socketPath: string, error: NodeJS.ErrnoException): ControlPermissionError {
+  return new ControlPermissionError(socketPath, `${describeUid(process.getuid?.() ?? -1)} got ${error.code} on it`, { cause: error });
 }
 
 /** Resolves true when something accepts connections on the socket path. */
@@ -58,36 +66,44 @@ function probe(socketPath: string): Promise<boolean> {
   });
 }
 
-type StopHandler = () => Promise<void>;
+type StopHandler = () => Promise<unknown>;
+
+interface Connection {
+  /** The request line arrived: the connection is no longer idle and is never timed out. */
+  busy: boolean;
+  idleTimer: NodeJS.Timeout;
+}
 
 export class ControlServer {
   readonly path: string;
   private readonly supervisor: Supervisor;
   private readonly onStop: StopHandler;
   private readonly server: net.Server;
-  private readonly connections = new Set<net.Socket>();
+  private readonly connections = new Map<net.Socket, Connection>();
+  private readonly idleTimeoutMs: number;
+  private readonly maxConnections: number;
   private listening = false;
 
   /** `onStop` performs the same stop as SIGTERM (the CLI exits when it resolves). */
-  constructor(supervisor: Supervisor, socketPath: string, onStop: StopHandler) {
+  constructor(supervisor: Supervisor, socketPath: string, onStop: StopHandler, options: ControlServerOptions = {}) {
     this.supervisor = supervisor;
     this.path = path.resolve(socketPath);
     this.onStop = onStop;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? CONTROL_IDLE_TIMEOUT_MS;
+    this.maxConnections = Math.max(1, options.maxConnections ?? CONTROL_MAX_CONNECTIONS);
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
-  /** Rejects ControlInUseError if a live supervisor owns the path; a stale socket file is replaced. */
+  /**
+   * Checks the path before anything is created (ControlPathError: too long for a Unix socket, directory
+   * missing; ControlPermissionError: directory not writable; ControlUntrustedError: the socket or a
+   * directory on its path belongs to another user or can be written by others), creates the default
+   * directory 0700 when missing, then listens with mode 0600. Rejects ControlInUseError if a live
+   * supervisor owns the path; a stale socket file of our own is replaced.
+   */
   async listen(): Promise<void> {
-    let existing;
-    try {
-      existing = lstatSync(this.path);
-    } catch {
-      existing = undefined;
-    }
-    if (existing) {
-      if (!existing.isSocket() || ownedBySomeoneElse(existing)) {
-        throw new InvalidOptionError('control', 'a path for a Unix socket of your own (an existing file or another user\'s socket is never replaced)', this.path);
-      }
+    prepareControlDirectory(this.path);
+    if (checkExistingSocket(this.path)) {
       let live: boolean;
       try {
         live = await probe(this.path);
@@ -107,10 +123,22 @@ export class ControlServer {
           resolve();
         });
       });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new ControlInUseError(this.path);
+      if (code === 'EACCES' || code === 'EPERM') throw permissionError(this.path, error as NodeJS.ErrnoException);
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new ControlPathError(this.path, `cannot create the socket (${code})`);
+      throw error;
     } finally {
       process.umask(previousUmask);
     }
-    chmodSync(this.path, 0o600);
+    try {
+      chmodSync(this.path, 0o600);
+    } catch (error) {
+      // Never leave a listening server (it would keep the process alive) or a socket file behind.
+      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      throw error;
+    }
     this.listening = true;
     // Control connections must never keep a supervisor alive on their own.
     this.server.unref();
@@ -121,31 +149,65 @@ export class ControlServer {
     this.listening = false;
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      for (const socket of this.connections) socket.end();
+      for (const socket of this.connections.keys()) socket.end();
       const forceTimer = setTimeout(() => {
-        for (const socket of this.connections) socket.destroy();
+        for (const socket of this.connections.keys()) socket.destroy();
       }, 1_000);
       forceTimer.unref();
     });
   }
 
   private accept(socket: net.Socket): void {
-    this.connections.add(socket);
-    socket.on('close', () => this.connections.delete(socket));
     socket.on('error', () => {});
+    if (this.connections.size >= this.maxConnections) {
+      // Make room by dropping the oldest connection that never sent its request; refuse when all are busy.
+      const idle = [...this.connections].find(([, connection]) => !connection.busy)?.[0];
+      if (idle === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.drop(idle);
+    }
+    const connection: Connection = {
+      busy: false,
+      idleTimer: setTimeout(() => this.drop(socket), this.idleTimeoutMs),
+    };
+    connection.idleTimer.unref();
+    this.connections.set(socket, connection);
+    socket.on('close', () => {
+      clearTimeout(connection.idleTimer);
+      this.connections.delete(socket);
+    });
     socket.setEncoding('utf8');
     let buffer = '';
-    let handled = false;
     socket.on('data', (chunk: string) => {
-      if (handled) return;
+      if (connection.busy) return;
       buffer += chunk;
       const newline = buffer.indexOf('\n');
       if (newline < 0) {
-        if (buffer.length > 64 * 1024) socket.destroy();
+        if (buffer.length > 64 * 1024) this.drop(socket);
         return;
       }
-      handled = true;
+      // A request under way (a long reload) is never timed out.
+      connection.busy = true;
+      clearTimeout(connection.idleTimer);
       void this.handle(socket, buffer.slice(0, newline));
+    });
+  }
+
+  private drop(socket: net.Socket): void {
+    const connection = this.connections.get(socket);
+    if (connection) clearTimeout(connection.idleTimer);
+    this.connections.delete(socket);
+    socket.destroy();
+  }
+
+  /** Ends the connection after the last line; a client that never closes its side is dropped after the idle timeout. */
+  private finish(socket: net.Socket): void {
+    socket.end(() => {
+      const linger = setTimeout(() => socket.destroy(), this.idleTimeoutMs);
+      linger.unref();
+      socket.once('close', () => clearTimeout(linger));
     });
   }
 
@@ -158,7 +220,7 @@ export class ControlServer {
       request = JSON.parse(line) as ControlRequest;
     } catch {
       write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: 'control request is not JSON' });
-      socket.end();
+      this.finish(socket);
       return;
     }
     try {
@@ -177,8 +239,7 @@ export class ControlServer {
         }
         case 'stop':
           write({ type: 'progress', event: 'stopping', message: `stopping supervisor pid ${process.pid}` });
-          await this.onStop();
-          write({ type: 'result', ok: true });
+          write({ type: 'result', ok: true, data: await this.onStop() });
           break;
         default:
           write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: `unknown control command ${JSON.stringify(request.command)}` });
@@ -187,7 +248,7 @@ export class ControlServer {
       const code = error instanceof ZdtError ? error.code : 'ERR_ZDT_INTERNAL';
       write({ type: 'error', ok: false, code, message: error instanceof Error ? error.message : String(error) });
     }
-    socket.end();
+    this.finish(socket);
   }
 
   private streamRollout(write: (response: ControlResponse) => void): () => void {
@@ -201,6 +262,8 @@ export class ControlServer {
       ready: ({ workerId, pid }) => write({ type: 'progress', event: 'ready', message: `worker ${workerId}: pid ${pid} ready` }),
       'rollout:progress': ({ workerId, oldPid, newPid, done, total }) =>
         write({ type: 'progress', event: 'rollout:progress', message: `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}, draining the old one (${done}/${total})` }),
+      'rollout:rollback': ({ workerId, oldPid, newPid, toGeneration }) =>
+        write({ type: 'progress', event: 'rollout:rollback', message: `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}, draining the refused one` }),
     };
     for (const [event, listener] of Object.entries(listeners)) supervisor.on(event as 'fork', listener as () => void);
     return () => {
@@ -212,24 +275,32 @@ export class ControlServer {
 /**
  * Sends one command to the supervisor at `socketPath`; calls `onProgress` for
  * each progress line and resolves with the final result or error line.
- * Rejects ControlUnavailableError when nobody answers there.
+ * Before connecting, checks that the socket and every directory on its path
+ * are the caller's own (ControlUntrustedError otherwise) and that the path fits
+ * a Unix socket (ControlPathError). Rejects ControlPermissionError on EACCES or
+ * EPERM, ControlUnavailableError when nobody answers there.
  */
 export function sendControlCommand(
   socketPath: string,
   command: ControlCommand,
   onProgress: (response: Extract<ControlResponse, { type: 'progress' }>) => void = () => {},
 ): Promise<Exclude<ControlResponse, { type: 'progress' }>> {
+  const resolved = path.resolve(socketPath);
   try {
-    if (ownedBySomeoneElse(lstatSync(socketPath))) {
-      return Promise.reject(
-        new ControlUnavailableError(path.resolve(socketPath), { cause: new Error('the socket belongs to another user') }),
-      );
+    checkSocketPathLength(resolved);
+    checkControlDirectory(resolved);
+    if (!checkExistingSocket(resolved)) {
+      return Promise.reject(new ControlUnavailableError(resolved, { cause: new Error('no socket file there') }));
     }
-  } catch {
-    // Missing: the connect below reports it.
+  } catch (error) {
+    // A missing directory just means no supervisor ever ran there.
+    if (isMissingEntry(error)) {
+      return Promise.reject(new ControlUnavailableError(resolved, { cause: error }));
+    }
+    return Promise.reject(error);
   }
   return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
+    const socket = net.connect(resolved);
     let buffer = '';
     let settled = false;
     const finish = (outcome: () => void) => {
@@ -257,12 +328,12 @@ export function sendControlCommand(
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      finish(() => reject(new ControlUnavailableError(path.resolve(socketPath), { cause: error })));
+      finish(() =>
+        reject(error.code === 'EACCES' || error.code === 'EPERM' ? permissionError(resolved, error) : new ControlUnavailableError(resolved, { cause: error })),
+      );
     });
     socket.on('close', () => {
-      finish(() =>
-        reject(new ControlUnavailableError(path.resolve(socketPath), { cause: new Error('connection closed before an answer') })),
-      );
+      finish(() => reject(new ControlUnavailableError(resolved, { cause: new Error('connection closed before an answer') })));
     });
   });
 }
