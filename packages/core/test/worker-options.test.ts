@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { configure, InvalidOptionError, onShutdown, resolveWorkerOptions, WORKER_DEFAULTS } from '../src/worker/index.js';
+import { closeAfterDrain, configure, InvalidOptionError, onShutdown, resolveWorkerOptions, WORKER_DEFAULTS } from '../src/worker/index.js';
 import { Fixture, killStarted } from './worker-harness.js';
 
 // This file loads the worker side into the test process itself: keep it from reacting to signals or exiting.
@@ -26,6 +26,8 @@ describe('worker options', () => {
     [{ drainTimeoutMs: -1 }, 'drainTimeoutMs', -1],
     [{ idleGraceMs: '1s' }, 'idleGraceMs', '1s'],
     [{ shutdownDelayMs: Number.NaN }, 'shutdownDelayMs', Number.NaN],
+    // A node timer fires at once past 2^31 - 1 ms: such a drain deadline would cut every request immediately.
+    [{ drainTimeoutMs: 2 ** 31 }, 'drainTimeoutMs', 2 ** 31],
     [{ signals: 'yes' }, 'signals', 'yes'],
     [{ logger: { info() {} } }, 'logger', { info() {} }],
     [{ drainTimeout: 5 }, 'drainTimeout', 5],
@@ -45,6 +47,7 @@ describe('worker options', () => {
   it('refuses a hook that is not a function and a negative hook timeout', () => {
     expect(() => onShutdown('close db' as never)).toThrow(expect.objectContaining({ code: 'ERR_ZDT_INVALID_OPTION', option: 'hook' }));
     expect(() => onShutdown(() => {}, { timeoutMs: -5 })).toThrow(expect.objectContaining({ option: 'timeoutMs' }));
+    expect(() => closeAfterDrain('app.close()' as never, 'app')).toThrow(expect.objectContaining({ option: 'close' }));
   });
 
   it('the ESM and CJS builds loaded in one process share one lifecycle', async () => {

@@ -4,6 +4,7 @@
  */
 import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import { isDrainingState } from './drain-state.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { getRuntime } from './runtime.js';
 import type {
@@ -31,6 +32,7 @@ export type {
   ShutdownInfo,
 } from './types.js';
 export { InvalidOptionError, NotAWorkerError, ZdtError } from '../errors.js';
+export { closeAfterDrain } from './close-after-drain.js';
 
 /**
  * Sets worker options. Validated here (throws `InvalidOptionError`); later calls merge into earlier ones, so an
@@ -81,10 +83,12 @@ export function shutdown(reason = 'manual'): Promise<DrainReport> {
   return getRuntime().shutdown(reason);
 }
 
+/** True from the drain start on (not while a replacement is only asked for: the worker still serves as usual then). */
 export function isDraining(): boolean {
-  return getRuntime().state !== 'running';
+  return isDrainingState(getRuntime().state);
 }
 
+/** `'running'` → (`'replacing'`, after an uncaught exception under the supervisor) → `'draining'` → `'cleanup'` → `'exiting'`. */
 export function getDrainState(): DrainState {
   return getRuntime().state;
 }

@@ -12,9 +12,9 @@ export interface WorkerLogger {
 export interface WorkerOptions {
   /**
    * Longest time the HTTP drain may take, from the trigger to the last connection closed. At the deadline the
-   * remaining connections are destroyed and counted as cut. Under the supervisor the effective value is capped by the
-   * budget of its shutdown message (or `ZDT_DRAIN_TIMEOUT_MS`) minus a margin that leaves room for cleanup.
-   * @default 10_000
+   * remaining connections are destroyed and counted as cut. Under the supervisor the limit is the supervisor's
+   * `drainTimeoutMs` (`ZDT_DRAIN_TIMEOUT_MS`), and a value set here can only shorten it.
+   * @default 10_000 (alone); the supervisor's drain timeout under the supervisor
    */
   drainTimeoutMs?: number;
   /**
@@ -32,7 +32,8 @@ export interface WorkerOptions {
    */
   shutdownDelayMs?: number;
   /**
-   * Default bound of each cleanup hook registered with `onShutdown()`.
+   * Default bound of each cleanup hook registered with `onShutdown()`. Under the supervisor all hooks together also
+   * end by the supervisor's cleanup deadline (drain start + its drain timeout + its cleanup timeout).
    * @default 5_000
    */
   cleanupTimeoutMs?: number;
@@ -87,6 +88,9 @@ export const WORKER_DEFAULTS = Object.freeze({
   replaceTimeoutMs: 30_000,
   exit: true,
 });
+
+/** The longest delay a node timer honours; a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const DURATION_OPTIONS = [
   'drainTimeoutMs',
@@ -150,8 +154,8 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
   for (const name of DURATION_OPTIONS) {
     const value = options[name];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new InvalidOptionError(name, 'a finite number of milliseconds >= 0', value);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+      throw new InvalidOptionError(name, `a number of milliseconds from 0 to ${MAX_TIMER_MS}`, value);
     }
     resolved[name] = value;
   }
@@ -171,9 +175,16 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
 
 /** The readiness and liveness routes every adapter offers; off unless a path is given. */
 export interface HealthPathOptions {
-  /** GET route answering 200, then 503 from the instant the drain starts. Suggested: `'/ready'`. @default false */
+  /**
+   * GET route answering 200 `{"status":"ok"}`, then 503 `{"status":"draining"}` from the instant the drain starts
+   * (or a replacement is asked for). Suggested: `'/ready'`. `false`: no route.
+   * @default false
+   */
   readinessPath?: string | false;
-  /** GET route answering 200 until the process exits. Suggested: `'/live'`. @default false */
+  /**
+   * GET route answering 200 `{"status":"ok"}` until the process exits. Suggested: `'/live'`. `false`: no route.
+   * @default false
+   */
   livenessPath?: string | false;
 }
 

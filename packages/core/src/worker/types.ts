@@ -1,8 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 
-/** Where the worker is in its one-way life: set right before the moment it announces. */
-export type DrainState = 'running' | 'draining' | 'cleanup' | 'exiting';
+export type { DrainState } from './drain-state.js';
 
 /** What the HTTP drain did; given to cleanup hooks and returned by `shutdown()`. */
 export interface DrainReport {
@@ -38,7 +37,7 @@ export interface ShutdownInfo {
 export interface ShutdownHookOptions {
   /** Shown in logs when the hook fails or times out. */
   name?: string;
-  /** Bound for this hook; defaults to `cleanupTimeoutMs`. */
+  /** Bound for this hook; defaults to `cleanupTimeoutMs`. Under the supervisor, never past its cleanup deadline. */
   timeoutMs?: number;
 }
 

@@ -1,0 +1,170 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import { ManagedServer, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
+
+interface RequestChannelMessage {
+  request: unknown;
+  response: ServerResponse;
+  socket: Socket;
+  server: ManagedHttpServer;
+}
+
+/** An http(s) server in Node >= 18.2 (the only kind the drain knows how to handle). */
+function isHttpServer(value: unknown): value is ManagedHttpServer {
+  const candidate = value as Partial<ManagedHttpServer> | null | undefined;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.closeIdleConnections === 'function' &&
+    typeof candidate.closeAllConnections === 'function'
+  );
+}
+
+/** tls servers wrap the raw socket: http sees the wrapping socket, announced by 'secureConnection'. */
+function isTlsServer(server: ManagedHttpServer): boolean {
+  return typeof (server as { addContext?: unknown }).addContext === 'function';
+}
+
+/**
+ * Every http(s) server of the process, found through `diagnostics_channel` (a server is drained even if nothing
+ * passed it to `manageServer()`), and the process-wide side of their drain: stop listening on all of them, wait
+ * until all are closed.
+ */
+export class HttpTracker {
+  private readonly servers = new Map<ManagedHttpServer, ManagedServer>();
+  /** Set once listening stopped for the process drain: servers found afterwards join it at once. */
+  private processDrain: { deadlineAt: number; idleGraceMs: number } | undefined;
+  private requestOfThisTick: ServerResponse | undefined;
+
+  /**
+   * `draining`: responses carry `Connection: close` from the drain start on. `onCloseCalled`: something called
+   * `close(cb)` on a managed server; the coordinator decides between a process drain and closing that server.
+   */
+  constructor(
+    private readonly draining: () => boolean,
+    private readonly onCloseCalled: OnCloseCalled,
+  ) {}
+
+  private readonly onNetSocket = (message: unknown): void => {
+    const socket = (message as { socket: Socket & { server?: unknown } }).socket;
+    const server = socket.server;
+    if (!isHttpServer(server)) return;
+    const managed = this.manage(server, true);
+    // tls wraps this raw socket; the managed server follows the wrapping socket from 'secureConnection'.
+    if (!isTlsServer(server)) managed.trackConnection(socket);
+  };
+
+  private readonly onRequestStart = (message: unknown): void => {
+    const { response, socket, server } = message as RequestChannelMessage;
+    if (!isHttpServer(server)) return;
+    // An exception thrown before the next tick was thrown synchronously by this request's handler (node's parser
+    // calls it right after this channel): remembering it costs nothing and lets that request get a 500.
+    if (this.requestOfThisTick === undefined) process.nextTick(this.forgetRequestOfThisTick);
+    this.requestOfThisTick = response;
+    const managed = this.manage(server, false);
+    managed.requestStarted(socket, response);
+    if (this.draining() || managed.closing) ManagedServer.markClose(response);
+  };
+
+  private readonly forgetRequestOfThisTick = (): void => {
+    this.requestOfThisTick = undefined;
+  };
+
+  private readonly onResponseFinish = (message: unknown): void => {
+    const { response, socket, server } = message as RequestChannelMessage;
+    this.servers.get(server)?.responseFinished(socket, response);
+  };
+
+  subscribe(): void {
+    diagnosticsChannel.subscribe('net.server.socket', this.onNetSocket);
+    diagnosticsChannel.subscribe('http.server.request.start', this.onRequestStart);
+    diagnosticsChannel.subscribe('http.server.response.finish', this.onResponseFinish);
+  }
+
+  unsubscribe(): void {
+    diagnosticsChannel.unsubscribe('net.server.socket', this.onNetSocket);
+    diagnosticsChannel.unsubscribe('http.server.request.start', this.onRequestStart);
+    diagnosticsChannel.unsubscribe('http.server.response.finish', this.onResponseFinish);
+  }
+
+  get size(): number {
+    return this.servers.size;
+  }
+
+  manage(server: ManagedHttpServer, fullyTracked: boolean): ManagedServer {
+    let managed = this.servers.get(server);
+    if (managed) return managed;
+    managed = new ManagedServer(server, fullyTracked, this.onCloseCalled);
+    this.servers.set(server, managed);
+    if (this.processDrain) managed.beginClose(this.processDrain.deadlineAt, this.processDrain.idleGraceMs);
+    return managed;
+  }
+
+  /** Sets `Connection: close` on a response when the process or the response's server is draining. */
+  markResponse(response: ServerResponse): void {
+    const server = (response.socket as (Socket & { server?: ManagedHttpServer }) | null)?.server;
+    const managed = server ? this.servers.get(server) : undefined;
+    if (this.draining() || managed?.closing) ManagedServer.markClose(response);
+  }
+
+  /**
+   * The request whose handler threw synchronously would never be answered and its connection's parser is left
+   * broken: answer 500 and close that connection, so the drain does not wait for it until the deadline.
+   */
+  answerFailedRequest(): void {
+    const response = this.requestOfThisTick;
+    this.requestOfThisTick = undefined;
+    if (!response || response.headersSent || response.writableEnded) return;
+    try {
+      ManagedServer.markClose(response);
+      response.statusCode = 500;
+      response.setHeader('content-type', 'text/plain; charset=utf-8');
+      response.end('Internal Server Error');
+    } catch {
+      response.destroy();
+    }
+  }
+
+  /** The process drain: every server, known now or found later, stops listening and closes by `deadlineAt`. */
+  stopListening(deadlineAt: number, idleGraceMs: number): void {
+    this.processDrain = { deadlineAt, idleGraceMs };
+    for (const managed of this.servers.values()) managed.beginClose(deadlineAt, idleGraceMs);
+  }
+
+  /** Upgraded sockets and event streams open right now, on every server. */
+  longLived(): Set<Socket | ServerResponse> {
+    const found = new Set<Socket | ServerResponse>();
+    for (const managed of this.servers.values()) for (const exchange of managed.longLived()) found.add(exchange);
+    return found;
+  }
+
+  /** Resolves once every server has closed, the ones found while waiting (a request on one not seen yet) included. */
+  async whenAllClosed(): Promise<ServerDrainResult> {
+    let settled: ManagedServer[] = [];
+    let results: ServerDrainResult[] = [];
+    while (settled.length < this.servers.size) {
+      settled = [...this.servers.values()];
+      results = await Promise.all(settled.map((managed) => managed.whenClosed()));
+    }
+    return {
+      cut: results.reduce((sum, result) => sum + result.cut, 0),
+      served: results.reduce((sum, result) => sum + result.served, 0),
+    };
+  }
+
+  /**
+   * The app (or a test helper) closing one server while the process is not draining: no grace for idle sockets, as
+   * with node's own close. Once closed the server gets its own close and emit back, so a later listen starts fresh.
+   */
+  closeOne(managed: ManagedServer, deadlineAt: number, callback: ((error?: Error) => void) | undefined): void {
+    managed.beginClose(deadlineAt, 0);
+    void managed.whenClosed().then(() => {
+      if (!this.draining() && this.servers.get(managed.server) === managed) {
+        this.servers.delete(managed.server);
+        managed.release();
+      }
+      callback?.();
+    });
+  }
+}

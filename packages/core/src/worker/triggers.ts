@@ -1,0 +1,115 @@
+import cluster from 'node:cluster';
+import { isProtocolMessage, type PrimaryToWorker } from '../protocol.js';
+import type { WorkerLogger } from './options.js';
+
+/** What the triggers drive: every way a worker is told to stop ends in the same `shutdown()`. */
+export interface TriggerTarget {
+  /** Starts the drain, once; later calls join it. */
+  shutdown(reason: string): void;
+  uncaughtException(error: unknown, origin: string): void;
+  answerPing(seq: number): void;
+  /** The drain has started (a server closed now joins it). */
+  draining(): boolean;
+  /** The HTTP drain is over (node:cluster's close callbacks may be called). */
+  httpDrained(): boolean;
+  logger(): WorkerLogger;
+}
+
+/**
+ * Where a worker learns it must stop: SIGTERM/SIGINT, the supervisor's or PM2's IPC messages, an uncaught exception,
+ * and node:cluster's `worker.disconnect()` (which reaches the worker as `close(cb)` on each of its servers).
+ */
+export class Triggers {
+  private signalsReceived = 0;
+  private signalsInstalled = false;
+  private uncaughtInstalled = false;
+  private messagesInstalled = false;
+  private readonly heldCloseCallbacks: Array<(error?: Error) => void> = [];
+
+  constructor(private readonly target: TriggerTarget) {}
+
+  private readonly onMessage = (message: unknown): void => {
+    // PM2 sends the bare string when the app sets shutdown_with_message.
+    if (message === 'shutdown') {
+      this.target.shutdown('shutdown message');
+      return;
+    }
+    if (!isProtocolMessage(message)) return;
+    const handler = this.messageHandlers[message.zdt as PrimaryToWorker['zdt']];
+    if (handler) handler(message as never);
+  };
+
+  private readonly messageHandlers: { [Verb in PrimaryToWorker['zdt']]: (message: Extract<PrimaryToWorker, { zdt: Verb }>) => void } = {
+    // The time limits are not in the message: the worker read them from its environment when it started.
+    shutdown: (message) => this.target.shutdown(String(message.reason ?? 'shutdown')),
+    ping: (message) => this.target.answerPing(message.seq),
+  };
+
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.signalsReceived += 1;
+    if (this.signalsReceived > 1) {
+      this.target.logger().warn({ signal }, `second ${signal} while draining: exiting now`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    this.target.shutdown(signal);
+  };
+
+  private readonly onUncaughtException = (error: unknown, origin: string): void => {
+    this.target.uncaughtException(error, origin);
+  };
+
+  /**
+   * A 'message' listener keeps the IPC channel (and so the process) alive: listen only where someone talks to us
+   * (our supervisor, PM2, a node:cluster primary, whose workers keep the channel alive anyway), not in any child
+   * that happens to have a channel.
+   */
+  listenToMessages(supervised: boolean): void {
+    const managedProcess = supervised || cluster.isWorker || process.env.pm_id !== undefined;
+    if (this.messagesInstalled || typeof process.send !== 'function' || !managedProcess) return;
+    process.on('message', this.onMessage);
+    this.messagesInstalled = true;
+  }
+
+  setSignals(on: boolean): void {
+    if (on === this.signalsInstalled) return;
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      if (on) process.on(signal, this.onSignal);
+      else process.removeListener(signal, this.onSignal);
+    }
+    this.signalsInstalled = on;
+  }
+
+  setUncaughtExceptions(on: boolean): void {
+    if (on === this.uncaughtInstalled) return;
+    if (on) process.on('uncaughtException', this.onUncaughtException);
+    else process.removeListener('uncaughtException', this.onUncaughtException);
+    this.uncaughtInstalled = on;
+  }
+
+  uninstall(): void {
+    if (this.messagesInstalled) process.removeListener('message', this.onMessage);
+    this.messagesInstalled = false;
+    this.setSignals(false);
+    this.setUncaughtExceptions(false);
+  }
+
+  /**
+   * `close(cb)` was called on a managed server. node:cluster's disconnect (or any close once the drain started)
+   * drains the process: true, and `cb` is held until the HTTP drain is done, because the last callback makes
+   * node:cluster close the IPC channel. False: the app closing one server, not a trigger.
+   */
+  serverCloseCalled(callback: ((error?: Error) => void) | undefined): boolean {
+    const disconnecting = cluster.isWorker && cluster.worker?.exitedAfterDisconnect === true;
+    if (!disconnecting && !this.target.draining()) return false;
+    this.target.shutdown('disconnect');
+    if (callback) {
+      if (this.target.httpDrained()) callback();
+      else this.heldCloseCallbacks.push(callback);
+    }
+    return true;
+  }
+
+  releaseCloseCallbacks(): void {
+    for (const callback of this.heldCloseCallbacks.splice(0)) callback();
+  }
+}
