@@ -1,17 +1,18 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import {
+  closeAfterDrain,
   configure,
   healthResponse,
   isDraining,
   manageServer,
   markResponseDraining,
-  onShutdown,
   shutdown,
   InvalidOptionError,
   HEALTH_PATH_DEFAULTS,
   resolveHealthPaths,
   type DrainReport,
+  type HealthPathOptions,
   type WorkerOptions,
 } from '@zero-downtime/core/worker';
 
@@ -21,19 +22,7 @@ export const PLUGIN_NAME = '@zero-downtime/fastify';
  * Options of the plugin: every worker option of `@zero-downtime/core/worker`
  * (passed to its `configure()`, which validates them) plus the health routes.
  */
-export interface ZeroDowntimeFastifyOptions extends WorkerOptions {
-  /**
-   * Path of a readiness route answering 200 `{"status":"ok"}`, then 503
-   * `{"status":"draining"}` from the instant the drain starts. `false`: no route.
-   * @default false
-   */
-  readinessPath?: string | false;
-  /**
-   * Path of a liveness route answering 200 `{"status":"ok"}` until the process exits. `false`: no route.
-   * @default false
-   */
-  livenessPath?: string | false;
-}
+export interface ZeroDowntimeFastifyOptions extends WorkerOptions, HealthPathOptions {}
 
 /** `fastify.zeroDowntime`: the drain as seen from the app. */
 export interface ZeroDowntimeDecorator {
@@ -55,9 +44,7 @@ declare module 'fastify' {
 
 export const DEFAULTS = HEALTH_PATH_DEFAULTS;
 
-export interface ResolvedFastifyOptions {
-  readinessPath: string | false;
-  livenessPath: string | false;
+export interface ResolvedFastifyOptions extends Required<HealthPathOptions> {
   worker: WorkerOptions;
 }
 
@@ -116,19 +103,11 @@ const plugin: FastifyPluginAsync<ZeroDowntimeFastifyOptions> = async (fastify, o
   });
 
   // fastify.close() answers 503 to every request still arriving on a keep-alive socket
-  // (return503OnClosing) and then runs the onClose hooks (database pools...). Running it as
-  // core's cleanup step, after the HTTP drain, means it sees no request and the pools close
-  // after the last response.
-  let closing: Promise<void> | undefined;
-  const closeFastify = (instance: FastifyInstance): Promise<void> => {
-    closing ??= instance.close();
-    return closing;
-  };
-  const uninstallCleanup = onShutdown(() => closeFastify(fastify), { name: `${PLUGIN_NAME}: fastify.close()` });
+  // (return503OnClosing) and then runs the onClose hooks (database pools...): it runs after the
+  // HTTP drain, so it sees no request and the pools close after the last response.
+  const fastifyClosing = closeAfterDrain(() => fastify.close(), `${PLUGIN_NAME}: fastify.close()`);
   fastify.addHook('onClose', (_instance, done) => {
-    // During a drain the cleanup step is (or will be) awaiting this very close: keep it, so the
-    // process does not exit before the remaining onClose hooks ran.
-    if (!isDraining()) uninstallCleanup();
+    fastifyClosing();
     done();
   });
 };

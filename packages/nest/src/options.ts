@@ -3,40 +3,28 @@ import {
   HEALTH_PATH_DEFAULTS,
   InvalidOptionError,
   resolveHealthPaths,
+  type HealthPathOptions,
   type WorkerOptions,
 } from '@zero-downtime/core/worker';
 
 /**
  * Options of `ZeroDowntimeModule.forRoot()` / `forRootAsync()`: every worker option of
- * `@zero-downtime/core/worker` (validated by its `configure()`) plus the health routes,
- * with a Nest logger in place of core's.
+ * `@zero-downtime/core/worker` (validated by its `configure()`) plus the health routes
+ * (registered on the HTTP adapter as is: no global prefix, no guards), with a Nest logger
+ * in place of core's.
  */
-export interface ZeroDowntimeModuleOptions extends Omit<WorkerOptions, 'logger'> {
+export interface ZeroDowntimeModuleOptions extends Omit<WorkerOptions, 'logger'>, HealthPathOptions {
   /**
    * Where the drain logs. Any Nest `LoggerService`; `false` turns logging off.
    * @default new Logger('ZeroDowntime')
    */
   logger?: LoggerService | false;
-  /**
-   * Path of a readiness route answering 200 `{"status":"ok"}`, then 503 `{"status":"draining"}`
-   * from the instant the drain starts. Registered on the HTTP adapter as is (no global prefix,
-   * no guards). `false`: no route.
-   * @default false
-   */
-  readinessPath?: string | false;
-  /**
-   * Path of a liveness route answering 200 `{"status":"ok"}` until the process exits. `false`: no route.
-   * @default false
-   */
-  livenessPath?: string | false;
 }
 
 export const DEFAULTS = HEALTH_PATH_DEFAULTS;
 
-export interface ResolvedModuleOptions {
+export interface ResolvedModuleOptions extends Required<HealthPathOptions> {
   logger: LoggerService | false | undefined;
-  readinessPath: string | false;
-  livenessPath: string | false;
   worker: Omit<WorkerOptions, 'logger'>;
 }
 

@@ -10,11 +10,11 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import {
+  closeAfterDrain,
   configure,
   healthResponse,
   isDraining,
   manageServer,
-  onShutdown,
   shutdown,
   type DrainReport,
   type WorkerLogger,
@@ -54,8 +54,7 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
   private readonly options: ResolvedModuleOptions;
   private readonly logger: LoggerService | false;
   private application: INestApplication | undefined;
-  private closing: Promise<void> | undefined;
-  private uninstallCleanup: (() => void) | undefined;
+  private applicationClosing: (() => void) | undefined;
 
   constructor(
     @Inject(ZERO_DOWNTIME_MODULE_OPTIONS) options: ZeroDowntimeModuleOptions,
@@ -67,7 +66,8 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     configure({ ...this.options.worker, logger: this.logger === false ? false : toWorkerLogger(this.logger) });
-    this.uninstallCleanup = onShutdown(() => this.closeApplication(), { name: '@zero-downtime/nest: app.close()' });
+    // app.close() runs onModuleDestroy while HTTP still serves: after the HTTP drain, no request is left to see it.
+    this.applicationClosing = closeAfterDrain(() => this.application?.close(), '@zero-downtime/nest: app.close()');
 
     // An application context without HTTP (createApplicationContext) has no adapter.
     const httpAdapter = this.adapterHost.httpAdapter;
@@ -101,9 +101,7 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    // During a drain the cleanup step is awaiting the app.close() that called this hook: keep it,
-    // so the process does not exit before the remaining shutdown hooks ran.
-    if (!isDraining()) this.uninstallCleanup?.();
+    this.applicationClosing?.();
   }
 
   /** Gives the drain the application to close after the last request; see `enableZeroDowntime`. */
@@ -123,12 +121,6 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
    */
   shutdown(reason?: string): Promise<DrainReport> {
     return shutdown(reason);
-  }
-
-  private closeApplication(): Promise<void> {
-    if (this.application === undefined) return Promise.resolve();
-    this.closing ??= this.application.close();
-    return this.closing;
   }
 
   /**
