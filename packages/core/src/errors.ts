@@ -62,27 +62,64 @@ export class StartFailedError extends ZdtError {
   }
 }
 
-/** A new worker of a rollout exited or was not ready in time: the rollout stopped, old workers kept serving. */
+/** Which generation each worker slot serves, after a rollout or its rollback. */
+export interface ServingWorker {
+  workerId: number;
+  /** Undefined when the slot has no ready worker right now (it is restarting). */
+  generation: number | undefined;
+}
+
+/** What a failed rollout left serving. */
+export interface RollbackSummary {
+  /** The generation rolled back to: the last one that was fully ready. */
+  toGeneration: number;
+  /** Workers of the refused generation replaced again by `toGeneration`. */
+  rolledBack: number;
+  /** Workers of the refused generation still serving (the rollback could not replace them yet). */
+  remaining: number;
+  /** True when every worker serves `toGeneration` again. */
+  complete: boolean;
+  serving: ServingWorker[];
+}
+
+/**
+ * A new worker of a rollout failed before it was ready (exited, threw, timed out). The rollout stopped and every
+ * worker it had already replaced was replaced again, start-first, by the last generation that was fully ready; the
+ * message says what serves afterwards.
+ */
 export class RolloutFailedError extends ZdtError {
   override readonly name = 'RolloutFailedError';
   readonly generation: number;
   readonly workerId: number | undefined;
   readonly pid: number | undefined;
   readonly reason: string;
+  readonly rollback: RollbackSummary;
 
   constructor(
-    details: { generation: number; workerId?: number; pid?: number; reason: string },
+    details: { generation: number; workerId?: number; pid?: number; reason: string; rollback: RollbackSummary; outcome: string },
     options?: { cause?: unknown },
   ) {
-    super(
-      'ERR_ZDT_ROLLOUT_FAILED',
-      `Rollout of generation ${details.generation} failed: worker ${details.workerId ?? '?'} (pid ${details.pid ?? '?'}) ${details.reason}; the previous workers keep serving`,
-      options,
-    );
+    const who = details.workerId === undefined ? '' : `worker ${details.workerId} (pid ${details.pid ?? '?'}) `;
+    super('ERR_ZDT_ROLLOUT_FAILED', `Rollout of generation ${details.generation} failed: ${who}${details.reason}; ${details.outcome}`, options);
     this.generation = details.generation;
     this.workerId = details.workerId;
     this.pid = details.pid;
     this.reason = details.reason;
+    this.rollback = details.rollback;
+  }
+}
+
+/**
+ * A rollout or stop finished, but workers were still serving at their drain deadline: the requests or
+ * connections they held were cut. `zdt reload` and `zdt stop` exit 3 with it.
+ */
+export class RequestsCutError extends ZdtError {
+  override readonly name = 'RequestsCutError';
+  readonly cuts: ReadonlyArray<{ workerId: number; pid: number; cut: number | undefined; killed: boolean }>;
+
+  constructor(message: string, cuts: ReadonlyArray<{ workerId: number; pid: number; cut: number | undefined; killed: boolean }>) {
+    super('ERR_ZDT_REQUESTS_CUT', message);
+    this.cuts = cuts;
   }
 }
 

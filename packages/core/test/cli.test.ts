@@ -83,7 +83,7 @@ describe('zdt CLI', () => {
     expect(reload.stderr).toBe('');
     expect(reload.code).toBe(0);
     expect(reload.stdout).toMatch(/rollout of generation 1 started/);
-    expect(reload.stdout).toMatch(/reload done: generation 1, 2 worker\(s\) replaced/);
+    expect(reload.stdout).toMatch(/reload done: generation 1 serves on every worker, 2 worker\(s\) replaced/);
     const oldPids = before.workers.map((worker) => worker.pid);
     expect(oldPids.filter(isAlive)).toEqual([]);
 
@@ -106,7 +106,7 @@ describe('zdt CLI', () => {
     app.deploy('broken-release.cjs');
     const reload = zdt(['reload', '--control', control]);
     expect(reload.code).toBe(1);
-    expect(reload.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*worker 1 \(pid \d+\) exited with code 1 before it was ready; the previous workers keep serving/);
+    expect(reload.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*worker 1 \(pid \d+\) failed before it was ready: uncaught exception: Error: broken release: missing configuration; nothing was replaced: generation 0 serves on all 2 workers/);
     expect(oldPids.every(isAlive)).toBe(true);
     for (let request = 0; request < 10; request++) expect(oldPids).toContain(pidOf(await get(running.port())));
     expect(JSON.parse(zdt(['status', '--json', '--control', control]).stdout)).toMatchObject({ lastRollout: { outcome: 'failed' } });
@@ -202,7 +202,7 @@ describe('zdt CLI', () => {
   it('exits 1 with ERR_ZDT_START_FAILED when the app cannot boot, leaving nothing running', async () => {
     const running = zdtStart([fixture('broken-release.cjs'), '--workers', '2', '--control', path.join(scratchDirectory(), 'c.sock')]);
     expect(await running.exited).toEqual({ code: 1, signal: null });
-    expect(running.output.some((line) => /ERR_ZDT_START_FAILED: .*exited with code 1 before it was ready/.test(line))).toBe(true);
+    expect(running.output.some((line) => /ERR_ZDT_START_FAILED: .*failed before it was ready: uncaught exception: Error: broken release: missing configuration/.test(line))).toBe(true);
     expect(running.workerPids()).toHaveLength(2);
     expect(running.workerPids().filter(isAlive)).toEqual([]);
   });

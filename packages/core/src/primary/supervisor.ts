@@ -477,7 +477,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!exit?.expected) {
       this.emit('crash', { ...info, code: exit?.code ?? null, signal: exit?.signal ?? null, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs, crashLoop, reason: what });
     }
-    const restarting = this.lastGood && this.lastGood.generation !== handle.generation ? ` with generation ${this.lastGood.generation}` : '';
+    // Named every time: after a refused release this is the previous generation, not the newest one.
+    const restarting = this.lastGood ? ` generation ${this.lastGood.generation}` : '';
     const details = { ...info, code: exit?.code, signal: exit?.signal, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs };
     if (crashLoop) {
       this.log.error(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; CrashLoopBackOff: ${slot.quickCrashes} quick crashes in a row, restarting${restarting} in ${delayMs}ms (never gives up)`);
