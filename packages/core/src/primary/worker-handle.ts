@@ -198,6 +198,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   reportDrain(outcome: DrainOutcome): void {
     this.drain = outcome;
+    // The report is in: cluster may now close the channel, so a worker that does not exit by itself still can.
+    if (this.currentState === 'stopping') this.disconnect();
   }
 
   ping(): void {
@@ -214,22 +216,19 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   }
 
   /**
-   * The stop protocol: a shutdown message for the worker module, then
-   * disconnect() so a plain app closes its servers too (and the primary stops
-   * routing to it at once), then SIGKILL when `killAfterMs` is spent.
+   * The stop protocol: a shutdown message for the worker module, or
+   * disconnect() for a plain app so it closes its servers (and the primary
+   * stops routing to it at once); SIGKILL when `killAfterMs` is spent.
+   * A worker with the module is disconnected only after its 'drained' report:
+   * its servers are closed by the drain itself, so cluster would find nothing
+   * left to wait for and close the IPC channel at once, losing the report.
    */
   stop(reason: ShutdownReason, killAfterMs: number): Promise<WorkerExit> {
     if (this.currentState === 'exited' || this.currentState === 'stopping') return this.exited;
     this.stopCause = { kind: 'drain', reason };
     this.transition('stopping');
     this.send({ zdt: 'shutdown', reason });
-    if (this.worker.isConnected()) {
-      try {
-        this.worker.disconnect();
-      } catch {
-        // Already disconnecting.
-      }
-    }
+    if (!this.protocol || this.drain) this.disconnect();
     this.killTimer = setTimeout(() => {
       this.killedAtDeadline = true;
       this.signal('SIGKILL');
@@ -237,6 +236,15 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     // The worker's own process handle keeps the primary alive until it exits.
     this.killTimer.unref();
     return this.exited;
+  }
+
+  private disconnect(): void {
+    if (!this.worker.isConnected()) return;
+    try {
+      this.worker.disconnect();
+    } catch {
+      // Already disconnecting.
+    }
   }
 
   /** SIGKILL now, for a worker that cannot drain (hung, failed boot, forced stop). */

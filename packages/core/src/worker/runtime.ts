@@ -95,16 +95,19 @@ export class WorkerRuntime {
   }
 
   /** Supervisor messages other than `pong` go only to a zero-downtime supervisor, never to a foreign primary. */
-  private send(message: WorkerToPrimary, answer = false): void {
-    if (!answer && !this.supervised) return;
-    if (typeof process.send !== 'function' || !process.connected) return;
-    try {
-      process.send(message, undefined, {}, () => {
-        // A channel closing under us is the supervisor's business (it watches exit); nothing to do here.
-      });
-    } catch {
-      // Same as above: the channel closed between the check and the send.
-    }
+  private send(message: WorkerToPrimary, answer = false): Promise<void> {
+    if (!answer && !this.supervised) return Promise.resolve();
+    const send = process.send?.bind(process);
+    if (!send || !process.connected) return Promise.resolve();
+    return new Promise((resolve) => {
+      try {
+        // Resolves once written: a channel closed right after (cluster's disconnect) would drop a message still queued.
+        send(message, undefined, {}, () => resolve());
+      } catch {
+        // The channel closed between the check and the send; the supervisor watches the exit anyway.
+        resolve();
+      }
+    });
   }
 
   private onUncaughtException(error: unknown, origin: string): void {
@@ -192,8 +195,8 @@ export class WorkerRuntime {
     else logger.info(report, 'HTTP drained');
 
     this.lifecycle.transition('cleanup');
-    this.send({ zdt: 'drained', clean: report.clean, cut });
-    // After 'drained': the last of node:cluster's close callbacks closes the IPC channel.
+    await this.send({ zdt: 'drained', clean: report.clean, cut });
+    // After 'drained' is written: the last of node:cluster's close callbacks closes the IPC channel.
     this.triggers.releaseCloseCallbacks();
     const cleanupSucceeded = await this.hooks.runShutdown(
       { reason, report },
