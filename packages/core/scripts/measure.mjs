@@ -6,7 +6,7 @@
 // Run after `pnpm --filter @zero-downtime/core build`:  node packages/core/scripts/measure.mjs
 import cluster from 'node:cluster';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,13 +114,15 @@ async function crashLoop(kind) {
 
 async function primaryRss(kind) {
   if (kind === 'zdt start') {
-    const control = path.join(os.tmpdir(), `zdt-measure-${process.pid}.sock`);
-    const primary = launch([cli, 'start', app, '--workers', String(workers), '--control', control]);
+    // A private directory: zdt refuses a control socket in a directory others can write to, such as the tmpdir itself.
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'zdt-measure-'));
+    const primary = launch([cli, 'start', app, '--workers', String(workers), '--control', path.join(directory, 'control.sock')]);
     await primary.next((line) => line.includes('running;'));
     await sleep(1_000);
     const rss = rssMiB(primary.child.pid);
     primary.child.kill('SIGTERM');
     await primary.exited;
+    rmSync(directory, { recursive: true, force: true });
     return rss;
   }
   const primary = launch([fileURLToPath(import.meta.url), '--primary', kind, String(workers)]);

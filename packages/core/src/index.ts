@@ -38,6 +38,9 @@ export {
   InvalidStateError,
   ControlInUseError,
   ControlUnavailableError,
+  ControlUntrustedError,
+  ControlPathError,
+  ControlPermissionError,
   UsageError,
   NotAWorkerError,
 } from './errors.js';
