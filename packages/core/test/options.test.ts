@@ -33,11 +33,15 @@ describe('resolveOptions', () => {
       readiness: 'listening',
       readyTimeoutMs: 30_000,
       drainTimeoutMs: 30_000,
+      cleanupTimeoutMs: 5_000,
+      // The kill deadline follows from the drain time: drain, then cleanup, then a margin.
+      killAfterMs: 36_000,
       backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 },
       minUptimeMs: 1_000,
       rolloutBatchSize: 1,
-      heartbeatIntervalMs: 5_000,
-      heartbeatTimeoutMs: 20_000,
+      // A hung worker is found in under 10 s by default.
+      heartbeatIntervalMs: 1_000,
+      heartbeatTimeoutMs: 5_000,
       maxMemoryMb: 0,
       maxMemoryBytes: 0,
       silent: false,
@@ -54,6 +58,10 @@ describe('resolveOptions', () => {
     [{ entry: 'a.js', readiness: 'soon' }, 'readiness', 'soon'],
     [{ entry: 'a.js', readyTimeoutMs: -1 }, 'readyTimeoutMs', -1],
     [{ entry: 'a.js', drainTimeoutMs: '30s' }, 'drainTimeoutMs', '30s'],
+    // Past the timer range node would fire after 1 ms: refused instead.
+    [{ entry: 'a.js', drainTimeoutMs: 2 ** 31 }, 'drainTimeoutMs', 2 ** 31],
+    [{ entry: 'a.js', readyTimeoutMs: 2 ** 31 }, 'readyTimeoutMs', 2 ** 31],
+    [{ entry: 'a.js', drainTimeoutMs: 2 ** 31 - 1 }, 'drainTimeoutMs', 2 ** 31 - 1],
     [{ entry: 'a.js', backoff: { jitter: 2 } }, 'backoff.jitter', 2],
     [{ entry: 'a.js', backoff: { initialMs: 500, maxMs: 100 } }, 'backoff.maxMs', 100],
     [{ entry: 'a.js', heartbeatIntervalMs: 5_000, heartbeatTimeoutMs: 1_000 }, 'heartbeatTimeoutMs', 1_000],
