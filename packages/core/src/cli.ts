@@ -259,8 +259,6 @@ async function start(argv: string[]): Promise<number> {
   const control = new ControlServer(supervisor, controlPath, () => stopping ?? stop('stop requested over the control socket'));
   await control.listen();
   logger.info(`control socket ${control.path}`);
-  // Listening proves no live supervisor owns this path: workers still marked with it were left by a killed one.
-  await stopOrphanedWorkers(findOrphanedWorkers(control.path), logger);
 
   const reload = (signal: string) => {
     logger.info(`${signal}: reload requested`);
@@ -280,8 +278,13 @@ async function start(argv: string[]): Promise<number> {
   };
   for (const [signal, handler] of Object.entries(signalHandlers)) process.on(signal, handler);
 
+  // Listening proves no live supervisor owns this path: workers still marked with it were left by a killed one.
+  // After the signal handlers, so a SIGTERM meanwhile stops cleanly instead of leaving a stale socket.
+  await stopOrphanedWorkers(findOrphanedWorkers(control.path), logger);
+
   let exitCode = 0;
   try {
+    if (stopping) throw new Error('stopped before the workers started');
     await supervisor.start();
     logger.info(`supervisor pid ${process.pid} running; SIGUSR2 or 'zdt reload' to deploy, SIGTERM or 'zdt stop' to stop`);
   } catch (error) {
@@ -345,7 +348,11 @@ async function controlCommand(
 const reload = (argv: string[]) =>
   controlCommand(argv, 'reload', (data) => {
     const result = data as RolloutResult;
-    const summary = `reload done: generation ${result.generation} serves on every worker, ${result.replaced.length} worker(s) replaced in ${result.durationMs}ms`;
+    // What serves is read from the slots at the end, not assumed: a new worker that crashed since is restarting.
+    const serving = result.serving.every((worker) => worker.generation === result.generation)
+      ? `generation ${result.generation} serves on every worker`
+      : describeServing(result.serving);
+    const summary = `reload done: ${serving}, ${result.replaced.length} worker(s) replaced in ${result.durationMs}ms`;
     const cuts = result.cuts ?? [];
     return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('reload', cuts), cuts) };
   });

@@ -165,15 +165,6 @@ export class UsageError extends ZdtError {
   }
 }
 
-/** A worker-side API that needs a cluster worker or IPC channel was called elsewhere. */
-export class NotAWorkerError extends ZdtError {
-  override readonly name = 'NotAWorkerError';
-
-  constructor(action: string) {
-    super('ERR_ZDT_NOT_A_WORKER', `${action} needs a process started by a supervisor (no IPC channel in pid ${process.pid})`);
-  }
-}
-
 /**
  * A control socket, its directory or a directory above it belongs to another user or can be written by
  * others, so whatever answers there may not be the caller's supervisor. Neither `zdt start` nor the

@@ -42,7 +42,6 @@ export {
   ControlPathError,
   ControlPermissionError,
   UsageError,
-  NotAWorkerError,
 } from './errors.js';
 export type { RollbackSummary, ServingWorker } from './errors.js';
 export { WORKER_ENV, isProtocolMessage } from './protocol.js';

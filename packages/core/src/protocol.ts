@@ -6,7 +6,7 @@
  */
 
 /** Why a worker is asked to stop. */
-export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale';
+export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace';
 
 /**
  * Primary → worker: drain and exit. The time limits are not in the message: the worker read them once from its

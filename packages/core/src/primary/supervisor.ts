@@ -47,6 +47,8 @@ export interface RolloutResult {
   durationMs: number;
   /** Old workers that were still serving at their drain deadline; empty when every drain was clean. */
   cuts: CutReport[];
+  /** Which generation each slot serves now (a slot whose new worker crashed since may be restarting). */
+  serving: ServingWorker[];
 }
 
 export interface RolloutOutcome {
@@ -578,10 +580,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return this.rolloutFailed(generation, startedAt, report.replaced, report.failure, report.rollback, report.cuts);
     }
     this.lastGood = target;
-    const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts };
+    const serving = servingBySlot(this.slots);
+    const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts, serving };
     this.lastRollout = { generation, outcome: 'done', replaced: report.replaced, cuts: report.cuts, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
     const cutNote = report.cuts.length > 0 ? `; ${report.cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
-    this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced${cutNote}`);
+    this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);
     this.emit('rollout:done', result);
     return result;
   }

@@ -31,7 +31,7 @@ export type {
   ShutdownHookOptions,
   ShutdownInfo,
 } from './types.js';
-export { InvalidOptionError, NotAWorkerError, ZdtError } from '../errors.js';
+export { InvalidOptionError, ZdtError } from '../errors.js';
 export { closeAfterDrain } from './close-after-drain.js';
 
 /**
