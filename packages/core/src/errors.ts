@@ -123,6 +123,18 @@ export class RequestsCutError extends ZdtError {
   }
 }
 
+/** `scale()` could not bring a new worker to ready; the slots it added were removed again. */
+export class ScaleFailedError extends ZdtError {
+  override readonly name = 'ScaleFailedError';
+  /** How many workers serve now. */
+  readonly workers: number;
+
+  constructor(message: string, workers: number) {
+    super('ERR_ZDT_SCALE_FAILED', message);
+    this.workers = workers;
+  }
+}
+
 /** A method was called in a supervisor state that does not allow it (reload while stopped, start twice...). */
 export class InvalidStateError extends ZdtError {
   override readonly name = 'InvalidStateError';

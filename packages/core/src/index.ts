@@ -14,10 +14,12 @@ export type {
   ReplacedWorker,
   CutReport,
   StopResult,
+  ScaleResult,
 } from './primary/supervisor.js';
 export type { WorkerState, WorkerExit, ListeningAddress } from './primary/worker-handle.js';
-export { DEFAULTS, resolveOptions, parseDuration, createConsoleLogger } from './options.js';
+export { DEFAULTS, resolveOptions, resolveReloadUpdate, parseDuration, createConsoleLogger, MAX_TIMER_MS } from './options.js';
 export type {
+  ReloadUpdate,
   SupervisorOptions,
   ResolvedOptions,
   BackoffOptions,
@@ -35,6 +37,7 @@ export {
   StartFailedError,
   RolloutFailedError,
   RequestsCutError,
+  ScaleFailedError,
   InvalidStateError,
   ControlInUseError,
   ControlUnavailableError,

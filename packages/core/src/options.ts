@@ -95,6 +95,13 @@ export interface SupervisorOptions {
   logger?: Logger | false;
   /** Pipe the workers' stdout/stderr away instead of sharing the primary's. @default false */
   silent?: boolean;
+  /**
+   * Load the worker side (`@zero-downtime/core/worker`) into every worker before the app, with a `--require`
+   * preload, so an app that imports nothing from this project is drained gently too, and a worker that fails before
+   * it is ready is named with its cause. `false` loads nothing into the workers (boot failures are then named by
+   * exit code only). @default true
+   */
+  autoDrain?: boolean;
   /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
   fork?: ForkFunction;
 }
@@ -133,7 +140,25 @@ export interface ResolvedOptions {
   monitorIntervalMs: number;
   logger: Logger;
   silent: boolean;
+  autoDrain: boolean;
   fork: ForkFunction | undefined;
+}
+
+/** What `reload()` may change besides the code: the next generation is started with these (a re-read configuration). */
+export interface ReloadUpdate {
+  /** Replaces the workers' extra environment (not merged). */
+  env?: Record<string, string | undefined>;
+  args?: string[];
+  execArgv?: string[];
+  /** A new number of workers: added start-first, or removed (drained) before the rollout. */
+  workers?: number;
+}
+
+export interface ResolvedReloadUpdate {
+  env?: Record<string, string>;
+  args?: string[];
+  execArgv?: string[];
+  workers?: number;
 }
 
 export const DEFAULTS = {
@@ -153,6 +178,7 @@ export const DEFAULTS = {
   heartbeatTimeoutMs: 5_000,
   maxMemoryMb: 0,
   silent: false,
+  autoDrain: true,
 } as const;
 
 /** Left between the end of a worker's cleanup window and its SIGKILL, for process.exit itself. */
@@ -164,7 +190,7 @@ const MEMORY_CHECK_FALLBACK_MS = 5_000;
 const KNOWN_OPTIONS = new Set([
   'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
   'cleanupTimeoutMs', 'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
-  'logger', 'silent', 'fork',
+  'logger', 'silent', 'autoDrain', 'fork',
 ]);
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
@@ -263,17 +289,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   const cwd = options.cwd ?? logicalWorkingDirectory();
   if (typeof cwd !== 'string' || cwd.length === 0) throw new InvalidOptionError('cwd', 'a directory path', cwd);
 
-  let env: Record<string, string> = {};
-  if (options.env !== undefined) {
-    if (!isPlainObject(options.env)) throw new InvalidOptionError('env', 'an object of strings', options.env);
-    for (const [key, value] of Object.entries(options.env)) {
-      if (value === undefined) continue;
-      if (typeof value !== 'string') throw new InvalidOptionError(`env.${key}`, 'a string', value);
-      env[key] = value;
-    }
-  } else {
-    env = { ...DEFAULTS.env };
-  }
+  const env = resolveEnv(options.env);
 
   const readiness = options.readiness ?? DEFAULTS.readiness;
   if (readiness !== 'listening' && readiness !== 'message') {
@@ -315,6 +331,9 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (options.silent !== undefined && typeof options.silent !== 'boolean') {
     throw new InvalidOptionError('silent', 'a boolean', options.silent);
   }
+  if (options.autoDrain !== undefined && typeof options.autoDrain !== 'boolean') {
+    throw new InvalidOptionError('autoDrain', 'a boolean', options.autoDrain);
+  }
   if (options.fork !== undefined && typeof options.fork !== 'function') {
     throw new InvalidOptionError('fork', 'a function (test seam)', options.fork);
   }
@@ -353,8 +372,37 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     monitorIntervalMs: heartbeatIntervalMs > 0 ? heartbeatIntervalMs : maxMemoryMb > 0 ? MEMORY_CHECK_FALLBACK_MS : 0,
     logger,
     silent: options.silent ?? DEFAULTS.silent,
+    autoDrain: options.autoDrain ?? DEFAULTS.autoDrain,
     fork: options.fork,
   };
+}
+
+function resolveEnv(value: unknown, option = 'env'): Record<string, string> {
+  if (value === undefined) return { ...DEFAULTS.env };
+  if (!isPlainObject(value)) throw new InvalidOptionError(option, 'an object of strings', value);
+  const env: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item === undefined) continue;
+    if (typeof item !== 'string') throw new InvalidOptionError(`${option}.${key}`, 'a string', item);
+    env[key] = item;
+  }
+  return env;
+}
+
+const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers']);
+
+/** Validates what a reload may change, with the same rules and messages as the supervisor options. */
+export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate {
+  if (!isPlainObject(update)) throw new InvalidOptionError('update', 'an object', update);
+  for (const key of Object.keys(update)) {
+    if (!RELOAD_KEYS.has(key)) throw new InvalidOptionError(key, `one of ${[...RELOAD_KEYS].join(', ')} (what a reload can change)`, key);
+  }
+  const resolved: ResolvedReloadUpdate = {};
+  if (update.env !== undefined) resolved.env = resolveEnv(update.env);
+  if (update.args !== undefined) resolved.args = stringArray('args', update.args, []);
+  if (update.execArgv !== undefined) resolved.execArgv = stringArray('execArgv', update.execArgv, []);
+  if (update.workers !== undefined) resolved.workers = integer('workers', update.workers, 1, 1, 1024);
+  return resolved;
 }
 
 /**

@@ -1,11 +1,15 @@
 /**
- * Loaded with `--require` into every worker the supervisor forks, before the app. It changes nothing in the app's
- * behaviour: it only watches for an uncaught exception and tells the supervisor its cause at once, so a worker that
- * dies while booting (a throw at startup, a port in use, a missing setting) is reported with the error, not only
- * with an exit code, whether or not the app loads the worker module.
+ * Loaded with `--require` into every worker the supervisor forks, before the app (CommonJS or ESM entry alike).
+ * - It reports an uncaught exception's cause to the supervisor at once, so a worker that dies while booting (a
+ *   throw at startup, a port in use, a missing setting) is named with the error, not only an exit code.
+ * - Unless the supervisor says otherwise (`autoDrain: false`), it loads the worker side, so an app that imports
+ *   nothing from this project still has its HTTP servers found at listen and drained gently. The worker side keeps
+ *   one runtime per process on globalThis: an app that also imports `@zero-downtime/core/worker` or an adapter (from
+ *   CommonJS, ESM, or another installed copy) joins this runtime instead of starting a second drain.
  */
+import { createRequire } from 'node:module';
 import { summarizeError } from './error-summary.js';
-import type { FatalMessage } from './protocol.js';
+import { WORKER_ENV, type FatalMessage } from './protocol.js';
 
 if (typeof process.send === 'function') {
   process.on('uncaughtExceptionMonitor', (error: unknown, origin: string) => {
@@ -17,4 +21,9 @@ if (typeof process.send === 'function') {
       // The channel is closing: the supervisor still sees the exit.
     }
   });
+}
+
+if (process.env[WORKER_ENV.autoDrain] === '1') {
+  // The published CommonJS build of the worker side, next to this file: loading it starts the runtime.
+  createRequire(import.meta.url)('./worker.cjs');
 }

@@ -6,7 +6,7 @@
  */
 
 /** Why a worker is asked to stop. */
-export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace';
+export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale';
 
 /**
  * Primary → worker: drain and exit. The time limits are not in the message: the worker read them once from its
@@ -128,6 +128,8 @@ export const WORKER_ENV = {
   supervisorPid: 'ZDT_SUPERVISOR_PID',
   /** The control socket path of the `zdt start` that forked the worker (set by the CLI only). */
   supervisorControl: 'ZDT_SUPERVISOR_CONTROL',
+  /** "1" when the preload loads the worker side into the worker before the app (the supervisor's `autoDrain`). */
+  autoDrain: 'ZDT_AUTO_DRAIN',
   /** Heartbeat interval in ms (0 when off). */
   heartbeatIntervalMs: 'ZDT_HEARTBEAT_INTERVAL_MS',
 } as const;

@@ -6,17 +6,25 @@
  */
 import { realpathSync } from 'node:fs';
 
+/** What a release is started with besides its code; a reload may change them (a re-read configuration). */
+export interface ReleaseSettings {
+  env: Record<string, string>;
+  args: string[];
+  execArgv: string[];
+}
+
 export interface Release {
   generation: number;
   /** The working directory, symlinks resolved. */
   cwd: string;
   /** The entry file, symlinks resolved. */
   entryPath: string;
+  settings: ReleaseSettings;
 }
 
 /** Resolves the logical paths now; throws the fs error (ENOENT) when the entry is gone. */
-export function resolveRelease(generation: number, cwd: string, entryPath: string): Release {
-  return { generation, cwd: realpathSync(cwd), entryPath: realpathSync(entryPath) };
+export function resolveRelease(generation: number, cwd: string, entryPath: string, settings: ReleaseSettings): Release {
+  return { generation, cwd: realpathSync(cwd), entryPath: realpathSync(entryPath), settings };
 }
 
 export function describeRelease(release: Release): string {

@@ -20,6 +20,8 @@ export class Slot {
   quickCrashes = 0;
   lastExit: LastExit | undefined;
   nextRestartAt: number | undefined;
+  /** Removed by a scale-down: nothing may fork into it any more. */
+  retired = false;
   private restartTimer: NodeJS.Timeout | undefined;
   /** The slot's operations (restart, replacement, rollout step) run one at a time, in order. */
   private queue: Promise<void> = Promise.resolve();

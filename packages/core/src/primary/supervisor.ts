@@ -13,14 +13,22 @@ import {
   EntryNotFoundError,
   InvalidStateError,
   RolloutFailedError,
+  ScaleFailedError,
   StartFailedError,
   type RollbackSummary,
   type ServingWorker,
 } from '../errors.js';
-import { resolveOptions, type ResolvedOptions, type SupervisorOptions } from '../options.js';
+import {
+  resolveOptions,
+  resolveReloadUpdate,
+  type ReloadUpdate,
+  type ResolvedOptions,
+  type ResolvedReloadUpdate,
+  type SupervisorOptions,
+} from '../options.js';
 import { WORKER_ENV, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
 import { HealthMonitor, readRssBytes } from './monitor.js';
-import { resolveRelease, type Release } from './release.js';
+import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
 import {
   describeExit,
   describeNotReady,
@@ -66,6 +74,14 @@ export interface RolloutOutcome {
 
 export interface StopResult {
   /** Workers that were still serving at their drain deadline. */
+  cuts: CutReport[];
+}
+
+export interface ScaleResult {
+  workers: number;
+  /** Slots added (each with a ready worker) or removed (their workers drained). */
+  added: number[];
+  removed: number[];
   cuts: CutReport[];
 }
 
@@ -180,6 +196,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private queuedRollout: Deferred<RolloutResult> | undefined;
   private lastRollout: RolloutOutcome | null = null;
   private rollbackRetry: { timer: NodeJS.Timeout; attempts: number } | undefined;
+  /** The settings the next generation is started with; a reload may bring new ones. */
+  private settings: ReleaseSettings;
+  /** What the next rollout applies: the last reload request's update wins. */
+  private pendingUpdate: ResolvedReloadUpdate | undefined;
+  /** Scale requests and rollouts change the slot list one at a time. */
+  private slotChanges: Promise<unknown> = Promise.resolve();
   private readonly monitor: HealthMonitor;
   private readonly stopController = new AbortController();
   private stopping: Promise<StopResult> | undefined;
@@ -188,6 +210,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions) {
     super();
     this.options = resolveOptions(options);
+    this.settings = { env: this.options.env, args: this.options.args, execArgv: this.options.execArgv };
     const { entry, entryPath } = this.options;
     if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new EntryNotFoundError(entry, entryPath);
     const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes, monitorIntervalMs } = this.options;
@@ -241,7 +264,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.log.info({ entry: entryPath, workers, pid: process.pid }, `starting ${workers} worker${workers === 1 ? '' : 's'} of ${entryPath}`);
     for (let id = 1; id <= workers; id++) this.slots.push(new Slot(id));
     try {
-      const release = resolveRelease(0, cwd, entryPath);
+      const release = resolveRelease(0, cwd, entryPath, this.settings);
       const results = await Promise.all(this.slots.map((slot) => slot.exclusive(() => this.step(slot, release, 'stop'))));
       const failed = results.find((result) => !result.ok);
       if (failed && !failed.ok) throw new Error(`worker ${failed.candidate.id} (pid ${failed.candidate.pid}) ${describeNotReady(failed.failure)}`);
@@ -269,8 +292,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * rollout; every further request joins that queued one (it will fork the
    * newest code anyway).
    */
-  reload(): Promise<RolloutResult> {
+  reload(update?: ReloadUpdate): Promise<RolloutResult> {
     if (this.currentState !== 'running') return Promise.reject(new InvalidStateError('reload', this.currentState));
+    if (update !== undefined) {
+      try {
+        // The newest request's settings win: a queued rollout forks with what was asked last.
+        this.pendingUpdate = { ...this.pendingUpdate, ...resolveReloadUpdate(update) };
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     if (!this.activeRollout) return this.beginRollout();
     if (!this.queuedRollout) {
       this.queuedRollout = deferred();
@@ -329,7 +360,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       serving,
       mixedGenerations: servingGenerations.size > 1,
       entry: this.options.entryPath,
-      workersWanted: this.options.workers,
+      workersWanted: this.slots.length || this.options.workers,
       workers,
       crashLoop,
       rollout: this.activeRollout ? { generation: this.activeRollout.generation, queued: this.queuedRollout !== undefined } : null,
@@ -344,8 +375,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private forkWorker(id: number, release: Release): WorkerHandle {
     const options = this.options;
+    const preload = options.autoDrain ? this.preload : undefined;
     const env: Record<string, string> = {
-      ...options.env,
+      ...release.settings.env,
       [WORKER_ENV.supervised]: '1',
       [WORKER_ENV.workerId]: String(id),
       [WORKER_ENV.generation]: String(release.generation),
@@ -354,11 +386,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [WORKER_ENV.cleanupTimeoutMs]: String(options.cleanupTimeoutMs),
       [WORKER_ENV.heartbeatIntervalMs]: String(options.heartbeatIntervalMs),
       [WORKER_ENV.supervisorPid]: String(process.pid),
+      [WORKER_ENV.autoDrain]: preload ? '1' : '0',
     };
     const settings = {
       exec: release.entryPath,
-      args: options.args,
-      execArgv: this.preload ? ['--require', this.preload, ...options.execArgv] : options.execArgv,
+      args: release.settings.args,
+      execArgv: preload ? ['--require', preload, ...release.settings.execArgv] : release.settings.execArgv,
       cwd: release.cwd,
       silent: options.silent,
     };
@@ -501,7 +534,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private restart(slot: Slot): Promise<void> {
     return slot.exclusive(async () => {
       const release = this.lastGood;
-      if (this.currentState !== 'running' || slot.current || !release) return;
+      if (this.currentState !== 'running' || slot.current || slot.retired || !release) return;
       slot.restarts++;
       const result = await this.step(slot, release, 'replace');
       if (!result.ok && result.failure.kind !== 'stopped' && this.currentState === 'running' && !slot.current) {
@@ -520,7 +553,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       .exclusive(async () => {
         const release = this.lastGood;
         // A crash in the meantime is the restart path's business.
-        if (this.currentState !== 'running' || slot.current !== old || !release) return;
+        if (this.currentState !== 'running' || slot.current !== old || slot.retired || !release) return;
         const result = await startFirst(slot, release, this.stepContext(), retire);
         if (result.ok) {
           slot.restarts++;
@@ -538,7 +571,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private beginRollout(): Promise<RolloutResult> {
     const generation = ++this.generation;
-    const promise = this.rollOut(generation).finally(() => {
+    const promise = this.slotChange(() => this.rollOut(generation)).finally(() => {
       this.activeRollout = undefined;
       const queued = this.queuedRollout;
       this.queuedRollout = undefined;
@@ -550,11 +583,32 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return promise;
   }
 
+  /** Runs `change` after the slot-list changes queued before it (rollouts, scale requests). */
+  private slotChange<T>(change: () => Promise<T>): Promise<T> {
+    const result = this.slotChanges.then(change);
+    this.slotChanges = result.catch(() => undefined);
+    return result;
+  }
+
   private async rollOut(generation: number): Promise<RolloutResult> {
     const startedAt = Date.now();
-    const total = this.slots.length;
     const previous = this.lastGood!;
+    const update = this.pendingUpdate ?? {};
+    this.pendingUpdate = undefined;
+    const settings: ReleaseSettings = {
+      env: update.env ?? this.settings.env,
+      args: update.args ?? this.settings.args,
+      execArgv: update.execArgv ?? this.settings.execArgv,
+    };
     this.cancelRollbackRetry();
+    // Fewer workers: drain the extra ones first, so the rollout replaces only what stays.
+    const cuts: CutReport[] = [];
+    if (update.workers !== undefined && update.workers < this.slots.length) {
+      cuts.push(...(await this.removeSlots(this.slots.length - update.workers)).cuts);
+    }
+    // More workers: empty slots the rollout fills with the new generation, start-first like the others.
+    const added = update.workers !== undefined && update.workers > this.slots.length ? this.addSlots(update.workers - this.slots.length) : [];
+    const total = this.slots.length;
     this.log.info({ generation, workers: total, batchSize: this.options.rolloutBatchSize }, `rollout of generation ${generation} started`);
     this.emit('rollout:start', { generation, workers: total });
     const context: RolloutContext = {
@@ -571,14 +625,23 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
     let target: Release;
     try {
-      target = resolveRelease(generation, this.options.cwd, this.options.entryPath);
+      target = resolveRelease(generation, this.options.cwd, this.options.entryPath, settings);
     } catch (error) {
-      return this.rolloutFailed(generation, startedAt, [], { reason: `could not be resolved: ${(error as Error).message}` }, this.noRollback(previous), []);
+      this.dropEmptySlots(added);
+      return this.rolloutFailed(generation, startedAt, [], { reason: `could not be resolved: ${(error as Error).message}` }, this.noRollback(previous), cuts);
     }
     const report = await runRollout(target, previous, context);
+    report.cuts.unshift(...cuts);
     if (!report.ok) {
+      // The workers this reload added are not wanted after all: the worker count goes back with the code.
+      const stillAdded = added.filter((slot) => this.slots.includes(slot));
+      if (stillAdded.length > 0) report.cuts.push(...(await this.removeSlots(stillAdded.length)).cuts);
+      report.rollback.serving = servingBySlot(this.slots);
+      report.rollback.remaining = report.rollback.serving.filter((worker) => worker.generation === generation).length;
+      report.rollback.complete = report.rollback.remaining === 0;
       return this.rolloutFailed(generation, startedAt, report.replaced, report.failure, report.rollback, report.cuts);
     }
+    this.settings = settings;
     this.lastGood = target;
     const serving = servingBySlot(this.slots);
     const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts, serving };
@@ -587,6 +650,89 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);
     this.emit('rollout:done', result);
     return result;
+  }
+
+  /**
+   * Adds or removes workers without touching the others: new slots get a worker of the serving generation,
+   * start-first; removed slots (the highest ids) have their workers drained. Waits for a rollout under way.
+   */
+  scale(workers: number): Promise<ScaleResult> {
+    if (this.currentState !== 'running') return Promise.reject(new InvalidStateError('scale', this.currentState));
+    let wanted: number;
+    try {
+      wanted = resolveReloadUpdate({ workers }).workers!;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.slotChange(async () => {
+      const before = this.slots.length;
+      this.log.info({ from: before, to: wanted }, `scaling from ${before} to ${wanted} worker(s)`);
+      if (wanted < before) {
+        const { removed, cuts } = await this.removeSlots(before - wanted);
+        return { workers: this.slots.length, added: [], removed, cuts };
+      }
+      const release = this.lastGood!;
+      const slots = this.addSlots(wanted - before);
+      const results = await Promise.all(slots.map((slot) => slot.exclusive(() => this.step(slot, release, 'scale'))));
+      const failed = results.find((result) => !result.ok);
+      if (failed && !failed.ok) {
+        this.dropEmptySlots(slots);
+        throw new ScaleFailedError(
+          `Scaling to ${wanted} workers failed: new worker ${failed.candidate.id} (pid ${failed.candidate.pid}) ${describeNotReady(failed.failure)}; ${describeServing(servingBySlot(this.slots))}`,
+          this.slots.length,
+        );
+      }
+      this.log.info({ workers: this.slots.length }, `scaled to ${this.slots.length} worker(s)`);
+      return { workers: this.slots.length, added: slots.map((slot) => slot.id), removed: [], cuts: [] };
+    });
+  }
+
+  private addSlots(count: number): Slot[] {
+    const added: Slot[] = [];
+    for (let index = 0; index < count; index++) {
+      const slot = new Slot(this.slots.length + 1);
+      this.slots.push(slot);
+      added.push(slot);
+    }
+    return added;
+  }
+
+  /** Removes trailing slots among `candidates` that have no worker (ids stay 1..N). */
+  private dropEmptySlots(candidates: readonly Slot[]): void {
+    for (;;) {
+      const last = this.slots.at(-1);
+      if (!last || !candidates.includes(last) || last.current) return;
+      last.retired = true;
+      last.cancelRestart();
+      this.slots.pop();
+    }
+  }
+
+  /** Removes the `count` highest slots and drains their workers. */
+  private async removeSlots(count: number): Promise<{ removed: number[]; cuts: CutReport[] }> {
+    const removed = this.slots.splice(this.slots.length - count, count);
+    const retiring = await Promise.all(
+      removed.map((slot) =>
+        slot.exclusive(async () => {
+          slot.retired = true;
+          slot.cancelRestart();
+          const handle = slot.current;
+          slot.current = undefined;
+          if (!handle) return undefined;
+          this.log.info({ workerId: slot.id, pid: handle.pid }, `worker ${slot.id} (pid ${handle.pid}) removed: draining it`);
+          return { handle, exit: await handle.stop('scale', this.options.killAfterMs) };
+        }),
+      ),
+    );
+    const cuts: CutReport[] = [];
+    for (const item of retiring) {
+      if (!item) continue;
+      const cut = item.handle.drainOutcome?.cut;
+      if (item.exit.killedAtDeadline || (cut ?? 0) > 0) {
+        cuts.push({ workerId: item.handle.id, pid: item.handle.pid, generation: item.handle.generation, cut, killed: item.exit.killedAtDeadline });
+      }
+    }
+    return { removed: removed.map((slot) => slot.id), cuts };
   }
 
   private noRollback(previous: Release): RollbackSummary {

@@ -10,6 +10,8 @@ interface RequestChannelMessage {
   server: ManagedHttpServer;
 }
 
+const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
+
 /** An http(s) server in Node >= 18.2 (the only kind the drain knows how to handle). */
 function isHttpServer(value: unknown): value is ManagedHttpServer {
   const candidate = value as Partial<ManagedHttpServer> | null | undefined;
@@ -76,13 +78,22 @@ export class HttpTracker {
     this.servers.get(server)?.responseFinished(socket, response);
   };
 
+  /** A server is managed from its listen() on, before any connection: a drain then finds every listening server. */
+  private readonly onListen = (message: unknown): void => {
+    const server = (message as { server?: unknown }).server;
+    if (isHttpServer(server)) this.manage(server, true);
+  };
+
   subscribe(): void {
+    // Node 20.19+ and 22+ trace listen(); where it is missing, servers are found at their first connection instead.
+    diagnosticsChannel.subscribe(LISTEN_CHANNEL, this.onListen);
     diagnosticsChannel.subscribe('net.server.socket', this.onNetSocket);
     diagnosticsChannel.subscribe('http.server.request.start', this.onRequestStart);
     diagnosticsChannel.subscribe('http.server.response.finish', this.onResponseFinish);
   }
 
   unsubscribe(): void {
+    diagnosticsChannel.unsubscribe(LISTEN_CHANNEL, this.onListen);
     diagnosticsChannel.unsubscribe('net.server.socket', this.onNetSocket);
     diagnosticsChannel.unsubscribe('http.server.request.start', this.onRequestStart);
     diagnosticsChannel.unsubscribe('http.server.response.finish', this.onResponseFinish);

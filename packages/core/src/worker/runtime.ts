@@ -207,7 +207,15 @@ export class WorkerRuntime {
 
     const code = this.uncaughtExceptionSeen || !report.clean || !cleanupSucceeded ? 1 : 0;
     this.lifecycle.transition('exiting');
-    if (this.options.exit) {
+    // Last, the app's own PM2-style shutdown listeners, which usually end with process.exit(): they see no request.
+    const appListeners = this.supervised && this.options.exit ? this.triggers.callAppShutdownListeners(reason) : 0;
+    if (appListeners > 0) {
+      // Their cleanup is theirs to finish: exit when they exit, when nothing is left to do, or at the deadline.
+      process.exitCode = code;
+      process.once('beforeExit', () => process.exit(code));
+      const remainingMs = cleanupDeadlineAt(startedAt, this.supervisorWindows) - Date.now();
+      setTimeout(() => process.exit(code), Math.max(0, Math.min(remainingMs, cleanupTimeoutMs))).unref();
+    } else if (this.options.exit) {
       // Awaiters of shutdown() get the report first (an unref'd immediate would wait for the next I/O wake-up).
       process.exitCode = code;
       setImmediate(() => process.exit(code));

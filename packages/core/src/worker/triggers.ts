@@ -86,6 +86,29 @@ export class Triggers {
     this.uncaughtInstalled = on;
   }
 
+  /**
+   * An app written for PM2 stops its own way: `process.on('SIGINT' | 'SIGTERM', cleanup)` or a `'shutdown'` message
+   * handler. When the drain was not started by a signal or that message, those listeners have not run: call them
+   * now, once (the SIGINT listeners, PM2's signal, or else the SIGTERM ones; and every 'message' listener with
+   * 'shutdown'). Returns how many were called.
+   */
+  callAppShutdownListeners(reason: string): number {
+    if (reason === 'SIGINT' || reason === 'SIGTERM' || reason === 'shutdown message') return 0;
+    const ours = new Set<unknown>([this.onSignal, this.onMessage]);
+    const theirs = (event: 'SIGINT' | 'SIGTERM' | 'message') =>
+      (process.listeners(event as 'message') as Array<(value: unknown) => void>).filter((listener) => !ours.has(listener));
+    const signal = theirs('SIGINT').length > 0 ? 'SIGINT' : 'SIGTERM';
+    const calls = [...theirs(signal).map((listener) => () => listener(signal)), ...theirs('message').map((listener) => () => listener('shutdown'))];
+    for (const call of calls) {
+      try {
+        call();
+      } catch (error) {
+        this.target.logger().error({ err: error }, `the app's own ${signal} / shutdown listener threw`);
+      }
+    }
+    return calls.length;
+  }
+
   uninstall(): void {
     if (this.messagesInstalled) process.removeListener('message', this.onMessage);
     this.messagesInstalled = false;
