@@ -50,6 +50,9 @@ Options:
                            this long is hung: replaced, then killed (default: 5s; pings every 1s)
   --max-memory SIZE        replace a worker whose RSS exceeds SIZE (512M, 1.5G; default: off)
   --batch-size N           workers a rollout replaces at once (default: 1)
+  --no-auto-drain          load nothing into the workers: by default the worker side is
+                           preloaded, so an app that imports nothing is drained gently and a
+                           boot failure is named with its cause
   --control PATH           control socket path (default: see 'zdt --help')
   -h, --help               show this help
 
@@ -176,6 +179,7 @@ async function start(argv: string[]): Promise<number> {
       'heartbeat-timeout': { type: 'string' },
       'max-memory': { type: 'string' },
       'batch-size': { type: 'string' },
+      'no-auto-drain': { type: 'boolean' },
       control: { type: 'string' },
     },
     true,
@@ -234,6 +238,7 @@ async function start(argv: string[]): Promise<number> {
     heartbeatTimeoutMs,
     maxMemoryMb,
     rolloutBatchSize,
+    autoDrain: values['no-auto-drain'] === true ? false : undefined,
     logger,
   });
 
