@@ -1,0 +1,110 @@
+/**
+ * Zero-line mode: apps that import nothing from zero-downtime, run with `zdt start app`, drained as gently as with
+ * an adapter (the worker side is preloaded into every worker). Five rolling restarts each under keep-alive load
+ * with verified bodies: zero failed requests, every worker replaced each time. A PM2-style app's own SIGINT cleanup
+ * runs once per worker, after the drain.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startLoad } from './lib/load.js';
+import { isAlive, killTracked } from './lib/processes.js';
+import { zdt, zdtStart } from './lib/zdt.js';
+
+const unmodified = (name: string) => fileURLToPath(new URL(`./fixtures/unmodified/${name}`, import.meta.url));
+const adapted = (name: string) => fileURLToPath(new URL(`./fixtures/apps/${name}`, import.meta.url));
+
+const ROLLOUTS = 5;
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'zdt-zero-line-'));
+let sockets = 0;
+const figures: string[] = [];
+
+afterEach(() => killTracked());
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+  console.log(`\nzero-line mode, ${ROLLOUTS} rolling restarts, 2 workers, 8 keep-alive clients:\n${figures.join('\n')}`);
+});
+
+interface Status {
+  workers: Array<{ pid: number; state: string; generation: number }>;
+}
+
+async function rollingRestarts(name: string, entry: string, env: Record<string, string> = {}, extra: string[] = []) {
+  const control = path.join(scratch, `${++sockets}.sock`);
+  const running = zdtStart([entry, '--workers', '2', '--control', control, ...extra], { env });
+  await running.waitForLine(/supervisor pid \d+ running/);
+  const load = startLoad({ port: running.port(), clients: 8, maxDurationMs: 150_000 });
+  await load.waitForRequests(20);
+  const durations: number[] = [];
+  for (let rollout = 1; rollout <= ROLLOUTS; rollout++) {
+    const before = JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status;
+    const reload = await zdt(['reload', '--control', control]);
+    expect(reload.code, reload.stderr).toBe(0);
+    durations.push(Number(/replaced in (\d+)ms/.exec(reload.stdout)![1]));
+    const after = JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status;
+    // Every worker replaced, each new one serving, the old ones gone.
+    expect(after.workers.map((worker) => [worker.generation, worker.state])).toEqual([
+      [rollout, 'ready'],
+      [rollout, 'ready'],
+    ]);
+    expect(after.workers.filter((worker) => before.workers.some((old) => old.pid === worker.pid))).toEqual([]);
+    expect(before.workers.filter((worker) => isAlive(worker.pid))).toEqual([]);
+    await load.waitForRequests(10);
+  }
+  const summary = await load.stop();
+  const newest = (JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status).workers.map((worker) => worker.pid);
+  expect(newest.some((pid) => summary.pids.has(pid))).toBe(true);
+  expect(summary.failures).toEqual({});
+  expect(summary.failed).toBe(0);
+  expect((await zdt(['stop', '--control', control])).code).toBe(0);
+  expect(await running.exited).toEqual({ code: 0, signal: null });
+  const median = [...durations].sort((a, b) => a - b)[Math.floor(durations.length / 2)];
+  figures.push(`${name}: ${summary.sent} requests, ${summary.failed} failed; rollouts ${durations.join(', ')} ms (median ${median})`);
+  return { summary, durations, running };
+}
+
+describe('unmodified apps under zdt start', () => {
+  for (const { name, entry, env } of [
+    { name: 'plain node:http (unmodified)', entry: adapted('plain.cjs') },
+    { name: 'express 5 (unmodified)', entry: unmodified('express.mjs') },
+    { name: 'fastify 5 (unmodified)', entry: unmodified('fastify.mjs') },
+    { name: 'nest 11 on express (unmodified, enableShutdownHooks)', entry: unmodified('nest.mjs') },
+    { name: 'express 5 with the adapter, for comparison', entry: adapted('express.mjs') },
+    { name: 'fastify 5 with the plugin, for comparison', entry: adapted('fastify.mjs') },
+    { name: 'nest 11 on express with the module, for comparison', entry: adapted('nest.mjs'), env: { NEST_PLATFORM: 'express' } },
+  ] as Array<{ name: string; entry: string; env?: Record<string, string> }>) {
+    it(`${name}: ${ROLLOUTS} rolling restarts, zero failed requests, every worker replaced`, async () => {
+      await rollingRestarts(name, entry, env);
+    });
+  }
+
+  it("a PM2-style app's own SIGINT cleanup runs once per worker, after the drain, with zero failed requests", async () => {
+    const log = path.join(scratch, 'cleanup.log');
+    const { running } = await rollingRestarts('PM2-style app (closes its server on SIGINT)', unmodified('pm2-style.cjs'), { CLEANUP_LOG: log });
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    // Every worker that ever ran (2 at start + 2 per rollout) cleaned up exactly once.
+    const pids = running.workerPids();
+    expect(pids).toHaveLength(2 + 2 * ROLLOUTS);
+    expect(lines.sort()).toEqual(pids.map((pid) => `cleanup ${pid}`).sort());
+  });
+
+  it('--no-auto-drain loads nothing into the workers', async () => {
+    const control = path.join(scratch, `${++sockets}.sock`);
+    const marker = path.join(scratch, 'untouched.json');
+    const probe = path.join(scratch, 'probe.cjs');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      probe,
+      `require('node:fs').writeFileSync(${JSON.stringify(marker)}, JSON.stringify({ execArgv: process.execArgv, runtime: Object.getOwnPropertySymbols(globalThis).map(String) }));\nrequire(${JSON.stringify(adapted('plain.cjs'))});\n`,
+    );
+    const running = zdtStart([probe, '--workers', '1', '--no-auto-drain', '--control', control]);
+    await running.waitForLine(/supervisor pid \d+ running/);
+    expect(existsSync(marker)).toBe(true);
+    const seen = JSON.parse(readFileSync(marker, 'utf8')) as { execArgv: string[]; runtime: string[] };
+    expect(seen.execArgv.join(' ')).not.toMatch(/preload/);
+    expect(seen.runtime).not.toContain('Symbol(zero-downtime.worker)');
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+  });
+});
