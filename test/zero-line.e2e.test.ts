@@ -4,7 +4,8 @@
  * with verified bodies: zero failed requests, every worker replaced each time. A PM2-style app's own SIGINT cleanup
  * runs once per worker, after the drain.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import http from 'node:http';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +27,19 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
   console.log(`\nzero-line mode, ${ROLLOUTS} rolling restarts, 2 workers, 8 keep-alive clients:\n${figures.join('\n')}`);
 });
+
+function getText(port: number, pathname: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: pathname, agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
 
 interface Status {
   workers: Array<{ pid: number; state: string; generation: number }>;
@@ -88,6 +102,25 @@ describe('unmodified apps under zdt start', () => {
     const pids = running.workerPids();
     expect(pids).toHaveLength(2 + 2 * ROLLOUTS);
     expect(lines.sort()).toEqual(pids.map((pid) => `cleanup ${pid}`).sort());
+  });
+
+  it('one worker runtime per process: preload, CommonJS, ESM and a second installed copy share one drain', async () => {
+    // A second copy of the package, installed elsewhere, the way two versions end up in one node_modules tree.
+    const second = path.join(scratch, 'second-copy');
+    const packageDirectory = path.join(second, 'node_modules', '@zero-downtime', 'core');
+    const core = fileURLToPath(new URL('../packages/core/', import.meta.url));
+    mkdirSync(packageDirectory, { recursive: true });
+    cpSync(path.join(core, 'package.json'), path.join(packageDirectory, 'package.json'));
+    cpSync(path.join(core, 'dist'), path.join(packageDirectory, 'dist'), { recursive: true });
+    const control = path.join(scratch, `${++sockets}.sock`);
+    const running = zdtStart([unmodified('many-copies.mjs'), '--workers', '1', '--control', control], { env: { SECOND_COPY: second } });
+    await running.waitForLine(/supervisor pid \d+ running/);
+    const listeners = JSON.parse((await getText(running.port(), '/listeners')).body) as Record<string, unknown>;
+    // node:cluster's own 'message' forwarder in every worker, plus the one runtime's; one SIGTERM and one
+    // uncaughtException listener: a second runtime would have added one of each.
+    expect(listeners).toMatchObject({ message: 2, SIGTERM: 1, uncaughtException: 1, sameState: true });
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    await rollingRestarts('preload + CommonJS + ESM + a second copy', unmodified('many-copies.mjs'), { SECOND_COPY: second });
   });
 
   it('--no-auto-drain loads nothing into the workers', async () => {
