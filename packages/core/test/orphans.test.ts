@@ -1,67 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, fixture, get, isAlive, pidOf, testContext, waitFor } from './helpers.js';
+import { get, isAlive, pidOf, waitFor, zdt, zdtStart, type RunningZdt } from '@zero-downtime/testkit';
+import { fixture, testContext } from './helpers.js';
 
 const context = testContext();
-const { tracker, cleanups } = context;
+const { cleanups } = context;
 
 function scratchDirectory(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-orphans-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-interface Running {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  workerPids: () => number[];
-  port: () => number;
-}
-
-/** `zdt start` in the foreground; every worker pid it prints is tracked for cleanup. (Copied from cli.test.ts.) */
-function zdtStart(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Running {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  tracker.track(child.pid);
-  const output: string[] = [];
-  const pids: number[] = [];
-  let port = 0;
-  let partial = '';
-  const collect = (chunk: Buffer) => {
-    partial += chunk.toString('utf8');
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      output.push(line);
-      const forked = /forked \(pid (\d+)/.exec(line);
-      if (forked) {
-        pids.push(Number(forked[1]));
-        tracker.track(Number(forked[1]));
-      }
-      const listening = /listening on [\d.]+:(\d+)/.exec(line);
-      if (listening && !port) port = Number(listening[1]);
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output, exited, workerPids: () => [...pids], port: () => port };
-}
-
-/** (Copied from cli.test.ts.) */
-function zdt(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-async function waitForLine(running: Running, pattern: RegExp, what: string): Promise<string> {
-  return waitFor(() => running.output.find((line) => pattern.test(line)), what);
 }
 
 /** State and CPU time (user + system, in clock ticks) from /proc/<pid>/stat; undefined once the process is gone. */
@@ -89,11 +40,11 @@ interface Orphaned {
 
 /**
  * Runs `zdt start` with two workers, hangs one (GET /hang on a kept-alive connection whose worker is known from a
- * GET / before it), SIGKILLs the supervisor and waits for the idle worker to exit on its own. The hung one is left.
+ * GET /ping before it), SIGKILLs the supervisor and waits for the idle worker to exit on its own. The hung one is left.
  */
-async function orphanAHungWorker(entry: string, control: string): Promise<Orphaned> {
-  const first = zdtStart([entry, '--workers', '2', '--control', control]);
-  const running = await waitForLine(first, /supervisor pid \d+ running/, 'the first supervisor to run');
+async function orphanAHungWorker(entry: string, control: string, flags: string[] = []): Promise<Orphaned> {
+  const first = zdtStart([entry, '--workers', '2', '--control', control, ...flags]);
+  const running = await first.waitForLine(/supervisor pid \d+ running/);
   const supervisorPid = Number(/supervisor pid (\d+)/.exec(running)![1]);
   expect(supervisorPid).toBe(first.child.pid);
   await waitFor(() => first.port() > 0, 'the first supervisor to print its port');
@@ -101,9 +52,9 @@ async function orphanAHungWorker(entry: string, control: string): Promise<Orphan
   expect(workerPids).toHaveLength(2);
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const hungPid = pidOf(await get(first.port(), '/', agent));
+  const hungPid = pidOf(await get(first.port(), '/ping', { agent }));
   expect(workerPids).toContain(hungPid);
-  expect((await get(first.port(), '/hang', agent)).body).toBe('hanging\n');
+  expect((await get(first.port(), '/hang', { agent })).body).toBe('hanging\n');
   agent.destroy();
   const idlePid = workerPids.find((pid) => pid !== hungPid)!;
   // It busy-loops 20ms after answering; wait until it has burnt a quarter second of CPU, so it is stuck for good.
@@ -120,8 +71,8 @@ async function orphanAHungWorker(entry: string, control: string): Promise<Orphan
 }
 
 /** The second supervisor serves normally: two ready workers of its own answering requests, then a clean stop. */
-async function expectServesThenStops(second: Running, control: string): Promise<void> {
-  const status = zdt(['status', '--json', '--control', control]);
+async function expectServesThenStops(second: RunningZdt, control: string): Promise<void> {
+  const status = await zdt(['status', '--json', '--control', control]);
   expect(status.code).toBe(0);
   const parsed = JSON.parse(status.stdout) as { pid: number; state: string; workers: Array<{ pid: number; state: string }> };
   expect(parsed.pid).toBe(second.child.pid);
@@ -130,7 +81,7 @@ async function expectServesThenStops(second: Running, control: string): Promise<
   await waitFor(() => second.port() > 0, 'the second supervisor to print its port');
   expect(second.workerPids()).toContain(pidOf(await get(second.port())));
 
-  const stop = zdt(['stop', '--control', control]);
+  const stop = await zdt(['stop', '--control', control]);
   expect(stop.code).toBe(0);
   expect(await second.exited).toEqual({ code: 0, signal: null });
   expect(second.workerPids().filter(isAlive)).toEqual([]);
@@ -140,17 +91,18 @@ async function expectServesThenStops(second: Running, control: string): Promise<
 describe('workers left behind by a SIGKILLed supervisor', () => {
   it('a new zdt start on the same control path stops the hung orphan (SIGTERM) and says so, then runs normally', async () => {
     const control = path.join(scratchDirectory(), 'control.sock');
-    const { supervisorPid, hungPid } = await orphanAHungWorker(fixture('app.cjs'), control);
+    // Nothing preloaded, no SIGTERM handler: the default action ends the orphan even with its loop blocked.
+    const { supervisorPid, hungPid } = await orphanAHungWorker(fixture('app.cjs'), control, ['--no-auto-drain']);
 
     const second = zdtStart([fixture('app.cjs'), '--workers', '2', '--control', control]);
-    const summary = await waitForLine(second, /stopped \d+ orphaned worker/, 'the orphan summary');
+    const summary = await second.waitForLine(/stopped \d+ orphaned worker/);
     expect(summary).toMatch(new RegExp(`stopped 1 orphaned worker left by supervisor pid ${supervisorPid}: pid ${hungPid} \\(exited on SIGTERM\\)$`));
     const found = second.output.filter((line) => /orphaned worker pid/.test(line));
     expect(found).toHaveLength(1);
     expect(found[0]).toMatch(new RegExp(`found orphaned worker pid ${hungPid} \\(worker \\d, generation 0\\) left by supervisor pid ${supervisorPid}; stopping it$`));
     await waitFor(() => !isAlive(hungPid), `orphan pid ${hungPid} to be gone`);
 
-    const running = await waitForLine(second, /supervisor pid \d+ running/, 'the second supervisor to run');
+    const running = await second.waitForLine(/supervisor pid \d+ running/);
     // Orphans are dealt with before the new workers are forked.
     expect(second.output.indexOf(summary)).toBeLessThan(second.output.indexOf(running));
     expect(second.output.findIndex((line) => /forked \(pid/.test(line))).toBeGreaterThan(second.output.indexOf(summary));
@@ -166,12 +118,12 @@ describe('workers left behind by a SIGKILLed supervisor', () => {
     const { supervisorPid, hungPid } = await orphanAHungWorker(entry, control);
 
     const second = zdtStart([entry, '--workers', '2', '--control', control]);
-    const summary = await waitForLine(second, /stopped \d+ orphaned worker/, 'the orphan summary');
+    const summary = await second.waitForLine(/stopped \d+ orphaned worker/);
     expect(summary).toMatch(
       new RegExp(`stopped 1 orphaned worker left by supervisor pid ${supervisorPid}: pid ${hungPid} \\(SIGKILL after SIGTERM was ignored\\)$`),
     );
     await waitFor(() => !isAlive(hungPid), `orphan pid ${hungPid} to be gone`);
-    await waitForLine(second, /supervisor pid \d+ running/, 'the second supervisor to run');
+    await second.waitForLine(/supervisor pid \d+ running/);
     await expectServesThenStops(second, control);
   });
 
@@ -181,7 +133,7 @@ describe('workers left behind by a SIGKILLed supervisor', () => {
 
     const control = path.join(dir, 'control.sock');
     const second = zdtStart([fixture('app.cjs'), '--workers', '2', '--control', control]);
-    await waitForLine(second, /supervisor pid \d+ running/, 'the second supervisor to run');
+    await second.waitForLine(/supervisor pid \d+ running/);
     expect(second.output.filter((line) => /orphaned worker/.test(line))).toEqual([]);
     expect(isRunning(hungPid)).toBe(true);
     await expectServesThenStops(second, control);
@@ -194,14 +146,14 @@ describe('workers left behind by a SIGKILLed supervisor', () => {
   it('the workers of a live supervisor are never taken for orphans, even when its control socket file was removed', async () => {
     const control = path.join(scratchDirectory(), 'control.sock');
     const first = zdtStart([fixture('app.cjs'), '--workers', '2', '--control', control]);
-    await waitForLine(first, /supervisor pid \d+ running/, 'the first supervisor to run');
+    await first.waitForLine(/supervisor pid \d+ running/);
     const firstWorkers = first.workerPids();
     expect(firstWorkers).toHaveLength(2);
     // Nothing proves the path taken any more: the second start gets it.
     rmSync(control);
 
     const second = zdtStart([fixture('app.cjs'), '--workers', '2', '--control', control]);
-    await waitForLine(second, /supervisor pid \d+ running/, 'the second supervisor to run');
+    await second.waitForLine(/supervisor pid \d+ running/);
     expect(second.output.filter((line) => /orphaned worker/.test(line))).toEqual([]);
     expect(firstWorkers.filter(isRunning)).toEqual(firstWorkers);
 
