@@ -1,0 +1,60 @@
+'use strict';
+// The app side of the route contract the load client checks, for fixture apps on plain node:http (framework apps
+// declare the two routes with their own router), and the cleanup line the standalone tests read.
+//   GET /ping -> { pid }        POST /echo { data } -> { data, pid }
+
+function reply(response, status, body) {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
+
+/**
+ * Answers the request if it is one of the contract's two routes and returns true; returns false otherwise, for the
+ * app's own routes. `extra` joins the /ping answer (a release name, a generation).
+ */
+function serveContract(request, response, extra = {}) {
+  const pathname = request.url.split('?')[0];
+  if (request.method === 'GET' && pathname === '/ping') {
+    reply(response, 200, { pid: process.pid, ...extra });
+    return true;
+  }
+  if (request.method === 'POST' && pathname === '/echo') {
+    let text = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk) => (text += chunk));
+    request.on('end', () => {
+      let data;
+      try {
+        data = JSON.parse(text).data;
+      } catch {
+        return reply(response, 400, { error: 'the body must be JSON: { "data": ... }', pid: process.pid });
+      }
+      reply(response, 200, { data, pid: process.pid });
+    });
+    return true;
+  }
+  return false;
+}
+
+/** Counts the requests a server has finished and still has in flight, whatever framework answers them. */
+function countRequests(server) {
+  const counts = { finished: 0, inFlight: 0 };
+  server.on('request', (_request, response) => {
+    counts.inFlight += 1;
+    response.once('close', () => {
+      counts.inFlight -= 1;
+      counts.finished += 1;
+    });
+  });
+  return counts;
+}
+
+/**
+ * Prints `cleanup {"finished":…,"inFlight":…,…}` from the app's own cleanup (a pool closed in onShutdown, onClose,
+ * onModuleDestroy): a standalone test checks it ran after the last response.
+ */
+function printCleanup(counts, details = {}) {
+  process.stdout.write(`cleanup ${JSON.stringify({ finished: counts.finished, inFlight: counts.inFlight, ...details })}\n`);
+}
+
+module.exports = { serveContract, countRequests, printCleanup };

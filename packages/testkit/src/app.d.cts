@@ -1,0 +1,10 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+export interface RequestCounts {
+  finished: number;
+  inFlight: number;
+}
+
+export declare function serveContract(request: IncomingMessage, response: ServerResponse, extra?: Record<string, unknown>): boolean;
+export declare function countRequests(server: Server): RequestCounts;
+export declare function printCleanup(counts: RequestCounts, details?: Record<string, unknown>): void;

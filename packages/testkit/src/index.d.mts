@@ -1,0 +1,157 @@
+// Types for the testkit's plain ES modules, so TypeScript tests and plain Node scripts share one implementation.
+import type { ChildProcess, ForkOptions, SpawnOptions } from 'node:child_process';
+import type { Agent } from 'node:http';
+
+// ---------------------------------------------------------------- load.mjs
+export declare const BUCKET_MS: number;
+
+export interface LoadOptions {
+  port: number;
+  host?: string;
+  /** @default 8 */
+  clients?: number;
+  /** false: a new connection per request (Connection: close). @default true */
+  keepAlive?: boolean;
+  /** Hard bound on the time the load runs. @default 120_000 */
+  durationMs?: number;
+  /** Hard bound on each client's requests. @default 200_000 */
+  maxRequestsPerClient?: number;
+  /** Size of each POST's data. @default 64 */
+  bodyBytes?: number;
+  /** @default 30_000 */
+  requestTimeoutMs?: number;
+  /** When it returns true, a refused connection is counted apart (a standalone process closed its listener on purpose). */
+  refusedIsExpected?: () => boolean;
+}
+
+export interface LoadSummary {
+  startedAtEpochMs: number;
+  durationMs: number;
+  /** Requests completed: ok + failed (expected refusals are not sent requests). */
+  sent: number;
+  ok: number;
+  failed: number;
+  /** Failed requests by reason: ECONNREFUSED, ECONNRESET, socket hang up, timeout, status 503, echo mismatch, unexpected body. */
+  failures: Record<string, number>;
+  refusedExpected: number;
+  /** Every pid that answered. */
+  pids: Set<number>;
+  /** Answers that carried Connection: close. */
+  connectionClose: number;
+  /** Per 100 ms: requests that finished then, answered or failed. */
+  series: Array<{ ok: number; failed: number }>;
+  /** Per request, in completion order: start (ms since the load started), latency (ms), 1 if answered. */
+  times: number[];
+  latencies: number[];
+  oks: number[];
+}
+
+export interface Load {
+  now(): number;
+  progress(): { sent: number; ok: number; failed: number; failures: Record<string, number>; pids: Set<number> };
+  waitForRequests(count: number): Promise<void>;
+  stop(): Promise<LoadSummary>;
+  done: Promise<LoadSummary>;
+}
+
+export declare function startLoad(options: LoadOptions): Load;
+export declare function percentile(values: number[], p: number): number | null;
+export declare function latencyIn(summary: LoadSummary, windows: Array<[number, number]>): { count: number; p50: number | null; p99: number | null };
+export declare function measureThroughput(options: { port: number; host?: string; connections?: number; durationMs?: number }): Promise<{
+  rps: number;
+  ok: number;
+  failed: number;
+  durationMs: number;
+}>;
+
+// ---------------------------------------------------------------- processes.mjs
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export declare function track(pid: number | undefined, what?: string): void;
+export declare function untrack(pid: number): void;
+export declare function onCleanup(cleanup: () => unknown): void;
+export declare function isAlive(pid: number): boolean;
+export declare function childrenOf(pid: number): number[];
+export declare function rssOf(pid: number): number | null;
+export declare function cpuTimeMs(pid: number): number;
+export declare function killTree(pid: number, signal?: NodeJS.Signals): void;
+export declare function killTracked(): number[];
+export declare function cleanUp(): Promise<number[]>;
+export declare function installSignalCleanup(): void;
+export declare function waitFor<T>(check: () => T | Promise<T>, what: string, options?: { timeoutMs?: number; intervalMs?: number }): Promise<NonNullable<T>>;
+export declare function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T>;
+export declare function waitForExit(pid: number, timeoutMs?: number): Promise<boolean>;
+export declare function stopProcess(pid: number | undefined, options?: { signal?: NodeJS.Signals; graceMs?: number }): Promise<void>;
+export declare function freePort(): Promise<number>;
+
+export interface StartedProcess {
+  child: ChildProcess;
+  pid: number | undefined;
+  /** Every complete line printed so far, stdout and stderr as they came. */
+  output: string[];
+  exited: Promise<Exit>;
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+export interface StartOptions extends SpawnOptions, Omit<ForkOptions, keyof SpawnOptions> {
+  /** Fork with an IPC channel (the command is then a module path). */
+  ipc?: boolean;
+  what?: string;
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  log?: (chunk: string) => void;
+}
+
+export declare function startProcess(command: string, args?: string[], options?: StartOptions): StartedProcess;
+
+export interface RunResult extends Exit {
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export declare function run(command: string, args?: string[], options?: SpawnOptions & { timeoutMs?: number }): Promise<RunResult>;
+
+// ---------------------------------------------------------------- request.mjs
+export interface Reply {
+  status: number;
+  body: string;
+  connection: string | undefined;
+  reusedSocket: boolean;
+}
+
+export interface RequestOptions {
+  /** @default '/ping' */
+  path?: string;
+  method?: string;
+  body?: string;
+  headers?: Record<string, string>;
+  agent?: Agent | false;
+  secure?: boolean;
+  timeoutMs?: number;
+}
+
+export declare function request(port: number, options?: RequestOptions): Promise<Reply>;
+export declare function get(port: number, path?: string, options?: Omit<RequestOptions, 'path'>): Promise<Reply>;
+export declare function pidOf(reply: Reply): number;
+export declare function waitForHttp(port: number, options?: { timeoutMs?: number; path?: string }): Promise<true>;
+
+// ---------------------------------------------------------------- zdt.mjs
+export declare const ZDT: string;
+
+export interface RunningZdt extends StartedProcess {
+  workerPids(): number[];
+  port(): number;
+}
+
+export interface ZdtOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Use `env` alone instead of adding it to this process's environment. */
+  replaceEnv?: boolean;
+}
+
+export declare function zdtStart(args: string[], options?: ZdtOptions & { what?: string }): RunningZdt;
+export declare function zdt(args: string[], options?: ZdtOptions & { uid?: number; timeoutMs?: number }): Promise<RunResult>;
