@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, deployDirectory, fixture, get, isAlive, pidOf, testContext, waitFor } from './helpers.js';
+import { get, isAlive, pidOf, track, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
+import { fixture, releaseEntry, testContext } from './helpers.js';
 
 const context = testContext();
-const { tracker, cleanups } = context;
+const { cleanups } = context;
 
 function scratchDirectory(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-cli-'));
@@ -14,72 +15,24 @@ function scratchDirectory(): string {
   return dir;
 }
 
-interface Running {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  workerPids: () => number[];
-  port: () => number;
-}
-
-/** `zdt start` in the foreground; every worker pid it prints is tracked for cleanup. */
-function zdtStart(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Running {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  tracker.track(child.pid);
-  const output: string[] = [];
-  const pids: number[] = [];
-  let port = 0;
-  let partial = '';
-  const collect = (chunk: Buffer) => {
-    partial += chunk.toString('utf8');
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      output.push(line);
-      const forked = /forked \(pid (\d+)/.exec(line);
-      if (forked) {
-        pids.push(Number(forked[1]));
-        tracker.track(Number(forked[1]));
-      }
-      const listening = /listening on [\d.]+:(\d+)/.exec(line);
-      if (listening && !port) port = Number(listening[1]);
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output, exited, workerPids: () => [...pids], port: () => port };
-}
-
-function zdt(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-async function waitForLine(running: Running, pattern: RegExp, what: string): Promise<string> {
-  return waitFor(() => running.output.find((line) => pattern.test(line)), what);
-}
-
 describe('zdt CLI', () => {
   it('start, status, reload and stop over a 0600 control socket', async () => {
     const control = path.join(scratchDirectory(), 'control.sock');
     const running = zdtStart([fixture('app.cjs'), '--workers', '2', '--ready-timeout', '10s', '--drain-timeout', '5s', '--control', control]);
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    await running.waitForLine(/supervisor pid \d+ running/);
     expect(statSync(control).mode & 0o777).toBe(0o600);
     expect(statSync(control).isSocket()).toBe(true);
 
-    const status = zdt(['status', '--json', '--control', control]);
+    const status = await zdt(['status', '--json', '--control', control]);
     expect(status.code).toBe(0);
     const before = JSON.parse(status.stdout) as { state: string; workers: Array<{ pid: number; state: string }> };
     expect(before.state).toBe('running');
     expect(before.workers.map((worker) => worker.state)).toEqual(['ready', 'ready']);
-    const human = zdt(['status', '--control', control]);
+    const human = await zdt(['status', '--control', control]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/running, newest generation 0/);
 
-    const reload = zdt(['reload', '--control', control]);
+    const reload = await zdt(['reload', '--control', control]);
     expect(reload.stderr).toBe('');
     expect(reload.code).toBe(0);
     expect(reload.stdout).toMatch(/rollout of generation 1 started/);
@@ -87,7 +40,7 @@ describe('zdt CLI', () => {
     const oldPids = before.workers.map((worker) => worker.pid);
     expect(oldPids.filter(isAlive)).toEqual([]);
 
-    const stop = zdt(['stop', '--control', control]);
+    const stop = await zdt(['stop', '--control', control]);
     expect(stop.code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
     expect(running.workerPids()).toHaveLength(4);
@@ -96,20 +49,20 @@ describe('zdt CLI', () => {
   });
 
   it('zdt reload exits 1 with the reason on a broken release while the old workers keep answering', async () => {
-    const app = deployDirectory('app.cjs');
+    const app = releaseEntry('app.cjs');
     cleanups.push(app.remove);
     const control = path.join(app.dir, 'control.sock');
     const running = zdtStart([app.entry, '--workers', '2', '--control', control]);
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    await running.waitForLine(/supervisor pid \d+ running/);
     const oldPids = running.workerPids();
 
     app.deploy('broken-release.cjs');
-    const reload = zdt(['reload', '--control', control]);
+    const reload = await zdt(['reload', '--control', control]);
     expect(reload.code).toBe(1);
     expect(reload.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*worker 1 \(pid \d+\) failed before it was ready: uncaught exception: Error: broken release: missing configuration; nothing was replaced: generation 0 serves on all 2 workers/);
     expect(oldPids.every(isAlive)).toBe(true);
     for (let request = 0; request < 10; request++) expect(oldPids).toContain(pidOf(await get(running.port())));
-    expect(JSON.parse(zdt(['status', '--json', '--control', control]).stdout)).toMatchObject({ lastRollout: { outcome: 'failed' } });
+    expect(JSON.parse((await zdt(['status', '--json', '--control', control])).stdout)).toMatchObject({ lastRollout: { outcome: 'failed' } });
 
     running.child.kill('SIGTERM');
     expect(await running.exited).toEqual({ code: 0, signal: null });
@@ -119,14 +72,14 @@ describe('zdt CLI', () => {
   it('ten SIGUSR2 during a rollout run at most one extra rollout; SIGTERM stops with exit 0', async () => {
     const control = path.join(scratchDirectory(), 'control.sock');
     // Each new worker takes 1.5 s to listen, so all ten signals arrive while the first rollout runs.
-    const running = zdtStart([fixture('app.cjs'), '--workers', '1', '--control', control], { FIXTURE_BOOT_DELAY_MS: '1500' });
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    const running = zdtStart([fixture('app.cjs'), '--workers', '1', '--control', control], { env: { FIXTURE_BOOT_DELAY_MS: '1500' } });
+    await running.waitForLine(/supervisor pid \d+ running/);
     for (let signal = 0; signal < 10; signal++) {
       running.child.kill('SIGUSR2');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await waitFor(() => {
-      const status = zdt(['status', '--json', '--control', control]);
+    await waitFor(async () => {
+      const status = await zdt(['status', '--json', '--control', control]);
       const parsed = JSON.parse(status.stdout) as { rollout: unknown; lastRollout: { outcome: string } | null };
       return parsed.rollout === null && parsed.lastRollout?.outcome === 'done';
     }, 'the rollouts to finish');
@@ -142,10 +95,10 @@ describe('zdt CLI', () => {
 
   it('a second SIGTERM forces the stop (SIGKILL), exit 1', async () => {
     const control = path.join(scratchDirectory(), 'control.sock');
-    const running = zdtStart([fixture('app.cjs'), '--workers', '2', '--drain-timeout', '2m', '--control', control], { FIXTURE_LINGER: '1' });
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    const running = zdtStart([fixture('app.cjs'), '--workers', '2', '--drain-timeout', '2m', '--control', control], { env: { FIXTURE_LINGER: '1' } });
+    await running.waitForLine(/supervisor pid \d+ running/);
     running.child.kill('SIGTERM');
-    await waitForLine(running, /stopping 2 worker/, 'the stop to begin');
+    await running.waitForLine(/stopping 2 worker/);
     running.child.kill('SIGTERM');
     expect(await running.exited).toEqual({ code: 1, signal: null });
     expect(running.output.some((line) => /forcing stop/.test(line))).toBe(true);
@@ -157,22 +110,22 @@ describe('zdt CLI', () => {
     const control = path.join(dir, 'control.sock');
     // A stale socket file: its owner was SIGKILLed and never unlinked it.
     const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(control)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    tracker.track(owner.pid);
+    track(owner.pid);
     await new Promise((resolve) => owner.stdout!.once('data', resolve));
     owner.kill('SIGKILL');
     await new Promise((resolve) => owner.once('exit', resolve));
     expect(existsSync(control)).toBe(true);
 
     const running = zdtStart([fixture('app.cjs'), '--workers', '1', '--control', control]);
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    await running.waitForLine(/supervisor pid \d+ running/);
 
-    const second = zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', control]);
+    const second = await zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', control]);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/ERR_ZDT_CONTROL_IN_USE/);
 
     // ZDT_CONTROL is the default path when --control is not given.
-    expect(zdt(['status'], { ZDT_CONTROL: control }).code).toBe(0);
-    expect(zdt(['stop'], { ZDT_CONTROL: control }).code).toBe(0);
+    expect((await zdt(['status'], { env: { ZDT_CONTROL: control } })).code).toBe(0);
+    expect((await zdt(['stop'], { env: { ZDT_CONTROL: control } })).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
 
@@ -180,22 +133,22 @@ describe('zdt CLI', () => {
     const dir = scratchDirectory();
     for (const [release, source] of [['r1', 'app.cjs'], ['r2', 'message-ready.cjs']] as const) {
       mkdirSync(path.join(dir, release));
-      copyFileSync(fixture(source), path.join(dir, release, 'app.cjs'));
+      releaseEntry(source, path.join(dir, release));
     }
     const current = path.join(dir, 'current');
     symlinkSync('r1', current);
     const control = path.join(dir, 'control.sock');
-    const running = zdtStart(['app.cjs', '--workers', '1', '--control', control], { PWD: current }, current);
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    const running = zdtStart(['app.cjs', '--workers', '1', '--control', control], { env: { PWD: current }, cwd: current });
+    await running.waitForLine(/supervisor pid \d+ running/);
     expect(JSON.parse((await get(running.port())).body)).toMatchObject({ release: 'app' });
 
     // The usual atomic switch: a new link renamed over the old one.
     symlinkSync('r2', `${current}.next`);
     renameSync(`${current}.next`, current);
-    expect(zdt(['reload', '--control', control]).code).toBe(0);
+    expect((await zdt(['reload', '--control', control])).code).toBe(0);
     expect(JSON.parse((await get(running.port())).body)).not.toHaveProperty('release');
 
-    expect(zdt(['stop', '--control', control]).code).toBe(0);
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
 
@@ -207,10 +160,10 @@ describe('zdt CLI', () => {
     expect(running.workerPids().filter(isAlive)).toEqual([]);
   });
 
-  it('says so (exit 1) when no supervisor answers', () => {
+  it('says so (exit 1) when no supervisor answers', async () => {
     const control = path.join(scratchDirectory(), 'nobody.sock');
     for (const command of ['reload', 'status', 'stop']) {
-      const result = zdt([command, '--control', control]);
+      const result = await zdt([command, '--control', control]);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/ERR_ZDT_CONTROL_UNAVAILABLE/);
     }
@@ -229,23 +182,23 @@ describe('zdt CLI', () => {
     [['status', 'now']],
     [['frobnicate']],
     [[]],
-  ])('exits 2 with ERR_ZDT_USAGE for %j', (args) => {
-    const result = zdt(args);
+  ])('exits 2 with ERR_ZDT_USAGE for %j', async (args) => {
+    const result = await zdt(args);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^zdt: ERR_ZDT_USAGE: /);
     expect(result.stderr).toMatch(/--help/);
   });
 
-  it('exits 2 with ERR_ZDT_ENTRY_NOT_FOUND for a missing entry', () => {
-    const result = zdt(['start', 'no-such-app.js', '--control', path.join(scratchDirectory(), 'c.sock')]);
+  it('exits 2 with ERR_ZDT_ENTRY_NOT_FOUND for a missing entry', async () => {
+    const result = await zdt(['start', 'no-such-app.js', '--control', path.join(scratchDirectory(), 'c.sock')]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/ERR_ZDT_ENTRY_NOT_FOUND/);
   });
 
   it.each([[['--help']], [['start', '--help']], [['reload', '--help']], [['status', '--help']], [['stop', '--help']]])(
     'prints help for %j',
-    (args) => {
-      const result = zdt(args);
+    async (args) => {
+      const result = await zdt(args);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^Usage: zdt/);
     },

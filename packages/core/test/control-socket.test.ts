@@ -8,18 +8,20 @@
  * (nobody) to play the other user.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, fixture, isAlive, memoryLogger, testContext, waitFor } from './helpers.js';
+import { fileURLToPath } from 'node:url';
+import { isAlive, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
+import { fixture, memoryLogger, testContext } from './helpers.js';
 import { ControlServer, defaultControlPath, sendControlCommand } from '../src/primary/control.js';
 import { MAX_SOCKET_PATH_BYTES } from '../src/primary/control-path.js';
 import { Supervisor } from '../src/primary/supervisor.js';
 
 const context = testContext();
-const { tracker, cleanups } = context;
+const { cleanups } = context;
 
 const NOBODY = 65534;
 
@@ -49,55 +51,6 @@ function nobodysDirectory(parent: string, name: string, mode: number): string {
   chownSync(dir, NOBODY, NOBODY);
   chmodSync(dir, mode);
   return dir;
-}
-
-interface Running {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  workerPids: () => number[];
-}
-
-/** `zdt start` in the foreground; every worker pid it prints is tracked for cleanup. `env` replaces the environment. */
-function zdtStart(args: string[], env: NodeJS.ProcessEnv = process.env): Running {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  tracker.track(child.pid);
-  const output: string[] = [];
-  const pids: number[] = [];
-  let partial = '';
-  const collect = (chunk: Buffer) => {
-    partial += chunk.toString('utf8');
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      output.push(line);
-      const forked = /forked \(pid (\d+)/.exec(line);
-      if (forked) {
-        pids.push(Number(forked[1]));
-        tracker.track(Number(forked[1]));
-      }
-    }
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, output, exited, workerPids: () => [...pids] };
-}
-
-function zdt(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number } = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    env: options.env ?? process.env,
-    encoding: 'utf8',
-    timeout: 30_000,
-    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
-  });
-  return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
-}
-
-async function waitForLine(running: Running, pattern: RegExp, what: string): Promise<string> {
-  return waitFor(() => running.output.find((line) => pattern.test(line)), what);
 }
 
 /** A fake supervisor: answers every request with success for "generation 99", and reports each connection. */
@@ -167,7 +120,7 @@ describe('control socket trust', () => {
     const squatter = await startSquatter(base, socketPath);
 
     for (const command of ['status', 'reload', 'stop']) {
-      const result = zdt([command, '--control', socketPath]);
+      const result = await zdt([command, '--control', socketPath]);
       expect(result.code, `zdt ${command}: ${result.stderr}`).toBe(2);
       expect(result.stderr).toMatch(/^zdt: ERR_ZDT_CONTROL_UNTRUSTED: Refusing control socket /);
       expect(result.stderr).toContain(socketPath);
@@ -214,7 +167,7 @@ describe('default control path', () => {
     assertRoot();
     const base = publicDirectory();
     const runtime = nobodysDirectory(base, 'runtime', 0o700);
-    const script = `process.stdout.write(require(${JSON.stringify(path.join(path.dirname(CLI), 'index.cjs'))}).defaultControlPath())`;
+    const script = `process.stdout.write(require(${JSON.stringify(fileURLToPath(new URL('../dist/index.cjs', import.meta.url)))}).defaultControlPath())`;
     const asNobody = (env: NodeJS.ProcessEnv) => {
       const result = spawnSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, ...env }, uid: NOBODY, gid: NOBODY, encoding: 'utf8', timeout: 30_000 });
       expect(result.stderr).toBe('');
@@ -243,8 +196,8 @@ describe('default control path', () => {
         }
       });
     }
-    const running = zdtStart([fixture('app.cjs'), '--workers', '1'], env);
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    const running = zdtStart([fixture('app.cjs'), '--workers', '1'], { env, replaceEnv: true });
+    await running.waitForLine(/supervisor pid \d+ running/);
     expect(running.output.some((line) => /control socket \/run\/zdt\/zdt\.sock$/.test(line))).toBe(true);
     const directory = statSync('/run/zdt');
     expect(directory.uid).toBe(0);
@@ -254,10 +207,10 @@ describe('default control path', () => {
     expect(socket.uid).toBe(0);
     expect(socket.mode & 0o777).toBe(0o600);
 
-    const status = zdt(['status', '--json'], { env });
+    const status = await zdt(['status', '--json'], { env, replaceEnv: true });
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ pid: running.child.pid, state: 'running' });
-    const stop = zdt(['stop'], { env });
+    const stop = await zdt(['stop'], { env, replaceEnv: true });
     expect(stop.code, stop.stderr).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
     expect(running.workerPids().filter(isAlive)).toEqual([]);
@@ -266,11 +219,11 @@ describe('default control path', () => {
 });
 
 describe('control path validation', () => {
-  it(`a path longer than ${MAX_SOCKET_PATH_BYTES} bytes: exit 2 with ERR_ZDT_CONTROL_PATH for every command, no hang, nothing created`, () => {
+  it(`a path longer than ${MAX_SOCKET_PATH_BYTES} bytes: exit 2 with ERR_ZDT_CONTROL_PATH for every command, no hang, nothing created`, async () => {
     const dir = scratchDirectory();
     const socketPath = path.join(dir, `${'a'.repeat(MAX_SOCKET_PATH_BYTES)}.sock`);
     for (const args of [['start', fixture('app.cjs'), '--workers', '1'], ['status'], ['reload'], ['stop']]) {
-      const result = zdt([...args, '--control', socketPath]);
+      const result = await zdt([...args, '--control', socketPath], { timeoutMs: 30_000 });
       expect(result.signal, `zdt ${args[0]} hung`).toBeNull();
       expect(result.code, `zdt ${args[0]}: ${result.stderr}`).toBe(2);
       expect(result.stderr).toMatch(/^zdt: ERR_ZDT_CONTROL_PATH: Unusable control socket path /);
@@ -281,21 +234,21 @@ describe('control path validation', () => {
     }
   });
 
-  it('a missing directory: zdt start exits 2 with ERR_ZDT_CONTROL_PATH (no stack trace) and creates nothing', () => {
+  it('a missing directory: zdt start exits 2 with ERR_ZDT_CONTROL_PATH (no stack trace) and creates nothing', async () => {
     const dir = scratchDirectory();
     const socketPath = path.join(dir, 'missing', 'c.sock');
-    const result = zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', socketPath]);
+    const result = await zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', socketPath]);
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr).toBe(`zdt: ERR_ZDT_CONTROL_PATH: Unusable control socket path ${socketPath}: ${path.join(dir, 'missing')} does not exist\n`);
     expect(result.stdout).not.toMatch(/forked/);
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('a directory its user cannot write: zdt start exits 2 with ERR_ZDT_CONTROL_PERMISSION and creates nothing', () => {
+  it('a directory its user cannot write: zdt start exits 2 with ERR_ZDT_CONTROL_PERMISSION and creates nothing', async () => {
     assertRoot();
     const readOnly = nobodysDirectory(publicDirectory(), 'read-only', 0o500);
     const socketPath = path.join(readOnly, 'c.sock');
-    const result = zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', socketPath], { uid: NOBODY });
+    const result = await zdt(['start', fixture('app.cjs'), '--workers', '1', '--control', socketPath], { uid: NOBODY });
     expect(result.signal).toBeNull();
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr).toMatch(/^zdt: ERR_ZDT_CONTROL_PERMISSION: Permission denied on control socket .*: uid 65534 \(nobody\) cannot create a socket in .*read-only \(EACCES\)/);
@@ -314,7 +267,7 @@ describe('control path validation', () => {
     chownSync(socketPath, NOBODY, NOBODY);
     chmodSync(socketPath, 0o000);
     for (const command of ['status', 'reload', 'stop']) {
-      const result = zdt([command, '--control', socketPath], { uid: NOBODY });
+      const result = await zdt([command, '--control', socketPath], { uid: NOBODY });
       expect(result.code, result.stderr).toBe(2);
       expect(result.stderr).toMatch(/^zdt: ERR_ZDT_CONTROL_PERMISSION: Permission denied on control socket .*c\.sock: uid 65534 \(nobody\) got EACCES/);
       expect(result.stderr).not.toMatch(/No supervisor is listening/);
@@ -351,16 +304,16 @@ describe('control connections', () => {
   it('with 200 idle connections open, zdt status is still answered, and the server closes every idle one', async () => {
     const socketPath = path.join(scratchDirectory(), 'control.sock');
     const running = zdtStart([fixture('app.cjs'), '--workers', '1', '--control', socketPath]);
-    await waitForLine(running, /supervisor pid \d+ running/, 'the supervisor to run');
+    await running.waitForLine(/supervisor pid \d+ running/);
     const idle = openIdle(socketPath, 200);
 
-    const status = zdt(['status', '--json', '--control', socketPath]);
+    const status = await zdt(['status', '--json', '--control', socketPath]);
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ state: 'running' });
     // None of them ever sends a request: the server closes them all (beyond the bound at once, the rest when idle too long).
-    await waitFor(() => idle.closed() === 200, 'the server to close the 200 idle connections', 60_000);
+    await waitFor(() => idle.closed() === 200, 'the server to close the 200 idle connections', { timeoutMs: 60_000 });
 
-    expect(zdt(['stop', '--control', socketPath]).code).toBe(0);
+    expect((await zdt(['stop', '--control', socketPath])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
 

@@ -4,13 +4,11 @@ import {
   DEFAULTS,
   EntryNotFoundError,
   InvalidOptionError,
-  InvalidStateError,
   parseDuration,
   resolveOptions,
   Supervisor,
   type SupervisorOptions,
 } from '../src/index.js';
-import { fixture } from './helpers.js';
 
 function rejection(options: unknown): InvalidOptionError {
   try {
@@ -97,7 +95,7 @@ describe('parseDuration', () => {
   });
 });
 
-describe('Supervisor construction and state', () => {
+describe('Supervisor construction', () => {
   it('throws EntryNotFoundError for a missing entry', () => {
     expect(() => new Supervisor({ entry: 'does-not-exist.js', logger: false })).toThrow(EntryNotFoundError);
     try {
@@ -105,14 +103,5 @@ describe('Supervisor construction and state', () => {
     } catch (error) {
       expect((error as EntryNotFoundError).code).toBe('ERR_ZDT_ENTRY_NOT_FOUND');
     }
-  });
-
-  it('refuses reload before start and after stop with InvalidStateError', async () => {
-    const supervisor = new Supervisor({ entry: fixture('app.cjs'), logger: false });
-    await expect(supervisor.reload()).rejects.toBeInstanceOf(InvalidStateError);
-    await supervisor.stop();
-    expect(supervisor.state).toBe('stopped');
-    await expect(supervisor.reload()).rejects.toMatchObject({ code: 'ERR_ZDT_INVALID_STATE' });
-    await expect(supervisor.start()).rejects.toBeInstanceOf(InvalidStateError);
   });
 });

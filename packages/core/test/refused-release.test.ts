@@ -1,90 +1,41 @@
+/**
+ * A release that cannot serve is refused: the reload fails with RolloutFailedError naming the worker and the cause,
+ * what it had replaced is rolled back, the old workers keep answering, and later restarts fork the last good release.
+ * (Through zdt with releases behind a symlink, end to end: test/refused-release.e2e.test.ts.)
+ */
 import { describe, expect, it } from 'vitest';
+import { get, isAlive, pidOf, startLoad, waitFor } from '@zero-downtime/testkit';
 import { RolloutFailedError } from '../src/index.js';
-import { deployDirectory, fixture, get, isAlive, pidOf, testContext, startLoad, startSupervisor, waitFor } from './helpers.js';
+import { fakeCluster, supervisorWith } from './fork-seam.js';
+import { releaseEntry, startSupervisor, testContext } from './helpers.js';
 
 const context = testContext();
-const { tracker } = context;
 
 function scratchApp(fixtureName: string) {
-  const scratch = deployDirectory(fixtureName);
+  const scratch = releaseEntry(fixtureName);
   context.cleanups.push(scratch.remove);
   return scratch;
 }
 
-async function reloadUnderLoad(entry: string, workers: number, keepAlive: boolean) {
-  const { supervisor, port } = await startSupervisor({ entry, workers }, tracker);
-  context.running = supervisor;
-  const oldPids = supervisor.status().workers.map((worker) => worker.pid);
-  const load = startLoad(port, { keepAlive });
-  await waitFor(() => load.stats.ok >= 20, 'the clients to get answers');
-  const result = await supervisor.reload();
-  const newPids = supervisor.status().workers.map((worker) => worker.pid);
-  // Keep the clients going a little on the new workers only.
-  const okAtReload = load.stats.ok;
-  await waitFor(() => load.stats.ok >= okAtReload + 20, 'answers after the reload');
-  const stats = await load.stop();
-  return { supervisor, port, oldPids, newPids, result, stats };
-}
-
-describe('reload (start-first rollout)', () => {
-  for (const workers of [1, 2]) {
-    // Capacity is the primary's promise: with a plain app no connection is ever refused. (A plain app's
-    // server.close() can still reset a connection it had just accepted: the worker module's drain fixes that.)
-    it(`replaces every pid of ${workers} worker(s) of a plain app with no refused connection`, async () => {
-      const { oldPids, newPids, result, stats, supervisor } = await reloadUnderLoad(fixture('app.cjs'), workers, false);
-      expect(stats.errors.filter((code) => code === 'ECONNREFUSED')).toEqual([]);
-      expect(result.generation).toBe(1);
-      expect(result.replaced.map((item) => item.oldPid).sort()).toEqual([...oldPids].sort());
-      expect(newPids).toHaveLength(workers);
-      expect(newPids.filter((pid) => oldPids.includes(pid))).toEqual([]);
-      // reload() resolves only once every old worker is gone.
-      expect(oldPids.filter(isAlive)).toEqual([]);
-      expect(supervisor.status().workers.every((worker) => worker.generation === 1)).toBe(true);
-      expect(supervisor.status().lastRollout).toMatchObject({ generation: 1, outcome: 'done' });
-    });
-
-    for (const keepAlive of [false, true]) {
-      it(`replaces every pid of ${workers} worker(s) with no failed request (keep-alive ${keepAlive ? 'on' : 'off'}, worker-module drain)`, async () => {
-        const { oldPids, newPids, stats } = await reloadUnderLoad(fixture('drain-app.cjs'), workers, keepAlive);
-        expect(stats.errors).toEqual([]);
-        expect(stats.failed).toBe(0);
-        expect(newPids.filter((pid) => oldPids.includes(pid))).toEqual([]);
-        expect(oldPids.filter(isAlive)).toEqual([]);
-        expect([...stats.pids].some((pid) => newPids.includes(pid))).toBe(true);
-      });
-    }
-  }
-
-  it('forks the code now on disk', async () => {
-    const scratch = scratchApp('app.cjs');
-    const { supervisor, port } = await startSupervisor({ entry: scratch.entry, workers: 1, readiness: 'listening' }, tracker);
-    context.running = supervisor;
-    scratch.deploy('message-ready.cjs');
-    await supervisor.reload();
-    // message-ready.cjs answers without the "release" field that app.cjs sends.
-    const body = JSON.parse((await get(port)).body) as { release?: string; generation: string };
-    expect(body.release).toBeUndefined();
-    expect(body.generation).toBe('1');
-  });
-
+describe('a refused release', () => {
   it('refuses a release that throws at boot: RolloutFailedError, event, log, and the old workers keep answering', async () => {
     const scratch = scratchApp('app.cjs');
-    const { supervisor, port, logger } = await startSupervisor({ entry: scratch.entry, workers: 2 }, tracker);
+    const { supervisor, port, logger } = await startSupervisor({ entry: scratch.entry, workers: 2 });
     context.running = supervisor;
     const oldPids = supervisor.status().workers.map((worker) => worker.pid);
     const failedEvents: RolloutFailedError[] = [];
     supervisor.on('rollout:failed', ({ error }) => failedEvents.push(error));
-    const load = startLoad(port, { keepAlive: false });
-    await waitFor(() => load.stats.ok >= 20, 'the clients to get answers');
+    const load = startLoad({ port, clients: 4, keepAlive: false });
+    await load.waitForRequests(20);
 
     scratch.deploy('broken-release.cjs');
     const error = await supervisor.reload().then(
       () => undefined,
       (caught: unknown) => caught,
     );
-    const okAtFailure = load.stats.ok;
-    await waitFor(() => load.stats.ok >= okAtFailure + 20, 'answers after the failed reload');
-    const stats = await load.stop();
+    // The clients keep going a little on the old workers only.
+    await load.waitForRequests(20);
+    const summary = await load.stop();
 
     expect(error).toBeInstanceOf(RolloutFailedError);
     const failure = error as RolloutFailedError;
@@ -98,9 +49,10 @@ describe('reload (start-first rollout)', () => {
     expect(failure.pid).toBeDefined();
     expect(isAlive(failure.pid!)).toBe(false);
 
-    expect(stats.failed).toBe(0);
+    expect(summary.failures).toEqual({});
+    expect(summary.failed).toBe(0);
     expect(oldPids.every(isAlive)).toBe(true);
-    expect([...stats.pids].sort()).toEqual([...oldPids].sort());
+    expect([...summary.pids].sort()).toEqual([...oldPids].sort());
     const status = supervisor.status();
     expect(status.workers.map((worker) => worker.pid).sort()).toEqual([...oldPids].sort());
     expect(status.lastRollout).toMatchObject({ generation: 1, outcome: 'failed' });
@@ -109,10 +61,7 @@ describe('reload (start-first rollout)', () => {
 
   it('refuses a release that is not ready within readyTimeoutMs and kills it', async () => {
     const scratch = scratchApp('message-ready.cjs');
-    const { supervisor, port } = await startSupervisor(
-      { entry: scratch.entry, workers: 1, readiness: 'message', readyTimeoutMs: 1_500 },
-      tracker,
-    );
+    const { supervisor, port } = await startSupervisor({ entry: scratch.entry, workers: 1, readiness: 'message', readyTimeoutMs: 1_500 });
     context.running = supervisor;
     const oldPid = supervisor.status().workers[0]!.pid;
     scratch.deploy('never-ready.cjs');
@@ -123,17 +72,64 @@ describe('reload (start-first rollout)', () => {
     expect(pidOf(await get(port))).toBe(oldPid);
   });
 
-  it('runs at most one more rollout for any number of reloads requested during one', async () => {
-    const { supervisor } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1 }, tracker);
-    context.running = supervisor;
-    let rollouts = 0;
-    supervisor.on('rollout:start', () => rollouts++);
-    const requests = Array.from({ length: 10 }, () => supervisor.reload());
-    const results = await Promise.all(requests);
-    expect(rollouts).toBe(2);
-    expect(results[0]!.generation).toBe(1);
-    // Every later request joined the one queued rollout.
-    expect(new Set(results.slice(1).map((result) => result.generation))).toEqual(new Set([2]));
-    expect(supervisor.status().workers.map((worker) => worker.generation)).toEqual([2]);
+  it('with a batch of 2, rolls back the candidate that was ready when the other failed', async () => {
+    const cluster = fakeCluster();
+    const supervisor = supervisorWith(cluster, { rolloutBatchSize: 2 });
+    await supervisor.start();
+    const [oldOne, oldTwo] = cluster.forked;
+    cluster.script.push('ready', 'crash');
+    const error = await supervisor.reload().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RolloutFailedError);
+    const failure = error as RolloutFailedError;
+    expect(failure.workerId).toBe(2);
+    expect(failure.rollback).toMatchObject({ toGeneration: 0, rolledBack: 1, remaining: 0, complete: true });
+    expect(failure.message).toMatch(/rolled back 1 worker to generation 0: generation 0 serves on all 2 workers/);
+    // The refused candidate that became ready may hold routed connections: it was drained, not killed.
+    const readyCandidate = cluster.forked[2]!;
+    expect(readyCandidate.sent).toContainEqual({ zdt: 'shutdown', reason: 'reload' });
+    expect(readyCandidate.disconnected).toBe(true);
+    expect(oldTwo!.disconnected).toBe(false);
+    expect(oldOne!.disconnected).toBe(true);
+    const status = supervisor.status();
+    expect(status.serving).toEqual([{ workerId: 1, generation: 0 }, { workerId: 2, generation: 0 }]);
+    expect(status.mixedGenerations).toBe(false);
+    await supervisor.stop();
+  });
+
+  it('after a refused release, a crash restart forks the last good release, labelled with its generation', async () => {
+    const cluster = fakeCluster();
+    const supervisor = supervisorWith(cluster, { workers: 1 });
+    await supervisor.start();
+    cluster.script.push('crash');
+    await supervisor.reload().catch(() => undefined);
+    expect(supervisor.status().generation).toBe(1);
+    const forks = cluster.forked.length;
+    cluster.forked[0]!.exit(1, null);
+    await waitFor(
+      () => cluster.forked.length > forks && supervisor.status().workers.some((worker) => worker.state === 'ready' && worker.pid === cluster.forked[forks]!.process.pid),
+      'the restart',
+    );
+    const restarted = cluster.forked[forks]!;
+    expect(restarted.settings.env.ZDT_GENERATION).toBe('0');
+    expect(restarted.settings.exec).toBe(cluster.forked[0]!.settings.exec);
+    expect(supervisor.status().serving).toEqual([{ workerId: 1, generation: 0 }]);
+    await supervisor.stop();
+  });
+
+  it('a rollback that cannot finish keeps what serves, says mixed generations, and retries until it can', async () => {
+    const cluster = fakeCluster();
+    const supervisor = supervisorWith(cluster, { backoff: { initialMs: 20, maxMs: 50, multiplier: 2, jitter: 0 } });
+    await supervisor.start();
+    // Worker 1 takes generation 1, worker 2's candidate crashes, the rollback candidate of worker 1 crashes too.
+    cluster.script.push('ready', 'crash', 'crash');
+    const error = (await supervisor.reload().catch((caught: unknown) => caught)) as RolloutFailedError;
+    expect(error).toBeInstanceOf(RolloutFailedError);
+    expect(error.rollback).toMatchObject({ rolledBack: 0, remaining: 1, complete: false });
+    expect(error.message).toMatch(/mixed generations: worker 1 runs generation 1, worker 2 runs generation 0; retrying the rollback/);
+    expect(supervisor.status()).toMatchObject({ mixedGenerations: true, servingGeneration: 0 });
+    // The next rollback attempt boots: every worker serves generation 0 again.
+    await waitFor(() => !supervisor.status().mixedGenerations && supervisor.status().serving.every((worker) => worker.generation === 0), 'the retried rollback');
+    expect(supervisor.status().lastRollout?.rollback).toMatchObject({ complete: true, rolledBack: 1 });
+    await supervisor.stop();
   });
 });

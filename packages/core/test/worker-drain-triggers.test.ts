@@ -1,62 +1,15 @@
+/**
+ * Every trigger leads to the same drain: an uncaught exception, PM2's "shutdown" message, a manual shutdown(), a
+ * second signal. (SIGTERM under load: test/standalone-sigterm.e2e.test.ts; a node:cluster primary's disconnect():
+ * test/rolling-restart.e2e.test.ts.)
+ */
 import { afterEach, describe, expect, it } from 'vitest';
-import { delay, Fixture, killStarted, request, startLoad, within } from './worker-harness.js';
+import { killTracked, request, within } from '@zero-downtime/testkit';
+import { Fixture } from './worker-harness.js';
 
-afterEach(killStarted);
+afterEach(killTracked);
 
 describe('every trigger leads to the same drain', () => {
-  it('a plain node:cluster primary restarting with worker.disconnect() completes under keep-alive load with zero failed requests', async () => {
-    const primary = new Fixture('worker-cluster-primary.cjs', {
-      ipc: true,
-      env: { WORKERS: '2', IDLE_GRACE_MS: '1000', DRAIN_TIMEOUT_MS: '8000' },
-    });
-    const listening = await primary.waitForEvent('primary-listening');
-    const port = listening.port as number;
-    const load = startLoad(() => port, 8);
-    let previous = listening.workers as number[];
-    for (let round = 1; round <= 3; round += 1) {
-      await delay(300);
-      primary.child.send('restart');
-      const restarted = await primary.waitForEvent('restarted', (event) => primary.events.filter((seen) => seen.event === 'restarted').indexOf(event) === round - 1, 60_000);
-      const exits = restarted.exits as Array<{ pid: number; code: number; exitedAfterDisconnect: boolean }>;
-      expect(exits.map((exit) => exit.pid).sort()).toEqual([...previous].sort());
-      expect(exits.every((exit) => exit.code === 0 && exit.exitedAfterDisconnect)).toBe(true);
-      const workers = restarted.workers as number[];
-      expect(workers.some((pid) => previous.includes(pid))).toBe(false);
-      previous = workers;
-    }
-    await delay(300);
-    const result = await load.stop();
-    expect(result.failed).toEqual([]);
-    expect(result.refused).toBe(0);
-    expect(result.succeeded).toBeGreaterThan(100);
-    primary.child.kill('SIGKILL');
-    // The primary's workers exit when its channel drops; kill any that has not, by pid.
-    for (const pid of previous) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  });
-
-  it('standalone SIGTERM while clients keep sending: zero failed requests, exit 0', async () => {
-    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '1000', DRAIN_TIMEOUT_MS: '8000' } });
-    const port = await app.port();
-    const load = startLoad(() => port, 8);
-    await delay(500);
-    const sentBefore = load.result.sent;
-    process.kill(app.pid, 'SIGTERM');
-    expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
-    const result = await load.stop();
-    // Alone, once the process stops listening nothing can accept a new connection: those attempts are refused before
-    // sending a byte (a load balancer would go elsewhere). What was sent must not fail.
-    expect(result.failed).toEqual([]);
-    expect(sentBefore).toBeGreaterThan(0);
-    const cleanup = await app.waitForEvent('cleanup');
-    expect(cleanup.report).toMatchObject({ reason: 'SIGTERM', clean: true, cut: 0 });
-  });
-
   it('an uncaught exception in one handler does not fail a concurrent request; the worker drains and exits 1', async () => {
     const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '100', DRAIN_TIMEOUT_MS: '10000' } });
     const port = await app.port();

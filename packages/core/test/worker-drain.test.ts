@@ -1,8 +1,9 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fixture, killStarted, request, requireFromTestPackage, within } from './worker-harness.js';
+import { killTracked, request, within } from '@zero-downtime/testkit';
+import { Fixture, requireFromTestPackage } from './worker-harness.js';
 
-afterEach(killStarted);
+afterEach(killTracked);
 
 /** Opens `count` keep-alive sockets on one agent and leaves them idle in its pool. */
 async function idleSockets(port: number, count: number): Promise<http.Agent> {
@@ -25,7 +26,7 @@ describe('worker drain (real process, real sockets)', () => {
     // Each request goes out on a socket that was idle when the drain started: served, not reset.
     const readiness = await request(port, { agent, path: '/ready' });
     const liveness = await request(port, { agent, path: '/live' });
-    const page = await request(port, { agent, path: '/' });
+    const page = await request(port, { agent });
     expect(readiness).toMatchObject({ status: 503, body: '{"status":"draining"}', connection: 'close', reusedSocket: true });
     expect(liveness).toMatchObject({ status: 200, body: '{"status":"ok"}', connection: 'close', reusedSocket: true });
     expect(page).toMatchObject({ status: 200, connection: 'close', reusedSocket: true });

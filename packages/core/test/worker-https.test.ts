@@ -1,31 +1,19 @@
 import https from 'node:https';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fixture, killStarted, within } from './worker-harness.js';
+import { killTracked, pidOf, request, within } from '@zero-downtime/testkit';
+import { Fixture } from './worker-harness.js';
 
-afterEach(killStarted);
-
-function get(port: number, agent: https.Agent, path = '/'): Promise<{ status: number; body: string; connection?: string; reusedSocket: boolean }> {
-  return new Promise((resolve, reject) => {
-    const outgoing = https.get({ host: '127.0.0.1', port, path, agent, rejectUnauthorized: false, timeout: 10_000 }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () =>
-        resolve({ status: response.statusCode ?? 0, body, connection: response.headers.connection, reusedSocket: outgoing.reusedSocket }),
-      );
-    });
-    outgoing.on('timeout', () => outgoing.destroy(new Error('request timed out')));
-    outgoing.on('error', reject);
-  });
-}
+afterEach(killTracked);
 
 describe('https server under the drain', () => {
   it('serves the next request of an idle keep-alive socket with Connection: close, closes a connection that never sent one, exits 0', async () => {
     const app = new Fixture('worker-https.cjs', { env: { IDLE_GRACE_MS: '2000' } });
     const port = await app.port();
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-    expect(await get(port, agent)).toMatchObject({ status: 200, body: 'hello', connection: 'keep-alive' });
+    const first = await request(port, { agent, secure: true });
+    expect(first).toMatchObject({ status: 200, connection: 'keep-alive' });
+    expect(pidOf(first)).toBe(app.pid);
     const silent = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
     await within(new Promise((resolve, reject) => silent.once('secureConnect', resolve).once('error', reject)), 10_000, 'tls handshake');
     const silentClosed = new Promise((resolve) => silent.once('close', resolve));
@@ -33,7 +21,7 @@ describe('https server under the drain', () => {
 
     process.kill(app.pid, 'SIGTERM');
     await app.waitForEvent('drain-start');
-    const ready = await get(port, agent, '/ready');
+    const ready = await request(port, { agent, secure: true, path: '/ready' });
     expect(ready).toMatchObject({ status: 503, body: '{"status":"draining"}', connection: 'close', reusedSocket: true });
     await within(silentClosed, 15_000, 'connection that never sent a request');
     expect(await app.waitForExit()).toEqual({ code: 0, signal: null });

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAfterDrain, configure, InvalidOptionError, onShutdown, resolveWorkerOptions, WORKER_DEFAULTS } from '../src/worker/index.js';
-import { Fixture, killStarted } from './worker-harness.js';
+import { killTracked } from '@zero-downtime/testkit';
+import { Fixture } from './worker-harness.js';
 
 // This file loads the worker side into the test process itself: keep it from reacting to signals or exiting.
 configure({ signals: false, handleUncaughtExceptions: false, exit: false, logger: false });
 
-afterEach(killStarted);
+afterEach(killTracked);
 
 describe('worker options', () => {
   it('resolves the documented defaults', () => {

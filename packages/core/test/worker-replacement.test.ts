@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Supervisor, WorkerExit } from '../src/index.js';
-import { testContext, fixture, get, isAlive, pidOf, startSupervisor, waitFor } from './helpers.js';
+import { get, isAlive, pidOf, waitFor } from '@zero-downtime/testkit';
+import { fixture, startSupervisor, testContext } from './helpers.js';
 
 const context = testContext();
-const { tracker } = context;
 
 function recordExits(supervisor: Supervisor) {
   const exits = new Map<number, WorkerExit>();
@@ -11,12 +11,9 @@ function recordExits(supervisor: Supervisor) {
   return exits;
 }
 
-describe('worker health', () => {
+describe('a running worker is replaced start-first: hung, over its memory limit, or asking to be', () => {
   it('replaces a hung worker start-first, then kills it', async () => {
-    const { supervisor, port } = await startSupervisor(
-      { entry: fixture('app.cjs'), workers: 1, env: { FIXTURE_PROTOCOL: '1' }, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 600 },
-      tracker,
-    );
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, env: { FIXTURE_PROTOCOL: '1' }, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 600 });
     context.running = supervisor;
     const exits = recordExits(supervisor);
     const hungPids: number[] = [];
@@ -38,10 +35,7 @@ describe('worker health', () => {
   });
 
   it('does not ping a plain app that never said hello', async () => {
-    const { supervisor, port } = await startSupervisor(
-      { entry: fixture('app.cjs'), workers: 1, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100 },
-      tracker,
-    );
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100 });
     context.running = supervisor;
     const hung: number[] = [];
     supervisor.on('hung', ({ pid }) => hung.push(pid));
@@ -55,10 +49,7 @@ describe('worker health', () => {
   });
 
   it('replaces a worker over its memory limit start-first and drains it', async () => {
-    const { supervisor, port } = await startSupervisor(
-      { entry: fixture('app.cjs'), workers: 1, maxMemoryMb: 150, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000 },
-      tracker,
-    );
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, maxMemoryMb: 150, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000 });
     context.running = supervisor;
     const exits = recordExits(supervisor);
     const memoryEvents: Array<{ pid: number; rssBytes: number; limitBytes: number }> = [];
@@ -78,7 +69,7 @@ describe('worker health', () => {
   });
 
   it("replaces a worker that sends {zdt:'replace'}, then shuts it down", async () => {
-    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1 }, tracker);
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1 });
     context.running = supervisor;
     const exits = recordExits(supervisor);
     const oldPid = supervisor.status().workers[0]!.pid;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { configure, getDrainState, manageServer } from '../src/worker/index.js';
-import { request, within } from './worker-harness.js';
+import { request, within } from '@zero-downtime/testkit';
 
 // This file loads the worker side into the test process itself: keep it from reacting to signals or exiting.
 configure({ signals: false, handleUncaughtExceptions: false, exit: false, logger: false });
@@ -22,7 +22,7 @@ describe('server.close() called by the app on a managed server', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    expect(await request(port, { agent })).toMatchObject({ status: 200, connection: 'keep-alive' });
+    expect(await request(port, { agent, path: '/' })).toMatchObject({ status: 200, connection: 'keep-alive' });
     const held = request(port, { agent, path: '/hold' });
     await within(
       (async () => {
