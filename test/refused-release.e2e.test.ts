@@ -4,13 +4,10 @@
  * What must hold: `zdt reload` exits non-zero, every worker runs the previous generation afterwards, not one
  * request fails through the rollout and the rollback, and what `zdt reload` printed matches `zdt status`.
  */
-import http from 'node:http';
 import path from 'node:path';
+import { get, isAlive, killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLoad } from './lib/load.js';
-import { killTracked, isAlive } from './lib/processes.js';
 import { deployDirectory, type DeployDirectory } from './lib/releases.js';
-import { zdt, zdtStart } from './lib/zdt.js';
 
 let deploys: DeployDirectory[] = [];
 afterEach(() => {
@@ -27,17 +24,8 @@ interface Status {
   lastRollout: { generation: number; outcome: string; durationMs: number; rollback?: { rolledBack: number; complete: boolean; toGeneration: number } } | null;
 }
 
-function getJson(port: number, pathname = '/ping'): Promise<{ pid: number; release: string; generation: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: pathname, agent: false }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve(JSON.parse(body)));
-      })
-      .on('error', reject);
-  });
+async function releaseAnswering(port: number): Promise<string> {
+  return (JSON.parse((await get(port)).body) as { release: string }).release;
 }
 
 async function status(control: string): Promise<Status> {
@@ -68,7 +56,7 @@ describe('a refused release is rolled back', () => {
     it(`fails on worker ${brokenOn} of ${workers}: rolls back the ${brokenOn - 1} already replaced, zero failed requests`, async () => {
       const { deploy, control, running, port } = await startRelease(workers);
       const before = await status(control);
-      const load = startLoad({ port, clients: 8, maxDurationMs: 100_000 });
+      const load = startLoad({ port, clients: 8, durationMs: 100_000 });
       await load.waitForRequests(20);
 
       deploy.deploy('v2', { brokenOnWorkers: [brokenOn] });
@@ -93,7 +81,7 @@ describe('a refused release is rolled back', () => {
       const newPids = after.workers.map((worker) => worker.pid);
       expect(newPids.filter((pid) => !oldPids.includes(pid))).toHaveLength(replaced);
       expect(oldPids.filter((pid) => !newPids.includes(pid)).every((pid) => !isAlive(pid))).toBe(true);
-      for (let request = 0; request < 4 * workers; request++) expect((await getJson(port)).release).toBe('v1');
+      for (let request = 0; request < 4 * workers; request++) expect(await releaseAnswering(port)).toBe('v1');
 
       expect(summary.failures).toEqual({});
       expect(summary.failed).toBe(0);
@@ -113,13 +101,7 @@ describe('a refused release is rolled back', () => {
     expect(reload.stderr).toMatch(/nothing was replaced: generation 0 serves on all 2 workers/);
 
     // The worker answering /exit is the one that crashes (a fresh connection per request: it may be either worker).
-    const exiting = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/exit', agent: false }, (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode ?? 0));
-      }).on('error', reject);
-    });
-    expect(exiting).toBe(200);
+    expect((await get(port, '/exit')).status).toBe(200);
     const crashLine = await running.waitForLine(/\(pid \d+\) exited with code 3 after \d+ms; restarting generation 0 in/);
     const crashedPid = Number(/\(pid (\d+)\)/.exec(crashLine)![1]);
     await running.waitForLine(/ready, generation 0/);
@@ -133,7 +115,7 @@ describe('a refused release is rolled back', () => {
       [0, 'ready'],
     ]);
     expect(after.workers.map((worker) => worker.pid)).not.toContain(crashedPid);
-    for (let request = 0; request < 10; request++) expect((await getJson(port)).release).toBe('v1');
+    for (let request = 0; request < 10; request++) expect(await releaseAnswering(port)).toBe('v1');
 
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });

@@ -8,13 +8,13 @@ const app = express();
 // The one-line integration, first, before the routes: drain on restart, readiness turns 503 while draining.
 app.use(zeroDowntime({ readinessPath: '/ready', livenessPath: '/live' }));
 
-app.use(express.text({ type: '*/*' }));
-app.get('/', (request, response) => response.json({ hello: 'world', pid: process.pid }));
-app.get('/echo', async (request, response) => {
-  const { rows } = await database.query(request.query.v ?? '');
-  response.type('text').send(rows[0].text);
+app.use(express.json());
+app.get('/ping', (request, response) => response.json({ pid: process.pid }));
+// Uses the database: the pool has to stay open until the last of these is answered.
+app.post('/echo', async (request, response) => {
+  const { rows } = await database.query(request.body.data);
+  response.json({ data: rows[0].text, pid: process.pid });
 });
-app.post('/echo', (request, response) => response.type('text').send(request.body));
 
 // Database-style cleanup: runs after the HTTP drain, so after the last response.
 onShutdown(() => database.end(), { name: 'database' });

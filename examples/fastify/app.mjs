@@ -8,9 +8,9 @@ const app = Fastify({ logger: false });
 // The one-line integration: drain on restart, readiness turns 503 while draining.
 await app.register(zeroDowntime, { readinessPath: '/ready', livenessPath: '/live' });
 
-app.get('/', async () => ({ hello: 'world', pid: process.pid }));
-app.get('/echo', async (request) => (await database.query(request.query.v ?? '')).rows[0].text);
-app.post('/echo', async (request) => request.body);
+app.get('/ping', async () => ({ pid: process.pid }));
+// Uses the database: the pool has to stay open until the last of these is answered.
+app.post('/echo', async (request) => ({ data: (await database.query(request.body.data)).rows[0].text, pid: process.pid }));
 
 // Database-style cleanup: the plugin runs fastify.close() after the HTTP drain, so
 // this happens after the last response, never under a request still using the pool.

@@ -2,7 +2,7 @@
 // applied as functions (in TypeScript these are the usual @Module, @Controller,
 // @Get... see README.md).
 import 'reflect-metadata';
-import { Body, Controller, Get, HttpCode, Inject, Injectable, Module, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Injectable, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ZeroDowntimeModule, enableZeroDowntime } from '@zero-downtime/nest';
 import { createDatabase } from './database.mjs';
@@ -23,25 +23,21 @@ class EchoController {
   constructor(database) {
     this.database = database;
   }
-  hello() {
-    return { hello: 'world', pid: process.pid };
+  ping() {
+    return { pid: process.pid };
   }
-  async echo(value) {
-    return (await this.database.query(value ?? '')).rows[0].text;
-  }
-  echoBody(body) {
-    return body;
+  // Uses the database: the pool has to stay open until the last of these is answered.
+  async echo(body) {
+    return { data: (await this.database.query(body.data)).rows[0].text, pid: process.pid };
   }
 }
 const route = (name) => [EchoController.prototype, name, Object.getOwnPropertyDescriptor(EchoController.prototype, name)];
 Controller()(EchoController);
 Inject(DatabaseService)(EchoController, undefined, 0);
-Get()(...route('hello'));
-Get('echo')(...route('echo'));
-Query('v')(EchoController.prototype, 'echo', 0);
-Post('echo')(...route('echoBody'));
-HttpCode(200)(...route('echoBody'));
-Body()(EchoController.prototype, 'echoBody', 0);
+Get('ping')(...route('ping'));
+Post('echo')(...route('echo'));
+HttpCode(200)(...route('echo'));
+Body()(EchoController.prototype, 'echo', 0);
 
 class AppModule {}
 Module({
@@ -52,6 +48,5 @@ Module({
 })(AppModule);
 
 const app = enableZeroDowntime(await NestFactory.create(AppModule, { logger: ['error', 'warn'] }));
-app.useBodyParser('text');
 await app.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1');
 console.log(`[worker ${process.pid}] listening on ${await app.getUrl()}`);

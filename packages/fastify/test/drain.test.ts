@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import zeroDowntime from '../src/index.js';
-import { get } from '../../../test/lib/standalone.js';
+import { get } from '@zero-downtime/testkit';
 
 // This file starts the process-wide drain (with exit: false); it stays one test on purpose.
 describe('@zero-downtime/fastify during a drain', () => {
@@ -32,11 +32,11 @@ describe('@zero-downtime/fastify during a drain', () => {
     const { port } = app.server.address() as AddressInfo;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-    const before = await get(port, '/hello', agent);
+    const before = await get(port, '/hello', { agent });
     expect(before.status).toBe(200);
     expect(before.connection).toBe('keep-alive');
 
-    const slow = get(port, '/slow', new http.Agent({ keepAlive: true }));
+    const slow = get(port, '/slow', { agent: new http.Agent({ keepAlive: true }) });
     await slowStarted;
     const drained = app.zeroDowntime.shutdown('test');
     expect(app.zeroDowntime.isDraining()).toBe(true);

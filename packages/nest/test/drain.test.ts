@@ -6,7 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { describe, expect, it } from 'vitest';
 import { ZeroDowntimeModule, ZeroDowntimeService, enableZeroDowntime } from '../src/index.js';
-import { get } from '../../../test/lib/standalone.js';
+import { get } from '@zero-downtime/testkit';
 
 const events: string[] = [];
 const logged: string[] = [];
@@ -59,16 +59,16 @@ describe('ZeroDowntimeModule during a drain (platform-express)', () => {
     const { port } = (app.getHttpServer() as http.Server).address() as AddressInfo;
     const zeroDowntime = app.get(ZeroDowntimeService);
 
-    const slow = get(port, '/slow', new http.Agent({ keepAlive: true }));
+    const slow = get(port, '/slow', { agent: new http.Agent({ keepAlive: true }) });
     await slowStarted;
     // An idle keep-alive connection opened before the drain: it is served (with Connection: close) during the grace.
     const idle = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    expect((await get(port, '/hello', idle)).connection).toBe('keep-alive');
+    expect((await get(port, '/hello', { agent: idle })).connection).toBe('keep-alive');
 
     const drained = zeroDowntime.shutdown('test');
     expect(zeroDowntime.isDraining()).toBe(true);
 
-    expect(await get(port, '/ready', idle)).toMatchObject({ status: 503, body: '{"status":"draining"}', connection: 'close' });
+    expect(await get(port, '/ready', { agent: idle })).toMatchObject({ status: 503, body: '{"status":"draining"}', connection: 'close' });
     expect(events).toEqual([]);
 
     release();

@@ -14,7 +14,7 @@ import {
   enableZeroDowntime,
   type ZeroDowntimeModuleOptions,
 } from '../src/index.js';
-import { get } from '../../../test/lib/standalone.js';
+import { get } from '@zero-downtime/testkit';
 
 // The worker lifecycle is one per process and a managed server's close() starts it, so this file never closes a
 // listening app (drain.test.ts does the drain); the servers are unref()ed instead.
@@ -90,7 +90,7 @@ describe('ZeroDowntimeModule options', () => {
     expect(app.get(ZERO_DOWNTIME_MODULE_OPTIONS)).toMatchObject({ readinessPath: '/from-config/ready' });
     const port = await listen(app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    expect(await get(port, '/from-config/ready', agent)).toMatchObject({ status: 200, body: '{"status":"ok"}' });
+    expect(await get(port, '/from-config/ready', { agent })).toMatchObject({ status: 200, body: '{"status":"ok"}' });
     agent.destroy();
   });
 
@@ -109,8 +109,8 @@ describe.each(['express', 'fastify'] as const)('ZeroDowntimeModule on platform-%
     const app = await create(platform, ZeroDowntimeModule.forRoot(quiet));
     const port = await listen(app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    expect((await get(port, '/ready', agent)).status).toBe(404);
-    expect((await get(port, '/hello', agent)).status).toBe(200);
+    expect((await get(port, '/ready', { agent })).status).toBe(404);
+    expect((await get(port, '/hello', { agent })).status).toBe(200);
     agent.destroy();
   });
 
@@ -119,9 +119,9 @@ describe.each(['express', 'fastify'] as const)('ZeroDowntimeModule on platform-%
     enableZeroDowntime(app);
     const port = await listen(app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    expect(await get(port, '/ready', agent)).toMatchObject({ status: 200, body: '{"status":"ok"}', connection: 'keep-alive' });
-    expect(await get(port, '/live', agent)).toMatchObject({ status: 200, body: '{"status":"ok"}', connection: 'keep-alive' });
-    expect(await get(port, '/hello', agent)).toMatchObject({ status: 200, connection: 'keep-alive' });
+    expect(await get(port, '/ready', { agent })).toMatchObject({ status: 200, body: '{"status":"ok"}', connection: 'keep-alive' });
+    expect(await get(port, '/live', { agent })).toMatchObject({ status: 200, body: '{"status":"ok"}', connection: 'keep-alive' });
+    expect(await get(port, '/hello', { agent })).toMatchObject({ status: 200, connection: 'keep-alive' });
     expect(app.get(ZeroDowntimeService).isDraining()).toBe(false);
     agent.destroy();
   });
