@@ -9,23 +9,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startLoad, latencyIn, measureRequestsPerSecond, BUCKET_MS } from './lib/load.mjs';
-import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch } from './lib/systems.mjs';
 import {
-  cleanupAll,
-  cleanupNow as cleanupSystems,
-  forkTracked,
+  BUCKET_MS,
+  cleanUp,
+  cpuTimeMs,
   freePort,
   installSignalCleanup,
+  isAlive,
+  latencyIn,
+  measureThroughput,
   rssOf,
-  cpuTimeMs,
   run,
-  spawnTracked,
+  startLoad,
+  startProcess,
   stopProcess,
   waitFor,
   waitForHttp,
-  isAlive,
-} from './lib/procs.mjs';
+} from '@zero-downtime/testkit';
+import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch } from './lib/systems.mjs';
 import { rolloutChart } from './lib/chart.mjs';
 
 const { values: flags } = parseArgs({
@@ -59,7 +60,7 @@ const progress = (...parts) => process.stderr.write(`${parts.join(' ')}\n`);
 // Loads still running when a scenario breaks are stopped before the next system starts.
 const activeLoads = new Set();
 function trackedLoad(options) {
-  const handle = startLoad(options);
+  const handle = startLoad({ clients: settings.clients, bodyBytes: 256, requestTimeoutMs: 10_000, ...options });
   activeLoads.add(handle);
   handle.done.finally(() => activeLoads.delete(handle));
   return handle;
@@ -149,18 +150,19 @@ function rolloutSystems() {
 async function measureFloor(app, env, count) {
   const scratch = makeScratch('floor');
   const port = await freePort();
-  const child = forkTracked(path.join(benchDir, 'systems', 'floor.mjs'), [app, String(count)], {
+  const floor = startProcess(path.join(benchDir, 'systems', 'floor.mjs'), [app, String(count)], {
+    ipc: true,
     what: 'rollout floor',
     env: { ...process.env, ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile },
   });
   try {
     const message = await new Promise((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('exit', (code) => reject(new Error(`floor measurement exited with ${code}\n${child.output()}`)));
+      floor.child.once('message', resolve);
+      floor.child.once('exit', (code) => reject(new Error(`floor measurement exited with ${code}\n${floor.output.join('\n')}`)));
     });
     return message.totalMs;
   } finally {
-    await stopProcess(child.pid, { signal: 'SIGKILL', graceMs: 1_000 });
+    await stopProcess(floor.pid, { signal: 'SIGKILL', graceMs: 1_000 });
   }
 }
 
@@ -181,7 +183,7 @@ function downtimeMs(series) {
 
 async function waitReplaced(system, before) {
   try {
-    await waitFor(() => before.every((pid) => !isAlive(pid)), { timeoutMs: settings.killTimeoutMs + 2_000, what: 'old workers to exit' });
+    await waitFor(() => before.every((pid) => !isAlive(pid)), 'old workers to exit', { timeoutMs: settings.killTimeoutMs + 2_000 });
   } catch {
     // reported below as "not replaced"
   }
@@ -195,12 +197,12 @@ async function waitReplaced(system, before) {
  */
 async function warmUpLoadGenerator() {
   const port = await freePort();
-  const child = spawnTracked(process.execPath, [apps.plain], { what: 'warm-up server', env: { ...process.env, PORT: String(port) } });
+  const server = startProcess(process.execPath, [apps.plain], { what: 'warm-up server', env: { ...process.env, PORT: String(port) } });
   try {
     await waitForHttp(port);
-    await startLoad({ port, clients: settings.clients, durationMs: 2_000 }).done;
+    await trackedLoad({ port, durationMs: 2_000 }).done;
   } finally {
-    await stopProcess(child.pid, { signal: 'SIGKILL', graceMs: 1_000 });
+    await stopProcess(server.pid, { signal: 'SIGKILL', graceMs: 1_000 });
   }
 }
 
@@ -210,7 +212,7 @@ async function rollingRestarts(entry) {
   const system = entry.make(port);
   progress(`[1] ${entry.label}: starting`);
   await system.start();
-  const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  const load = trackedLoad({ port, durationMs: 120_000 });
   await sleep(settings.steadyMs);
   // The first second is the workers' JIT warming up: not steady state.
   const steady = [1_000, load.now()];
@@ -242,7 +244,7 @@ async function rollingRestarts(entry) {
     sent: result.sent,
     ok: result.ok,
     failed: result.failed,
-    reasons: result.reasons,
+    reasons: result.failures,
     steady: latencyIn(result, [steady]),
     during: latencyIn(result, windows),
     rollouts: rollouts.map(({ ok, durationMs, reported, replaced, before, after }) => ({ ok, durationMs, reported, replaced, before, after })),
@@ -261,7 +263,7 @@ async function badRelease(entry) {
   const system = entry.make(port);
   progress(`[2] ${entry.label}: starting, then deploying a release that throws at boot`);
   await system.start();
-  const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  const load = trackedLoad({ port, durationMs: 120_000 });
   await sleep(1_500);
   const before = system.workerPids();
   system.scratch.setRelease('bad');
@@ -287,7 +289,7 @@ async function badRelease(entry) {
     key: entry.key,
     sent: result.sent,
     failed: result.failed,
-    reasons: result.reasons,
+    reasons: result.failures,
     downMs: down,
     stayedUp: down === 0 && answering,
     answeringAfter: answering,
@@ -306,7 +308,7 @@ async function killNine(entry) {
   const system = entry.make(port);
   progress(`[3] ${entry.label}: kill -9 of a worker under load`);
   await system.start();
-  const load = trackedLoad({ port, clients: settings.clients, durationMs: 120_000 });
+  const load = trackedLoad({ port, durationMs: 120_000 });
   await sleep(1_500);
   const before = system.workerPids();
   const victim = before[0];
@@ -314,10 +316,9 @@ async function killNine(entry) {
   process.kill(victim, 'SIGKILL');
   let replacementMs = null;
   try {
-    const event = await waitFor(() => system.scratch.readyEvents().find((ready) => ready.at >= killedAt && !before.includes(ready.pid)), {
+    const event = await waitFor(() => system.scratch.readyEvents().find((ready) => ready.at >= killedAt && !before.includes(ready.pid)), 'a replacement worker', {
       timeoutMs: 20_000,
       intervalMs: 5,
-      what: 'a replacement worker',
     });
     replacementMs = event.at - killedAt;
   } catch {
@@ -327,7 +328,7 @@ async function killNine(entry) {
   const result = await load.stop();
   await system.stop();
   progress(`[3] ${entry.label}: replacement ready after ${replacementMs} ms, failed ${result.failed}`);
-  return { system: entry.label, key: entry.key, sent: result.sent, failed: result.failed, reasons: result.reasons, replacementMs };
+  return { system: entry.label, key: entry.key, sent: result.sent, failed: result.failed, reasons: result.failures, replacementMs };
 }
 
 // ---------------------------------------------------------------- scenario 4 + 5
@@ -345,14 +346,14 @@ const median = (values) => {
  */
 async function compareThroughput(contenders) {
   const runs = contenders.map(() => []);
-  for (const contender of contenders) await measureRequestsPerSecond({ port: contender.port, connections: 32, durationMs: 1_000 });
+  for (const contender of contenders) await measureThroughput({ port: contender.port, connections: 32, durationMs: 1_000 });
   for (let round = 0; round < settings.throughputRounds; round += 1) {
     const order = contenders.map((_, index) => index);
     if (round % 2) order.reverse();
     for (const index of order) {
       const { port, pids } = contenders[index];
       const cpuBefore = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
-      const result = await measureRequestsPerSecond({ port, connections: 32, durationMs: settings.throughputMs });
+      const result = await measureThroughput({ port, connections: 32, durationMs: settings.throughputMs });
       const cpuAfter = pids().reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
       runs[index].push({ rps: result.rps, cpuPerRequestUs: ((cpuAfter - cpuBefore) * 1000) / Math.max(1, result.ok) });
     }
@@ -400,8 +401,8 @@ async function throughputAndMemory() {
     const pair = [];
     for (const adapter of ['0', '1']) {
       const port = await freePort();
-      const child = spawnTracked(process.execPath, [apps[framework]], { what: apps[framework], env: { ...process.env, BENCH_ADAPTER: adapter, PORT: String(port) } });
-      pair.push({ port, child, pids: () => [child.pid] });
+      const server = startProcess(process.execPath, [apps[framework]], { what: apps[framework], env: { ...process.env, BENCH_ADAPTER: adapter, PORT: String(port) } });
+      pair.push({ port, server, pids: () => [server.pid] });
     }
     try {
       for (const { port } of pair) await waitForHttp(port);
@@ -414,12 +415,12 @@ async function throughputAndMemory() {
         bareCpuUs: bare.cpuPerRequestUs,
         adapterCpuUs: adapted.cpuPerRequestUs,
         cpuRatio: Number((adapted.cpuPerRequestUs / bare.cpuPerRequestUs).toFixed(3)),
-        bareRss: rssOf(pair[0].child.pid),
-        adapterRss: rssOf(pair[1].child.pid),
+        bareRss: rssOf(pair[0].server.pid),
+        adapterRss: rssOf(pair[1].server.pid),
         runs: { bare: bare.runs, adapter: adapted.runs },
       });
     } finally {
-      for (const { child } of pair) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: 3_000 });
+      for (const { server } of pair) await stopProcess(server.pid, { signal: 'SIGTERM', graceMs: 3_000 });
     }
   }
   const both = byKey.zdt && byKey.bare;
@@ -444,7 +445,7 @@ function markdown(results) {
   push(`# zero-downtime bench`, '');
   const busy = results.loadAverage;
   push(
-    `${settings.workers} workers, ${settings.clients} keep-alive clients (mixed GET and POST, echoed bodies verified), Node ${settings.node}, ${settings.cpus} CPUs, ${new Date().toISOString()}${settings.quick ? ', --quick' : ''}, load average ${busy.atStart[0]} at start and ${busy.atEnd[0]} at the end`,
+    `${settings.workers} workers, ${settings.clients} keep-alive clients (GET /ping and POST /echo in turn, echoed bodies verified), Node ${settings.node}, ${settings.cpus} CPUs, ${new Date().toISOString()}${settings.quick ? ', --quick' : ''}, load average ${busy.atStart[0]} at start and ${busy.atEnd[0]} at the end`,
     '',
   );
   if (!hasSupervisor) push('> The supervisor was not available in this build: its rows are missing, not faked.', '');
@@ -507,7 +508,7 @@ function markdown(results) {
     }
     push(
       '',
-      `GET /echo?v=ok over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn, ${settings.throughputRounds} runs of ${settings.throughputMs / 1000} s each, medians shown. The load generator runs on the same machine and competes for the CPUs, and so does anything else running: CPU time per request (primary + workers, from /proc) is the steadier measure of overhead.`,
+      `GET /ping over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn, ${settings.throughputRounds} runs of ${settings.throughputMs / 1000} s each, medians shown. The load generator runs on the same machine and competes for the CPUs, and so does anything else running: CPU time per request (primary + workers, from /proc) is the steadier measure of overhead.`,
       '',
     );
     push('## 5. Memory (RSS after the throughput runs, plain app)', '');
@@ -588,7 +589,7 @@ async function main() {
         progress(`[${scenario}] ${entry.label}: ERROR ${error.message}`);
         rows.push({ system: entry.label, key: entry.key, error: error.message.split('\n')[0] });
         await stopLoads();
-        await cleanupSystems();
+        await cleanUp();
       }
     }
     return rows;
@@ -602,7 +603,7 @@ async function main() {
     } catch (error) {
       progress(`[4] ERROR ${error.message}`);
       results.throughputError = error.message.split('\n')[0];
-      await cleanupSystems();
+      await cleanUp();
     }
   }
   results.targets = targets(results);
@@ -644,5 +645,5 @@ async function main() {
 try {
   await main();
 } finally {
-  await cleanupAll();
+  await cleanUp();
 }

@@ -10,8 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Supervisor } from '@zero-downtime/core';
-import { startLoad } from './lib/load.mjs';
-import { childrenOf, freePort, killTree, waitForHttp } from './lib/procs.mjs';
+import { childrenOf, freePort, killTree, startLoad, waitForHttp } from '@zero-downtime/testkit';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags } = parseArgs({
@@ -78,7 +77,7 @@ async function main() {
   const port = await freePort();
   deploy('v1');
   console.log(
-    `zero-downtime demo: ${workers} workers of examples/${example} under the supervisor, ${clients} keep-alive clients sending GET and POST (every echoed body checked)\n`,
+    `zero-downtime demo: ${workers} workers of examples/${example} under the supervisor, ${clients} keep-alive clients sending GET /ping and POST /echo (every echoed body checked)\n`,
   );
   supervisor = new Supervisor({
     entry,
@@ -142,7 +141,7 @@ async function main() {
   const wanted = rollouts.length * workers;
   const badRefused = refusal !== undefined && keptServing === workers;
   const pass = result.failed === 0 && replaced === wanted && badRefused && leftovers.length === 0;
-  const reasons = Object.entries(result.reasons)
+  const reasons = Object.entries(result.failures)
     .map(([reason, count]) => `${count} ${reason}`)
     .join(', ');
   console.log(`

@@ -1,4 +1,4 @@
-// Fastify app for the bench: the same /echo contract as plain.cjs.
+// Fastify app for the bench: the same route contract as plain.cjs (GET /ping, POST /echo).
 // BENCH_ADAPTER=1 adds this project's plugin; otherwise bare Fastify.
 import Fastify from 'fastify';
 import common from './common.cjs';
@@ -10,8 +10,8 @@ if (process.env.BENCH_ADAPTER === '1') {
   const { default: zeroDowntime } = await import('@zero-downtime/fastify');
   await app.register(zeroDowntime);
 }
-app.get('/echo', async (request) => request.query.v ?? 'ok');
-app.post('/echo', async (request) => request.body);
+app.get('/ping', async () => ({ pid: process.pid }));
+app.post('/echo', async (request) => ({ data: request.body.data, pid: process.pid }));
 
 await app.listen({ port: common.port(), host: '127.0.0.1' });
 common.announceReady();

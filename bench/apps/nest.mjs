@@ -1,28 +1,27 @@
-// NestJS app for the bench: the same /echo contract as plain.cjs. Plain JavaScript,
+// NestJS app for the bench: the same route contract as plain.cjs (GET /ping, POST /echo). Plain JavaScript,
 // so decorators are applied as functions. BENCH_ADAPTER=1 imports this project's
 // module; otherwise bare Nest on Express.
 import 'reflect-metadata';
-import { Body, Controller, Get, HttpCode, Module, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import common from './common.cjs';
 
 common.bootRelease();
 
 class EchoController {
-  get(value) {
-    return value ?? 'ok';
+  ping() {
+    return { pid: process.pid };
   }
-  post(body) {
-    return body;
+  echo(body) {
+    return { data: body.data, pid: process.pid };
   }
 }
 const method = (name) => [EchoController.prototype, name, Object.getOwnPropertyDescriptor(EchoController.prototype, name)];
 Controller()(EchoController);
-Get('echo')(...method('get'));
-Query('v')(EchoController.prototype, 'get', 0);
-Post('echo')(...method('post'));
-HttpCode(200)(...method('post'));
-Body()(EchoController.prototype, 'post', 0);
+Get('ping')(...method('ping'));
+Post('echo')(...method('echo'));
+HttpCode(200)(...method('echo'));
+Body()(EchoController.prototype, 'echo', 0);
 
 const adapter = process.env.BENCH_ADAPTER === '1' ? await import('@zero-downtime/nest') : undefined;
 class AppModule {}
@@ -32,7 +31,6 @@ Module({
 })(AppModule);
 
 const app = await NestFactory.create(AppModule, { logger: false });
-app.useBodyParser('text', { type: '*/*' });
 if (adapter) adapter.enableZeroDowntime(app);
 await app.listen(common.port(), '127.0.0.1');
 common.announceReady();

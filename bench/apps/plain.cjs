@@ -1,27 +1,17 @@
-// A plain node:http app: GET /echo?v=x answers x, POST /echo answers its body.
+// A plain node:http app serving the route contract: GET /ping → { pid }, POST /echo { data } → { data, pid }.
 // BENCH_ADAPTER=1 hands its server to this project's worker side (the one line a
 // plain node:http app needs). BENCH_PM2_GRACEFUL=1 does what PM2's docs advise for
 // graceful start and shutdown: process.send('ready') once listening, close the
 // server on SIGINT.
 'use strict';
 const http = require('node:http');
+const { serveContract } = require('@zero-downtime/testkit/app');
 const { bootRelease, announceReady, port } = require('./common.cjs');
 
 bootRelease();
 
 const server = http.createServer((request, response) => {
-  if (request.method === 'POST') {
-    const chunks = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => {
-      response.writeHead(200, { 'content-type': 'text/plain' });
-      response.end(Buffer.concat(chunks));
-    });
-    return;
-  }
-  const value = new URL(request.url, 'http://localhost').searchParams.get('v') ?? 'ok';
-  response.writeHead(200, { 'content-type': 'text/plain' });
-  response.end(value);
+  if (!serveContract(request, response)) response.writeHead(404).end();
 });
 
 if (process.env.BENCH_ADAPTER === '1') require('@zero-downtime/core/worker').manageServer(server);

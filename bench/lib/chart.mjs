@@ -1,7 +1,7 @@
 // A hand-written SVG chart: one panel per system, requests/s served (line) and
 // failed requests per 100 ms (red bars) over time, rollouts shaded. Every panel
 // shares the same y axes so the systems can be compared at a glance.
-import { BUCKET_MS } from './load.mjs';
+import { BUCKET_MS } from '@zero-downtime/testkit';
 
 const escape = (text) =>
   String(text).replace(/[&<>"]/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[character]);

@@ -5,19 +5,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  childrenOf,
-  forkTracked,
-  spawnTracked,
-  isAlive,
-  onCleanup,
-  run,
-  stopProcess,
-  track,
-  waitFor,
-  waitForHttp,
-  killTree,
-} from './procs.mjs';
+import { childrenOf, isAlive, killTree, onCleanup, run, startProcess, stopProcess, track, waitFor, waitForHttp, zdt, zdtStart } from '@zero-downtime/testkit';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const benchDir = path.resolve(here, '..');
@@ -45,7 +33,9 @@ export function makeScratch(name) {
   };
 }
 
-function waitMessage(child, predicate, timeoutMs) {
+function waitMessage(primary, predicate, timeoutMs) {
+  const { child } = primary;
+  const output = () => primary.output.join('\n');
   return new Promise((resolve, reject) => {
     const finish = (error, message) => {
       clearTimeout(timer);
@@ -54,20 +44,20 @@ function waitMessage(child, predicate, timeoutMs) {
       if (error) reject(error);
       else resolve(message);
     };
-    const timer = setTimeout(() => finish(new Error(`no matching message within ${timeoutMs} ms\n${child.output?.() ?? ''}`)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`no matching message within ${timeoutMs} ms\n${output()}`)), timeoutMs);
     const onMessage = (message) => {
       if (predicate(message)) finish(undefined, message);
     };
-    const onExit = (code, signal) => finish(new Error(`the primary exited (${signal ?? `code ${code}`})\n${child.output?.() ?? ''}`));
+    const onExit = (code, signal) => finish(new Error(`the primary exited (${signal ?? `code ${code}`})\n${output()}`));
     child.on('message', onMessage);
     child.on('exit', onExit);
   });
 }
 
 /** Triggers a reload in a primary we forked and waits for its `reload:done` report. */
-async function reloadOverIpc(child, trigger, timeoutMs) {
+async function reloadOverIpc(primary, trigger, timeoutMs) {
   const began = Date.now();
-  const done = waitMessage(child, (message) => message?.type === 'reload:done', timeoutMs);
+  const done = waitMessage(primary, (message) => message?.type === 'reload:done', timeoutMs);
   trigger();
   try {
     return { message: await done, durationMs: Date.now() - began };
@@ -79,14 +69,15 @@ async function reloadOverIpc(child, trigger, timeoutMs) {
 /** (b) the bare node:cluster primary of bench/systems/bare-cluster.mjs; reload on SIGUSR2. */
 export function bareCluster({ name = 'bare cluster', app, workers, port, env = {}, killTimeoutMs = 5_000 }) {
   const scratch = makeScratch('bare');
-  let child;
+  let primary;
   return {
     name,
     kind: 'bare',
     port,
     scratch,
     async start() {
-      child = forkTracked(path.join(benchDir, 'systems', 'bare-cluster.mjs'), [app, String(workers)], {
+      primary = startProcess(path.join(benchDir, 'systems', 'bare-cluster.mjs'), [app, String(workers)], {
+        ipc: true,
         what: name,
         env: {
           ...process.env,
@@ -97,16 +88,13 @@ export function bareCluster({ name = 'bare cluster', app, workers, port, env = {
           BENCH_EVENTS_FILE: scratch.eventsFile,
         },
       });
-      await waitFor(() => childrenOf(child.pid).length >= workers && scratch.readyEvents().length >= workers, {
-        timeoutMs: 20_000,
-        what: `${name} workers`,
-      });
+      await waitFor(() => childrenOf(primary.pid).length >= workers && scratch.readyEvents().length >= workers, `${name} workers`, { timeoutMs: 20_000 });
       await waitForHttp(port);
     },
-    primaryPid: () => child.pid,
-    workerPids: () => childrenOf(child.pid),
+    primaryPid: () => primary.pid,
+    workerPids: () => childrenOf(primary.pid),
     async reload({ timeoutMs = 60_000 } = {}) {
-      const { message, durationMs } = await reloadOverIpc(child, () => process.kill(child.pid, 'SIGUSR2'), timeoutMs);
+      const { message, durationMs } = await reloadOverIpc(primary, () => process.kill(primary.pid, 'SIGUSR2'), timeoutMs);
       return {
         ok: message.ok,
         durationMs,
@@ -115,7 +103,7 @@ export function bareCluster({ name = 'bare cluster', app, workers, port, env = {
       };
     },
     async stop() {
-      if (child) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: killTimeoutMs + 2_000 });
+      if (primary) await stopProcess(primary.pid, { signal: 'SIGTERM', graceMs: killTimeoutMs + 2_000 });
     },
   };
 }
@@ -186,7 +174,7 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, 
       const result = await pm2('start', ecosystem);
       if (result.code !== 0) throw new Error(`pm2 start failed: ${result.stderr || result.stdout}`);
       track(daemonPid(), 'PM2 daemon (private PM2_HOME)');
-      await waitFor(() => scratch.readyEvents().length >= workers, { timeoutMs: 20_000, what: `${name} workers` });
+      await waitFor(() => scratch.readyEvents().length >= workers, `${name} workers`, { timeoutMs: 20_000 });
       await waitForHttp(port);
     },
     primaryPid: daemonPid,
@@ -213,8 +201,6 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, 
   };
 }
 
-const zdtCli = path.resolve(benchDir, '..', 'packages', 'core', 'dist', 'cli.cjs');
-
 /**
  * (a) this project's supervisor, run the way its README says: `zdt start` in the
  * foreground (its own process, so its RSS is the primary's alone), `zdt reload`
@@ -223,38 +209,29 @@ const zdtCli = path.resolve(benchDir, '..', 'packages', 'core', 'dist', 'cli.cjs
 export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeoutMs = 5_000 }) {
   const scratch = makeScratch('zdt');
   const control = path.join(scratch.dir, 'zdt.sock');
-  let child;
-  const zdt = (...args) => run(process.execPath, [zdtCli, ...args, '--control', control], { cwd: scratch.dir });
+  let running;
   return {
     name,
     kind: 'zdt',
     port,
     scratch,
     async start() {
-      child = spawnTracked(process.execPath, [zdtCli, 'start', app, '--workers', String(workers), '--drain-timeout', `${drainTimeoutMs}ms`, '--control', control], {
+      running = zdtStart([app, '--workers', String(workers), '--drain-timeout', `${drainTimeoutMs}ms`, '--control', control], {
         what: name,
         cwd: scratch.dir,
-        env: {
-          ...process.env,
-          ...env,
-          PORT: String(port),
-          BENCH_RELEASE_FILE: scratch.releaseFile,
-          BENCH_EVENTS_FILE: scratch.eventsFile,
-        },
+        env: { ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile, BENCH_EVENTS_FILE: scratch.eventsFile },
       });
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      const started = waitFor(() => childrenOf(child.pid).length >= workers && scratch.readyEvents().length >= workers, {
+      const started = waitFor(() => childrenOf(running.pid).length >= workers && scratch.readyEvents().length >= workers, `${name} workers`, {
         timeoutMs: 60_000,
-        what: `${name} workers`,
       });
-      const code = await Promise.race([started.then(() => 'started'), exited]);
-      if (code !== 'started') throw new Error(`zdt start exited with ${code}\n${child.output()}`);
+      const outcome = await Promise.race([started.then(() => 'started'), running.exited]);
+      if (outcome !== 'started') throw new Error(`zdt start exited with ${outcome.code ?? outcome.signal}\n${running.output.join('\n')}`);
       await waitForHttp(port);
     },
-    primaryPid: () => child.pid,
-    workerPids: () => childrenOf(child.pid),
+    primaryPid: () => running.pid,
+    workerPids: () => childrenOf(running.pid),
     async reload() {
-      const result = await zdt('reload');
+      const result = await zdt(['reload', '--control', control], { cwd: scratch.dir });
       const lines = `${result.stdout}\n${result.stderr}`.split('\n').map((line) => line.trim()).filter(Boolean);
       const last = lines.pop() ?? '';
       // The rollout's own duration as the supervisor measured it, without the CLI's start-up.
@@ -267,7 +244,7 @@ export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeout
       };
     },
     async stop() {
-      if (child) await stopProcess(child.pid, { signal: 'SIGTERM', graceMs: drainTimeoutMs + 5_000 });
+      if (running) await stopProcess(running.pid, { signal: 'SIGTERM', graceMs: drainTimeoutMs + 5_000 });
     },
   };
 }
