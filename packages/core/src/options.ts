@@ -102,6 +102,12 @@ export interface SupervisorOptions {
    * exit code only). @default true
    */
   autoDrain?: boolean;
+  /**
+   * Serve Prometheus metrics at `http://HOST:PORT/metrics` from the supervisor (`'127.0.0.1:9464'`, `'[::1]:9464'`,
+   * port 0 for any free port). Off by default.
+   * @default undefined (off)
+   */
+  metrics?: string;
   /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
   fork?: ForkFunction;
 }
@@ -141,6 +147,8 @@ export interface ResolvedOptions {
   logger: Logger;
   silent: boolean;
   autoDrain: boolean;
+  /** Derived from `metrics`: where to serve them, undefined when off. */
+  metrics: { host: string; port: number } | undefined;
   fork: ForkFunction | undefined;
 }
 
@@ -190,7 +198,7 @@ const MEMORY_CHECK_FALLBACK_MS = 5_000;
 const KNOWN_OPTIONS = new Set([
   'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
   'cleanupTimeoutMs', 'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
-  'logger', 'silent', 'autoDrain', 'fork',
+  'logger', 'silent', 'autoDrain', 'metrics', 'fork',
 ]);
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
@@ -261,10 +269,31 @@ export function createConsoleLogger(stream: NodeJS.WritableStream = process.stde
 }
 
 /**
+ * Writes one JSON object per line: `time` (ISO), `level`, `msg`, then the structured fields the supervisor passes
+ * (workerId, pid, generation...). For log collectors that parse JSON (journald with a JSON parser, Loki, Datadog).
+ */
+export function createJsonLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
+  const write = (level: string) => (objectOrMessage: unknown, message?: string) => {
+    const fields = isPlainObject(objectOrMessage) ? objectOrMessage : {};
+    const msg = typeof objectOrMessage === 'string' ? objectOrMessage : (message ?? (isPlainObject(objectOrMessage) ? '' : String(objectOrMessage)));
+    const { time: _time, level: _level, msg: _msg, ...rest } = fields;
+    let line: string;
+    try {
+      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...rest });
+    } catch {
+      // A field that cannot be serialized (a cycle) must not lose the line.
+      line = JSON.stringify({ time: new Date().toISOString(), level, msg });
+    }
+    stream.write(`${line}\n`);
+  };
+  return { info: write('info'), warn: write('warn'), error: write('error'), debug: () => {} };
+}
+
+/**
  * process.cwd() is always the resolved directory; a shell started in `/srv/app/current` keeps that path in
  * $PWD. Using it makes the next fork follow a switched `current` symlink instead of the old release.
  */
-function logicalWorkingDirectory(): string {
+export function logicalWorkingDirectory(): string {
   const physical = process.cwd();
   const logical = process.env.PWD;
   if (!logical || !path.isAbsolute(logical) || logical === physical) return physical;
@@ -373,6 +402,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     logger,
     silent: options.silent ?? DEFAULTS.silent,
     autoDrain: options.autoDrain ?? DEFAULTS.autoDrain,
+    metrics: options.metrics === undefined ? undefined : parseListenAddress(options.metrics, 'metrics'),
     fork: options.fork,
   };
 }
@@ -387,6 +417,16 @@ function resolveEnv(value: unknown, option = 'env'): Record<string, string> {
     env[key] = item;
   }
   return env;
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 to 65535. */
+export function parseListenAddress(value: unknown, option = 'metrics'): { host: string; port: number } {
+  const expected = 'HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464 (port 0 to 65535)';
+  if (typeof value !== 'string') throw new InvalidOptionError(option, expected, value);
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]*)):(\d{1,5})$/.exec(value.trim());
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (!match || port > 65_535) throw new InvalidOptionError(option, expected, value);
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
 }
 
 const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers']);

@@ -17,6 +17,29 @@ export interface ShutdownMessage {
   reason: ShutdownReason;
 }
 
+/** Primary → worker: send the app's own prom-client metrics; answered with `collected` carrying the same id. */
+export interface CollectMessage {
+  zdt: 'collect';
+  requestId: number;
+}
+
+/** One metric as prom-client's `getMetricsAsJSON()` gives it. */
+export interface AppMetric {
+  name: string;
+  help: string;
+  type: string;
+  /** How workers' values combine: 'sum' (default), 'first', 'min', 'max', 'average', 'omit'. */
+  aggregator?: string;
+  values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+}
+
+/** Worker → primary: the app's metrics, null when the app does not use prom-client. */
+export interface CollectedMessage {
+  zdt: 'collected';
+  requestId: number;
+  metrics: AppMetric[] | null;
+}
+
 /** Primary → worker: heartbeat probe; answered with `pong` carrying the same `seq`. */
 export interface PingMessage {
   zdt: 'ping';
@@ -40,6 +63,8 @@ export interface PongMessage {
   zdt: 'pong';
   seq: number;
   rss: number;
+  /** Event-loop delay since the previous pong, in ms (mean and max), when the worker measures it. */
+  loopDelayMs?: { mean: number; max: number };
 }
 
 /** Worker → primary: the worker began draining (for whatever trigger). */
@@ -53,6 +78,25 @@ export interface DrainedMessage {
   zdt: 'drained';
   clean: boolean;
   cut: number;
+  /** Of `cut`: upgraded sockets and event streams. */
+  cutLongLived?: number;
+  /** Requests in flight when the drain started. */
+  inFlight?: number;
+  /** Requests that finished during the drain. */
+  served?: number;
+  /** Idle keep-alive sockets closed after their grace period. */
+  idleClosed?: number;
+  durationMs?: number;
+  /** The app's prom-client metrics as the drain ended, so its counters outlive the worker. */
+  appMetrics?: AppMetric[] | null;
+}
+
+/** Worker → primary: the cleanup hooks ran (after `drained`); the worker exits next. */
+export interface CleanedMessage {
+  zdt: 'cleaned';
+  durationMs: number;
+  /** Hooks that failed or timed out. */
+  failures: number;
 }
 
 /** What a worker tells the primary about an error: enough to name the cause without the worker's own log. */
@@ -85,13 +129,15 @@ export interface FatalMessage {
   error: ErrorSummary;
 }
 
-export type PrimaryToWorker = ShutdownMessage | PingMessage;
+export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage;
 export type WorkerToPrimary =
   | HelloMessage
   | ReadyMessage
   | PongMessage
   | DrainingMessage
   | DrainedMessage
+  | CleanedMessage
+  | CollectedMessage
   | ReplaceMeMessage
   | FatalMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;

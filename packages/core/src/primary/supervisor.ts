@@ -26,7 +26,11 @@ import {
   type ResolvedReloadUpdate,
   type SupervisorOptions,
 } from '../options.js';
-import { WORKER_ENV, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import { WORKER_ENV, type AppMetric, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import { AppMetricsAggregator } from './app-metrics.js';
+import { render } from './exposition.js';
+import { readCpuSeconds, SupervisorMetrics, type MetricsSnapshot, type RestartCause } from './metrics.js';
+import { MetricsServer, type ListenAddress } from './metrics-server.js';
 import { HealthMonitor, readRssBytes } from './monitor.js';
 import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
 import {
@@ -94,6 +98,12 @@ export interface WorkerStatus {
   /** Times this worker slot was re-forked after a crash, hang, memory limit or replace request. */
   restarts: number;
   rssBytes: number | undefined;
+  /** User + system CPU time (from /proc). */
+  cpuSeconds: number | undefined;
+  /** Event-loop delay over the last heartbeat interval (worker module only). */
+  loopDelayMs: { mean: number; max: number } | undefined;
+  /** Since the worker last answered a heartbeat (worker module only). */
+  heartbeatAgeMs: number | undefined;
 }
 
 /** A slot whose workers keep exiting quickly: restarts are backing off, like Kubernetes' CrashLoopBackOff. */
@@ -122,6 +132,8 @@ export interface SupervisorStatus {
   crashLoop: CrashLoopStatus[];
   rollout: { generation: number; queued: boolean } | null;
   lastRollout: RolloutOutcome | null;
+  /** The supervisor's counters (restarts by cause, rollouts, drains, cleanup), which survive every worker. */
+  metrics: MetricsSnapshot;
 }
 
 interface WorkerInfo {
@@ -206,6 +218,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly stopController = new AbortController();
   private stopping: Promise<StopResult> | undefined;
   private readonly preload = findPreload();
+  /** What deploys did, kept by the supervisor across every worker. */
+  private readonly metrics = new SupervisorMetrics();
+  private readonly appMetrics = new AppMetricsAggregator();
+  private metricsServer: MetricsServer | undefined;
+  private metricsBound: ListenAddress | undefined;
+  private collectSeq = 0;
+  private readonly collecting = new Map<number, { answered: (handle: WorkerHandle, metrics: AppMetric[] | null) => void }>();
 
   constructor(options: SupervisorOptions) {
     super();
@@ -241,6 +260,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.currentState;
   }
 
+  /** Where the metrics are served once `start()` bound them (the real port when 0 was asked); undefined when off. */
+  get metricsAddress(): ListenAddress | undefined {
+    return this.metricsBound;
+  }
+
   private get log() {
     return this.options.logger;
   }
@@ -264,6 +288,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.log.info({ entry: entryPath, workers, pid: process.pid }, `starting ${workers} worker${workers === 1 ? '' : 's'} of ${entryPath}`);
     for (let id = 1; id <= workers; id++) this.slots.push(new Slot(id));
     try {
+      if (this.options.metrics) {
+        const server = new MetricsServer(() => this.metricsText());
+        this.metricsServer = server;
+        try {
+          this.metricsBound = await server.listen(this.options.metrics);
+        } catch (error) {
+          const { host, port } = this.options.metrics;
+          throw new Error(`the metrics endpoint could not listen on ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        }
+        this.log.info(this.metricsBound, `metrics on http://${this.metricsBound.host.includes(':') ? `[${this.metricsBound.host}]` : this.metricsBound.host}:${this.metricsBound.port}/metrics`);
+      }
       const release = resolveRelease(0, cwd, entryPath, this.settings);
       const results = await Promise.all(this.slots.map((slot) => slot.exclusive(() => this.step(slot, release, 'stop'))));
       const failed = results.find((result) => !result.ok);
@@ -341,6 +376,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         uptimeMs: handle.uptimeMs,
         restarts: this.slots[handle.id - 1]?.restarts ?? 0,
         rssBytes: readRssBytes(handle.pid) ?? handle.reportedRssBytes,
+        cpuSeconds: readCpuSeconds(handle.pid),
+        loopDelayMs: handle.loopDelayMs,
+        heartbeatAgeMs: handle.speaksProtocol && handle.state !== 'starting' ? now - handle.lastHeardAt : undefined,
       }));
     const crashLoop = this.slots
       .filter((slot) => slot.quickCrashes > 0 && !this.hasRecovered(slot))
@@ -365,7 +403,50 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       crashLoop,
       rollout: this.activeRollout ? { generation: this.activeRollout.generation, queued: this.queuedRollout !== undefined } : null,
       lastRollout: this.lastRollout,
+      metrics: this.metrics.snapshot(),
     };
+  }
+
+  /**
+   * The Prometheus text format: the supervisor's own metrics, then the app's prom-client metrics summed over the
+   * ready workers (each asked over IPC, `timeoutMs` at most; a worker that does not answer in time is left out of
+   * this scrape) plus what workers that exited had counted.
+   */
+  async metricsText(timeoutMs = 2_000): Promise<string> {
+    const status = this.status();
+    const live = await this.collectAppMetrics(timeoutMs);
+    const families = this.metrics.families({
+      generation: status.generation,
+      servingGeneration: status.servingGeneration,
+      mixedGenerations: status.mixedGenerations,
+      workersWanted: status.workersWanted,
+      workers: status.workers.map((worker) => ({ workerId: worker.id, ...worker })),
+    });
+    return render([...families, ...this.appMetrics.aggregate(live)]);
+  }
+
+  private collectAppMetrics(timeoutMs: number): Promise<AppMetric[][]> {
+    const asked = [...this.handles].filter((handle) => handle.state === 'ready' && handle.speaksProtocol);
+    if (asked.length === 0) return Promise.resolve([]);
+    const requestId = ++this.collectSeq;
+    return new Promise((resolve) => {
+      const answers = new Map<WorkerHandle, AppMetric[] | null>();
+      const finish = () => {
+        clearTimeout(timer);
+        this.collecting.delete(requestId);
+        resolve([...answers.values()].filter((metrics): metrics is AppMetric[] => metrics !== null));
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      timer.unref();
+      this.collecting.set(requestId, {
+        answered: (handle, metrics) => {
+          if (!asked.includes(handle)) return;
+          answers.set(handle, metrics);
+          if (answers.size === asked.length) finish();
+        },
+      });
+      for (const handle of asked) handle.send({ zdt: 'collect', requestId });
+    });
   }
 
   private hasRecovered(slot: Slot): boolean {
@@ -412,6 +493,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const info = this.info(handle);
     handle.on('state', ({ to }) => {
       if (to !== 'ready') return;
+      this.metrics.readyTime.observe(((handle.readyAt ?? Date.now()) - handle.forkedAt) / 1000);
       this.log.info(info, `worker ${id} (pid ${handle.pid}) ready, generation ${release.generation}`);
       this.emit('ready', info);
     });
@@ -435,14 +517,46 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     ready: (handle) => {
       if (this.options.readiness === 'message') handle.markReady();
     },
-    pong: (handle, message) => handle.answered(message.rss),
+    pong: (handle, message) => handle.answered(message.rss, message.loopDelayMs),
     draining: (handle, message) => {
       this.log.debug({ ...this.info(handle), reason: message.reason }, `worker ${handle.id} draining`);
     },
     drained: (handle, message) => {
-      handle.reportDrain({ clean: message.clean, cut: message.cut });
+      handle.recordAppMetrics(message.appMetrics);
+      // Its counters move to the supervisor now: from here on it is no longer asked at a scrape.
+      this.appMetrics.retire(handle.takeAppMetricsToRetire());
+      this.metrics.drained({
+        reason: handle.stopReason ?? 'unknown',
+        durationMs: message.durationMs,
+        inFlight: message.inFlight ?? 0,
+        served: message.served ?? 0,
+        cut: message.cut,
+        cutLongLived: message.cutLongLived ?? 0,
+        idleClosed: message.idleClosed ?? 0,
+      });
+      handle.reportDrain({
+        clean: message.clean,
+        cut: message.cut,
+        cutLongLived: message.cutLongLived ?? 0,
+        inFlight: message.inFlight ?? 0,
+        served: message.served ?? 0,
+        idleClosed: message.idleClosed ?? 0,
+        durationMs: message.durationMs,
+      });
       if (message.cut > 0) {
         this.log.warn({ ...this.info(handle), cut: message.cut }, `worker ${handle.id} (pid ${handle.pid}) cut ${message.cut} connection(s) at its drain deadline (${this.options.drainTimeoutMs}ms)`);
+      }
+    },
+    collected: (handle, message) => {
+      handle.recordAppMetrics(message.metrics);
+      this.collecting.get(message.requestId)?.answered(handle, message.metrics);
+    },
+    cleaned: (handle, message) => {
+      this.metrics.cleanupDuration.observe(message.durationMs / 1000);
+      if (message.failures > 0) this.metrics.cleanupFailures.inc({}, message.failures);
+      handle.reportCleanup({ durationMs: message.durationMs, failures: message.failures });
+      if (message.failures > 0) {
+        this.log.warn({ ...this.info(handle), failures: message.failures }, `worker ${handle.id} (pid ${handle.pid}): ${message.failures} cleanup hook(s) failed or timed out`);
       }
     },
     fatal: (handle, message) => {
@@ -485,6 +599,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private onWorkerExit(handle: WorkerHandle, exit: WorkerExit): void {
     this.handles.delete(handle);
+    // A worker that did not drain (a crash): what it had counted at the last scrape is kept.
+    this.appMetrics.retire(handle.takeAppMetricsToRetire());
+    if (exit.killedAtDeadline) this.metrics.killedAtDeadline.inc();
     const info = this.info(handle);
     this.emit('exit', { ...info, ...exit });
     const slot = this.slots[handle.id - 1];
@@ -510,6 +627,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const delayMs = quick ? this.backoffDelay(slot.quickCrashes) : 0;
     const crashLoop = slot.quickCrashes >= CRASH_LOOP_THRESHOLD;
     if (!exit?.expected) {
+      this.metrics.crashes.inc();
       this.emit('crash', { ...info, code: exit?.code ?? null, signal: exit?.signal ?? null, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs, crashLoop, reason: what });
     }
     // Named every time: after a refused release this is the previous generation, not the newest one.
@@ -537,6 +655,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (this.currentState !== 'running' || slot.current || slot.retired || !release) return;
       slot.restarts++;
       const result = await this.step(slot, release, 'replace');
+      if (result.ok) this.metrics.restarts.inc({ cause: 'crash' satisfies RestartCause });
       if (!result.ok && result.failure.kind !== 'stopped' && this.currentState === 'running' && !slot.current) {
         const exit = result.failure.kind === 'exited' ? result.failure.exit : undefined;
         this.recordCrash(slot, result.candidate, exit, describeNotReady(result.failure));
@@ -557,6 +676,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const result = await startFirst(slot, release, this.stepContext(), retire);
         if (result.ok) {
           slot.restarts++;
+          this.metrics.restarts.inc({ cause: reason satisfies RestartCause });
           this.log.info({ workerId: slot.id, oldPid: old.pid, newPid: result.candidate.pid, reason }, `worker ${slot.id} replaced (${reason}): ${old.pid} -> ${result.candidate.pid}`);
           return;
         }
@@ -614,10 +734,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const context: RolloutContext = {
       ...this.stepContext(),
       onProgress: ({ workerId, oldPid, newPid, done }) => {
+        this.metrics.restarts.inc({ cause: 'reload' satisfies RestartCause });
         this.log.info({ generation, workerId, oldPid, newPid }, `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}`);
         this.emit('rollout:progress', { generation, workerId, oldPid, newPid, done, total });
       },
       onRollback: ({ workerId, oldPid, newPid, toGeneration }) => {
+        this.metrics.restarts.inc({ cause: 'rollback' satisfies RestartCause });
         this.log.warn({ generation, workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`);
         this.emit('rollout:rollback', { generation, workerId, oldPid, newPid, toGeneration });
       },
@@ -646,6 +768,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const serving = servingBySlot(this.slots);
     const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts, serving };
     this.lastRollout = { generation, outcome: 'done', replaced: report.replaced, cuts: report.cuts, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
+    this.metrics.rollouts.inc({ outcome: 'done' });
+    this.metrics.rolloutDuration.observe(result.durationMs / 1000, { outcome: 'done' });
     const cutNote = report.cuts.length > 0 ? `; ${report.cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
     this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);
     this.emit('rollout:done', result);
@@ -682,6 +806,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           this.slots.length,
         );
       }
+      this.metrics.restarts.inc({ cause: 'scale' satisfies RestartCause }, slots.length);
       this.log.info({ workers: this.slots.length }, `scaled to ${this.slots.length} worker(s)`);
       return { workers: this.slots.length, added: slots.map((slot) => slot.id), removed: [], cuts: [] };
     });
@@ -758,6 +883,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       startedAt: new Date(startedAt).toISOString(),
       durationMs: Date.now() - startedAt,
     };
+    this.metrics.rollouts.inc({ outcome: 'refused' });
+    this.metrics.rolloutDuration.observe(this.lastRollout.durationMs / 1000, { outcome: 'refused' });
     this.log.error({ generation, workerId: failure.workerId, pid: failure.pid, reason: failure.reason }, error.message);
     this.emit('rollout:failed', { generation, error });
     if (!rollback.complete && this.currentState === 'running') this.scheduleRollbackRetry(generation);
@@ -786,6 +913,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const summary = await rollBack(refusedGeneration, previous, {
           ...this.stepContext(),
           onRollback: ({ workerId, oldPid, newPid, toGeneration }) => {
+            this.metrics.restarts.inc({ cause: 'rollback' satisfies RestartCause });
             this.log.warn({ workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`);
             this.emit('rollout:rollback', { generation: refusedGeneration, workerId, oldPid, newPid, toGeneration });
           },
@@ -831,6 +959,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
       });
     }
+    await this.metricsServer?.close();
     this.setState('stopped');
     this.log.info('all workers stopped');
     return { cuts };

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Readiness } from '../options.js';
-import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import { isProtocolMessage, type AppMetric, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
 import type { Release } from './release.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
@@ -47,6 +47,17 @@ export interface ListeningAddress {
 export interface DrainOutcome {
   clean: boolean;
   cut: number;
+  cutLongLived: number;
+  inFlight: number;
+  served: number;
+  idleClosed: number;
+  durationMs: number | undefined;
+}
+
+/** What the worker's cleanup hooks did (worker module only). */
+export interface CleanupOutcome {
+  durationMs: number;
+  failures: number;
 }
 
 export interface WorkerHandleEvents {
@@ -77,6 +88,10 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private rss: number | undefined;
   private lastError: ErrorSummary | undefined;
   private drain: DrainOutcome | undefined;
+  private cleanup: CleanupOutcome | undefined;
+  private loopDelay: { mean: number; max: number } | undefined;
+  private appMetrics: AppMetric[] | null = null;
+  private appMetricsRetired = false;
 
   constructor(worker: ClusterWorker, id: number, release: Release, readiness: Readiness) {
     super();
@@ -111,6 +126,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     });
     worker.on('message', (message: unknown) => {
       if (isProtocolMessage(message)) this.emit('message', message as WorkerToPrimary);
+      // An app written for PM2's wait_ready says process.send('ready'): the same as ready() from the worker module.
+      else if (message === 'ready') this.emit('message', { zdt: 'ready' });
     });
   }
 
@@ -152,6 +169,24 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     return this.drain;
   }
 
+  get cleanupOutcome(): CleanupOutcome | undefined {
+    return this.cleanup;
+  }
+
+  /** Event-loop delay over the last heartbeat interval, in ms, as the worker module measured it. */
+  get loopDelayMs(): { mean: number; max: number } | undefined {
+    return this.loopDelay;
+  }
+
+  get lastHeardAt(): number {
+    return this.heardAt;
+  }
+
+  /** Why the supervisor stopped it (`reload`, `stop`, `hung`...), when it did. */
+  get stopReason(): string | undefined {
+    return this.stopCause?.reason;
+  }
+
   get stopRequested(): boolean {
     return this.stopCause !== undefined;
   }
@@ -181,10 +216,11 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     this.heardAt = Date.now();
   }
 
-  /** `pong`: alive, with its RSS. */
-  answered(rssBytes: number | undefined): void {
+  /** `pong`: alive, with its RSS and event-loop delay. */
+  answered(rssBytes: number | undefined, loopDelayMs?: { mean: number; max: number }): void {
     this.heardAt = Date.now();
     if (typeof rssBytes === 'number') this.rss = rssBytes;
+    if (loopDelayMs) this.loopDelay = loopDelayMs;
   }
 
   reportError(error: ErrorSummary): void {
@@ -198,7 +234,23 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   reportDrain(outcome: DrainOutcome): void {
     this.drain = outcome;
-    // The report is in: cluster may now close the channel, so a worker that does not exit by itself still can.
+  }
+
+  /** The app's prom-client metrics, as last read (a scrape, or the final read at the end of the drain). */
+  recordAppMetrics(metrics: AppMetric[] | null | undefined): void {
+    if (metrics) this.appMetrics = metrics;
+  }
+
+  /** The last metrics, once: a worker's counters are carried on exactly one time, when it leaves. */
+  takeAppMetricsToRetire(): AppMetric[] | null {
+    if (this.appMetricsRetired) return null;
+    this.appMetricsRetired = true;
+    return this.appMetrics;
+  }
+
+  reportCleanup(outcome: CleanupOutcome): void {
+    this.cleanup = outcome;
+    // The last report is in: cluster may now close the channel, so a worker that does not exit by itself still can.
     if (this.currentState === 'stopping') this.disconnect();
   }
 
@@ -219,16 +271,17 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
    * The stop protocol: a shutdown message for the worker module, or
    * disconnect() for a plain app so it closes its servers (and the primary
    * stops routing to it at once); SIGKILL when `killAfterMs` is spent.
-   * A worker with the module is disconnected only after its 'drained' report:
-   * its servers are closed by the drain itself, so cluster would find nothing
-   * left to wait for and close the IPC channel at once, losing the report.
+   * A worker with the module is disconnected only after its last report
+   * ('cleaned'): its servers are closed by the drain itself, so cluster would
+   * find nothing left to wait for and close the IPC channel at once, losing
+   * the reports.
    */
   stop(reason: ShutdownReason, killAfterMs: number): Promise<WorkerExit> {
     if (this.currentState === 'exited' || this.currentState === 'stopping') return this.exited;
     this.stopCause = { kind: 'drain', reason };
     this.transition('stopping');
     this.send({ zdt: 'shutdown', reason });
-    if (!this.protocol || this.drain) this.disconnect();
+    if (!this.protocol || this.cleanup) this.disconnect();
     this.killTimer = setTimeout(() => {
       this.killedAtDeadline = true;
       this.signal('SIGKILL');

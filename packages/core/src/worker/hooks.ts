@@ -77,19 +77,20 @@ export class Hooks {
    * Cleanup in registration order, each bounded by its own `timeoutMs` (else `defaultTimeoutMs`) and none running
    * past `deadlineAt`. Resolves false when a hook failed or timed out.
    */
-  async runShutdown(info: ShutdownInfo, defaultTimeoutMs: number, deadlineAt: number, logger: WorkerLogger): Promise<boolean> {
-    let succeeded = true;
+  /** Runs the cleanup hooks; resolves how many failed or timed out. */
+  async runShutdown(info: ShutdownInfo, defaultTimeoutMs: number, deadlineAt: number, logger: WorkerLogger): Promise<number> {
+    let failures = 0;
     for (const entry of [...this.shutdownHooks]) {
       const boundMs = Math.max(0, Math.min(entry.timeoutMs ?? defaultTimeoutMs, deadlineAt - Date.now()));
       const outcome = await runBounded(() => entry.hook(info), boundMs, true);
       if (outcome.kind === 'timeout') {
-        succeeded = false;
+        failures += 1;
         logger.warn({ hook: entry.name, timeoutMs: boundMs }, `cleanup hook "${entry.name}" timed out`);
       } else if (outcome.kind === 'error') {
-        succeeded = false;
+        failures += 1;
         logger.error({ hook: entry.name, err: outcome.error }, `cleanup hook "${entry.name}" failed`);
       }
     }
-    return succeeded;
+    return failures;
   }
 }

@@ -158,9 +158,13 @@ export class HttpTracker {
       settled = [...this.servers.values()];
       results = await Promise.all(settled.map((managed) => managed.whenClosed()));
     }
+    const total = (field: keyof ServerDrainResult) => results.reduce((sum, result) => sum + result[field], 0);
     return {
-      cut: results.reduce((sum, result) => sum + result.cut, 0),
-      served: results.reduce((sum, result) => sum + result.served, 0),
+      cut: total('cut'),
+      cutLongLived: total('cutLongLived'),
+      served: total('served'),
+      inFlightAtStart: total('inFlightAtStart'),
+      idleClosed: total('idleClosed'),
     };
   }
 

@@ -1,10 +1,12 @@
 import cluster from 'node:cluster';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { summarizeError } from '../error-summary.js';
 import { WORKER_ENV, type WorkerToPrimary } from '../protocol.js';
 import { WorkerDrainState, type DrainState } from './drain-state.js';
 import { cleanupDeadlineAt, httpDrainLimitMs, readSupervisorWindows } from './drain-time.js';
+import { readAppMetrics } from './app-metrics.js';
 import { Hooks } from './hooks.js';
 import { HttpTracker } from './http-tracker.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -21,6 +23,21 @@ function readVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** How often the event-loop delay is sampled (ms): a timer, not per-request work. */
+const LOOP_DELAY_RESOLUTION_MS = 20;
+
+/**
+ * Mean and max since the last call, in ms; resets the histogram. The samples are the intervals between the
+ * sampling timer's runs, so the resolution itself is taken off: an idle loop reads 0.
+ */
+function readLoopDelay(histogram: IntervalHistogram): { mean: number; max: number } | undefined {
+  if (histogram.count === 0) return undefined;
+  const delayMs = (nanoseconds: number) => Math.max(0, Math.round((nanoseconds / 1e6 - LOOP_DELAY_RESOLUTION_MS) * 100) / 100);
+  const result = { mean: delayMs(histogram.mean), max: delayMs(histogram.max) };
+  histogram.reset();
+  return result;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -49,15 +66,22 @@ export class WorkerRuntime {
   private readonly triggers = new Triggers({
     shutdown: (reason) => void this.shutdown(reason),
     uncaughtException: (error, origin) => this.onUncaughtException(error, origin),
-    answerPing: (seq) => this.send({ zdt: 'pong', seq, rss: process.memoryUsage.rss() }, true),
+    answerPing: (seq) => this.send({ zdt: 'pong', seq, rss: process.memoryUsage.rss(), loopDelayMs: this.takeLoopDelay() }, true),
+    answerCollect: (requestId) => void readAppMetrics().then((metrics) => this.send({ zdt: 'collected', requestId, metrics })),
     draining: () => this.lifecycle.draining,
     httpDrained: () => this.lifecycle.httpDrained,
     logger: () => this.options.logger,
   });
   private drainPromise: Promise<DrainReport> | undefined;
   private replaceTimer: NodeJS.Timeout | undefined;
+  /** Event-loop delay, sampled only under the supervisor (which reports it); undefined elsewhere. */
+  private loopDelay: IntervalHistogram | undefined;
   /** Not a state: the process may drain cleanly after one, but its exit status says it happened. */
   private uncaughtExceptionSeen = false;
+
+  private takeLoopDelay(): { mean: number; max: number } | undefined {
+    return this.loopDelay ? readLoopDelay(this.loopDelay) : undefined;
+  }
 
   get state(): DrainState {
     return this.lifecycle.current;
@@ -65,6 +89,10 @@ export class WorkerRuntime {
 
   /** Subscribes to the http diagnostics channels, installs process listeners and greets the supervisor. */
   start(): void {
+    if (this.supervised) {
+      this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+      this.loopDelay.enable();
+    }
     this.http.subscribe();
     this.triggers.listenToMessages(this.supervised);
     this.installProcessListeners();
@@ -73,6 +101,7 @@ export class WorkerRuntime {
 
   /** Removes every listener this runtime installed (used when the drain ends without exiting). */
   stop(): void {
+    this.loopDelay?.disable();
     this.http.unsubscribe();
     this.triggers.uninstall();
     clearTimeout(this.replaceTimer);
@@ -189,23 +218,36 @@ export class WorkerRuntime {
 
     this.http.stopListening(deadlineAt, idleGraceMs);
     this.hooks.callDrainStart(reason, () => this.http.longLived(), deadlineAt, logger);
-    const { cut, served } = await this.http.whenAllClosed();
-    const report: DrainReport = { reason, clean: cut === 0, cut, served, durationMs: Date.now() - startedAt };
+    const { cut, cutLongLived, served, inFlightAtStart, idleClosed } = await this.http.whenAllClosed();
+    const report: DrainReport = { reason, clean: cut === 0, cut, cutLongLived, served, inFlightAtStart, idleClosed, durationMs: Date.now() - startedAt };
     if (cut > 0) logger.warn(report, `drain deadline reached: cut ${cut} connection(s)`);
     else logger.info(report, 'HTTP drained');
 
     this.lifecycle.transition('cleanup');
-    await this.send({ zdt: 'drained', clean: report.clean, cut });
+    await this.send({
+      zdt: 'drained',
+      clean: report.clean,
+      cut,
+      cutLongLived,
+      inFlight: inFlightAtStart,
+      served,
+      idleClosed,
+      durationMs: report.durationMs,
+      appMetrics: this.supervised ? await readAppMetrics() : null,
+    });
     // After 'drained' is written: the last of node:cluster's close callbacks closes the IPC channel.
     this.triggers.releaseCloseCallbacks();
-    const cleanupSucceeded = await this.hooks.runShutdown(
+    const cleanupStartedAt = Date.now();
+    const cleanupFailures = await this.hooks.runShutdown(
       { reason, report },
       cleanupTimeoutMs,
       cleanupDeadlineAt(startedAt, this.supervisorWindows),
       logger,
     );
+    // The supervisor disconnects the worker once it has this: send it before anything may exit.
+    await this.send({ zdt: 'cleaned', durationMs: Date.now() - cleanupStartedAt, failures: cleanupFailures });
 
-    const code = this.uncaughtExceptionSeen || !report.clean || !cleanupSucceeded ? 1 : 0;
+    const code = this.uncaughtExceptionSeen || !report.clean || cleanupFailures > 0 ? 1 : 0;
     this.lifecycle.transition('exiting');
     // Last, the app's own PM2-style shutdown listeners, which usually end with process.exit(): they see no request.
     const appListeners = this.supervised && this.options.exit ? this.triggers.callAppShutdownListeners(reason) : 0;

@@ -17,8 +17,15 @@ interface ConnectionRecord {
 }
 
 export interface ServerDrainResult {
+  /** Connections destroyed at the deadline with a request or a long-lived exchange still running. */
   cut: number;
+  /** Of `cut`: upgraded sockets and event streams. */
+  cutLongLived: number;
   served: number;
+  /** Requests in flight when the drain started. */
+  inFlightAtStart: number;
+  /** Idle keep-alive sockets closed after their grace period. */
+  idleClosed: number;
 }
 
 /** Called when something calls `close(cb)` on the server; the runtime decides between a server and a process drain. */
@@ -68,6 +75,9 @@ export class ManagedServer {
   private graceEnded = false;
   private served = 0;
   private cut = 0;
+  private cutLongLived = 0;
+  private inFlightAtStart = 0;
+  private idleClosed = 0;
   private settled = false;
   private readonly closedWaiters: Array<(result: ServerDrainResult) => void> = [];
   private readonly originalClose: ManagedHttpServer['close'];
@@ -183,7 +193,10 @@ export class ManagedServer {
       NetServer.prototype.close.call(this.server);
     }
     // Requests already in flight whose headers are not out yet end their connection too.
-    for (const record of this.connections.values()) for (const response of record.responses) ManagedServer.markClose(response);
+    for (const record of this.connections.values()) {
+      for (const response of record.responses) ManagedServer.markClose(response);
+      if (!record.upgraded) this.inFlightAtStart += record.responses.size;
+    }
     this.scheduleDeadline();
     const sweepEveryMs = Math.min(Math.max(Math.floor(idleGraceMs / 4), 10), 250);
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEveryMs);
@@ -193,7 +206,7 @@ export class ManagedServer {
   }
 
   whenClosed(): Promise<ServerDrainResult> {
-    if (this.settled) return Promise.resolve({ cut: this.cut, served: this.served });
+    if (this.settled) return Promise.resolve(this.result());
     return new Promise((resolve) => this.closedWaiters.push(resolve));
   }
 
@@ -210,7 +223,10 @@ export class ManagedServer {
     for (const record of this.connections.values()) {
       if (record.upgraded || record.responses.size > 0) continue;
       if (record.socket.bytesRead !== record.bytesReadWhenIdle) continue;
-      if (now - Math.max(record.idleSince, closingSince) >= this.idleGraceMs) record.socket.destroy();
+      if (now - Math.max(record.idleSince, closingSince) >= this.idleGraceMs) {
+        this.idleClosed += 1;
+        record.socket.destroy();
+      }
     }
     if (!this.graceEnded && now - closingSince >= this.idleGraceMs) {
       this.graceEnded = true;
@@ -224,6 +240,7 @@ export class ManagedServer {
     if (this.settled) return;
     for (const record of this.connections.values()) {
       if (record.upgraded || record.responses.size > 0) this.cut += 1;
+      if (record.upgraded || [...record.responses].some(isEventStream)) this.cutLongLived += 1;
       record.socket.destroy();
     }
     if (this.partiallyTracked) this.server.closeAllConnections();
@@ -245,8 +262,12 @@ export class ManagedServer {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     clearConnectionsCheck(this.server);
-    const result = { cut: this.cut, served: this.served };
+    const result = this.result();
     for (const resolve of this.closedWaiters.splice(0)) resolve(result);
+  }
+
+  private result(): ServerDrainResult {
+    return { cut: this.cut, cutLongLived: this.cutLongLived, served: this.served, inFlightAtStart: this.inFlightAtStart, idleClosed: this.idleClosed };
   }
 
   /** Gives the server back its own close and emit (after an app-initiated close, so a later listen starts fresh). */

@@ -8,6 +8,7 @@ export interface TriggerTarget {
   shutdown(reason: string): void;
   uncaughtException(error: unknown, origin: string): void;
   answerPing(seq: number): void;
+  answerCollect(requestId: number): void;
   /** The drain has started (a server closed now joins it). */
   draining(): boolean;
   /** The HTTP drain is over (node:cluster's close callbacks may be called). */
@@ -43,6 +44,7 @@ export class Triggers {
     // The time limits are not in the message: the worker read them from its environment when it started.
     shutdown: (message) => this.target.shutdown(String(message.reason ?? 'shutdown')),
     ping: (message) => this.target.answerPing(message.seq),
+    collect: (message) => this.target.answerCollect(message.requestId),
   };
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {

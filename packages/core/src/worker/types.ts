@@ -11,8 +11,14 @@ export interface DrainReport {
   clean: boolean;
   /** Connections destroyed at the deadline while a request or a long-lived exchange was still running. */
   cut: number;
+  /** Of `cut`: upgraded sockets (WebSocket) and event streams. */
+  cutLongLived: number;
   /** Requests that finished while draining. */
   served: number;
+  /** Requests in flight when the drain started. */
+  inFlightAtStart: number;
+  /** Idle keep-alive sockets closed after their grace period. */
+  idleClosed: number;
   /** From the trigger to the last connection closed. */
   durationMs: number;
 }

@@ -1,0 +1,61 @@
+/**
+ * The metrics endpoint: `GET /metrics` in the Prometheus text format, served by the supervisor itself, so it
+ * outlives every worker. Nothing else is served; it listens only where it is told to (loopback in the examples).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export class MetricsServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly scrape: () => Promise<string>) {
+    this.server = http.createServer((request, response) => void this.answer(request, response));
+    // Scrapers keep connections alive; they must never hold the supervisor open at its stop.
+    this.server.keepAliveTimeout = 5_000;
+  }
+
+  private async answer(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const pathname = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (pathname !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: the metrics are at /metrics\n');
+      return;
+    }
+    try {
+      const text = await this.scrape();
+      response.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(request.method === 'HEAD' ? undefined : text);
+    } catch (error) {
+      response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`${(error as Error).message}\n`);
+    }
+  }
+
+  listen(address: ListenAddress): Promise<ListenAddress> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', reject);
+        this.server.unref();
+        const bound = this.server.address() as AddressInfo;
+        resolve({ host: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
