@@ -1,7 +1,8 @@
 /**
  * The control channel of a running `zdt start`: a Unix socket only its owner
  * can use (mode 0600, in a directory private to that uid), one
- * newline-delimited JSON request per connection, answered with zero or more
+ * newline-delimited JSON request per connection (`{"command":"reload"|"status"|"stop"}`,
+ * `{"command":"scale","workers":N}`), answered with zero or more
  * `progress` lines and one `result` or `error` line.
  *
  * Both ends refuse a socket they cannot trust (see control-path.ts). The
@@ -26,22 +27,34 @@ import {
 
 export { CONTROL_ENV, defaultControlPath } from './control-path.js';
 
-export type ControlCommand = 'reload' | 'status' | 'stop';
+export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale';
 
-export interface ControlRequest {
-  command: ControlCommand;
-}
+export type ControlRequest = { command: 'reload' | 'status' | 'stop' } | { command: 'scale'; workers: number };
 
 export type ControlResponse =
   | { type: 'progress'; event: string; message: string; data?: unknown }
   | { type: 'result'; ok: true; data?: unknown }
   | { type: 'error'; ok: false; code: string; message: string };
 
+/**
+ * What the server calls for each command instead of the supervisor's own method: `zdt start` re-reads its
+ * configuration before a reload and adds its own data to the status.
+ */
+export interface ControlHandlers {
+  /** @default () => supervisor.reload() */
+  reload?: () => Promise<unknown>;
+  /** @default (workers) => supervisor.scale(workers) */
+  scale?: (workers: number) => Promise<unknown>;
+  /** @default () => supervisor.status() */
+  status?: () => unknown;
+}
+
 export interface ControlServerOptions {
   /** A connection that has not sent its request line by then is closed (default 5 s). */
   idleTimeoutMs?: number;
   /** Connections open at once (default 64). */
   maxConnections?: number;
+  handlers?: ControlHandlers;
 }
 
 export const CONTROL_IDLE_TIMEOUT_MS = 5_000;
@@ -78,6 +91,7 @@ export class ControlServer {
   readonly path: string;
   private readonly supervisor: Supervisor;
   private readonly onStop: StopHandler;
+  private readonly handlers: Required<ControlHandlers>;
   private readonly server: net.Server;
   private readonly connections = new Map<net.Socket, Connection>();
   private readonly idleTimeoutMs: number;
@@ -89,6 +103,12 @@ export class ControlServer {
     this.supervisor = supervisor;
     this.path = path.resolve(socketPath);
     this.onStop = onStop;
+    this.handlers = {
+      reload: () => supervisor.reload(),
+      scale: (workers) => supervisor.scale(workers),
+      status: () => supervisor.status(),
+      ...options.handlers,
+    };
     this.idleTimeoutMs = options.idleTimeoutMs ?? CONTROL_IDLE_TIMEOUT_MS;
     this.maxConnections = Math.max(1, options.maxConnections ?? CONTROL_MAX_CONNECTIONS);
     this.server = net.createServer((socket) => this.accept(socket));
@@ -226,12 +246,22 @@ export class ControlServer {
     try {
       switch (request.command) {
         case 'status':
-          write({ type: 'result', ok: true, data: this.supervisor.status() });
+          write({ type: 'result', ok: true, data: await this.handlers.status() });
           break;
         case 'reload': {
           const unsubscribe = this.streamRollout(write);
           try {
-            write({ type: 'result', ok: true, data: await this.supervisor.reload() });
+            write({ type: 'result', ok: true, data: await this.handlers.reload() });
+          } finally {
+            unsubscribe();
+          }
+          break;
+        }
+        case 'scale': {
+          // New workers are streamed like a rollout's; the count is validated by the handler (ERR_ZDT_INVALID_OPTION).
+          const unsubscribe = this.streamRollout(write);
+          try {
+            write({ type: 'result', ok: true, data: await this.handlers.scale(request.workers) });
           } finally {
             unsubscribe();
           }
@@ -242,7 +272,7 @@ export class ControlServer {
           write({ type: 'result', ok: true, data: await this.onStop() });
           break;
         default:
-          write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: `unknown control command ${JSON.stringify(request.command)}` });
+          write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: `unknown control command ${JSON.stringify((request as { command: unknown }).command)}` });
       }
     } catch (error) {
       const code = error instanceof ZdtError ? error.code : 'ERR_ZDT_INTERNAL';
@@ -273,8 +303,9 @@ export class ControlServer {
 }
 
 /**
- * Sends one command to the supervisor at `socketPath`; calls `onProgress` for
- * each progress line and resolves with the final result or error line.
+ * Sends one command (a name, or a request such as `{ command: 'scale', workers: 3 }`)
+ * to the supervisor at `socketPath`; calls `onProgress` for each progress line and
+ * resolves with the final result or error line.
  * Before connecting, checks that the socket and every directory on its path
  * are the caller's own (ControlUntrustedError otherwise) and that the path fits
  * a Unix socket (ControlPathError). Rejects ControlPermissionError on EACCES or
@@ -282,7 +313,7 @@ export class ControlServer {
  */
 export function sendControlCommand(
   socketPath: string,
-  command: ControlCommand,
+  command: Exclude<ControlCommand, 'scale'> | ControlRequest,
   onProgress: (response: Extract<ControlResponse, { type: 'progress' }>) => void = () => {},
 ): Promise<Exclude<ControlResponse, { type: 'progress' }>> {
   const resolved = path.resolve(socketPath);
@@ -310,7 +341,8 @@ export function sendControlCommand(
       socket.end();
     };
     socket.setEncoding('utf8');
-    socket.once('connect', () => socket.write(`${JSON.stringify({ command } satisfies ControlRequest)}\n`));
+    const request: ControlRequest = typeof command === 'string' ? { command } : command;
+    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => {
       buffer += chunk;
       let newline: number;
