@@ -225,3 +225,24 @@ export class ControlPermissionError extends ZdtError {
     this.reason = reason;
   }
 }
+
+/**
+ * A configuration file (`zdt.config.*`, the `"zdt"` field of package.json, a PM2 ecosystem file) or an env file
+ * cannot be used: it does not load, has an unknown key or a bad value. Names the file and the key (or line). The CLI
+ * exits 2; a reload that re-reads a broken file fails with it and changes nothing.
+ */
+export class ConfigError extends ZdtError {
+  override readonly name = 'ConfigError';
+  readonly file: string;
+  /** The key at fault (`drainTimeout`, `zdt.workers`, `apps[0].instances`, `line 3`), when there is one. */
+  readonly key: string | undefined;
+  readonly received: unknown;
+
+  constructor(file: string, key: string | undefined, problem: string, options: { received?: unknown; cause?: unknown } = {}) {
+    const received = 'received' in options ? `, received ${describe(options.received)}` : '';
+    super('ERR_ZDT_CONFIG', `Invalid configuration ${file}: ${key === undefined ? '' : `"${key}": `}${problem}${received}`, { cause: options.cause });
+    this.file = file;
+    this.key = key;
+    this.received = options.received;
+  }
+}

@@ -17,7 +17,7 @@ export type {
   ScaleResult,
 } from './primary/supervisor.js';
 export type { WorkerState, WorkerExit, ListeningAddress } from './primary/worker-handle.js';
-export { DEFAULTS, resolveOptions, resolveReloadUpdate, parseDuration, createConsoleLogger, MAX_TIMER_MS } from './options.js';
+export { DEFAULTS, resolveOptions, resolveReloadUpdate, parseDuration, createConsoleLogger, createJsonLogger, MAX_TIMER_MS } from './options.js';
 export type {
   ReloadUpdate,
   SupervisorOptions,
@@ -29,7 +29,7 @@ export type {
   ForkSettings,
 } from './options.js';
 export { ControlServer, defaultControlPath, sendControlCommand, CONTROL_ENV } from './primary/control.js';
-export type { ControlCommand, ControlRequest, ControlResponse } from './primary/control.js';
+export type { ControlCommand, ControlRequest, ControlResponse, ControlHandlers, ControlServerOptions } from './primary/control.js';
 export {
   ZdtError,
   InvalidOptionError,
@@ -45,6 +45,7 @@ export {
   ControlPathError,
   ControlPermissionError,
   UsageError,
+  ConfigError,
 } from './errors.js';
 export type { RollbackSummary, ServingWorker } from './errors.js';
 export { WORKER_ENV, isProtocolMessage } from './protocol.js';
