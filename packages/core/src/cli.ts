@@ -2,41 +2,83 @@
 /**
  * `zdt`: run an app under the supervisor in the foreground, and talk to a
  * running one over its control socket. Exit codes: 0 success, 1 the operation
- * failed (start, reload, no supervisor), 2 bad usage.
+ * failed (start, reload, scale, no supervisor), 2 bad usage or configuration,
+ * 3 done but requests were cut at a drain deadline.
  */
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { InvalidOptionError, UsageError, ZdtError, EntryNotFoundError, StartFailedError, RequestsCutError } from './errors.js';
-import { createConsoleLogger, DEFAULTS, parseDuration, type Readiness } from './options.js';
-import { Supervisor, type CutReport, type RolloutResult, type StopResult, type SupervisorStatus } from './primary/supervisor.js';
-import { ControlServer, defaultControlPath, sendControlCommand } from './primary/control.js';
-import { ControlPathError, ControlPermissionError, ControlUntrustedError } from './errors.js';
+import {
+  ConfigError,
+  ControlPathError,
+  ControlPermissionError,
+  ControlUntrustedError,
+  EntryNotFoundError,
+  InvalidOptionError,
+  RequestsCutError,
+  StartFailedError,
+  UsageError,
+  ZdtError,
+} from './errors.js';
+import { createConsoleLogger, createJsonLogger, logicalWorkingDirectory, type ReloadUpdate } from './options.js';
+import {
+  Supervisor,
+  type CutReport,
+  type RolloutResult,
+  type ScaleResult,
+  type StopResult,
+  type SupervisorStatus,
+} from './primary/supervisor.js';
+import { ControlServer, defaultControlPath, sendControlCommand, type ControlRequest } from './primary/control.js';
 import { findOrphanedWorkers, stopOrphanedWorkers } from './primary/orphans.js';
 import { WORKER_ENV } from './protocol.js';
 import { describeServing } from './primary/rollout.js';
+import {
+  Configuration,
+  findConfigurationFile,
+  isConfigurationFileName,
+  readFlag,
+  restartOnlyChanges,
+  type ConfigKey,
+  type Settings,
+} from './config.js';
 
 const HELP = {
   main: `Usage: zdt <command> [options]
 
 Commands:
-  start <entry>   run <entry> under the supervisor, in the foreground
-  reload          replace every worker start-first with the code now on disk
-  status          show the supervisor and its workers
-  stop            drain every worker and stop the supervisor
+  start [entry|config]  run the app under the supervisor, in the foreground
+  reload                re-read the configuration, then replace every worker start-first
+  scale N               add or remove workers start-first, leaving the others alone
+  status                show the supervisor, the app and its workers
+  stop                  drain every worker and stop the supervisor
 
 Run 'zdt <command> --help' for a command's options.
 The control socket defaults to $ZDT_CONTROL; else, for root, /run/zdt/zdt.sock; else $XDG_RUNTIME_DIR/zdt.sock;
 else <tmpdir>/zdt-<uid>/zdt.sock. zdt only uses a socket that is yours, in a directory only you can write to
 (exit 2 with ERR_ZDT_CONTROL_UNTRUSTED otherwise).
 `,
-  start: `Usage: zdt start <entry> [options] [-- app args]
+  start: `Usage: zdt start [<entry> | <config file>] [options] [-- app args]
 
-Runs <entry> as N cluster workers and keeps them serving through crashes and reloads.
+Runs the app as N cluster workers and keeps them serving through crashes and reloads.
 Prints each step. SIGUSR2 or SIGHUP reloads; SIGTERM or SIGINT stops (a second one forces).
 
+The settings come from the flags below and from a configuration file: --config FILE, a
+*.config.{js,mjs,cjs} or .json file given instead of the entry (a PM2 ecosystem file too),
+else zdt.config.{js,mjs,cjs,json} or the "zdt" field of package.json in the working
+directory. A flag wins over the file. Without <entry>, the file's entry (or script) runs.
+
 Options:
-  --workers N              number of workers (default: available parallelism)
+  --config FILE            the configuration file (zdt format or a PM2 ecosystem file)
+  --only NAME              the app to run from a PM2 ecosystem file with several
+  --env KEY=VALUE          set a variable for the workers (repeatable)
+  --env NAME               use the app's env_NAME of a PM2 ecosystem file, as 'pm2 --env NAME'
+  --env-file FILE          KEY=value lines for the workers (re-read on every reload)
+  --node-args=ARGS         node arguments for the workers ("--max-old-space-size=512 ...")
+  --cwd DIR                the workers' working directory (default: the configuration file's
+                           directory, else the current one); <entry> is resolved from here
+  --name NAME              the app's name in 'zdt status' (default: package.json name)
+  --workers N|max          number of workers (default: available parallelism)
   --ready listening|message
                            ready at the first 'listening', or when the app calls ready()
                            from @zero-downtime/core/worker (default: listening)
@@ -50,35 +92,52 @@ Options:
                            this long is hung: replaced, then killed (default: 5s; pings every 1s)
   --max-memory SIZE        replace a worker whose RSS exceeds SIZE (512M, 1.5G; default: off)
   --batch-size N           workers a rollout replaces at once (default: 1)
-  --no-auto-drain          load nothing into the workers: by default the worker side is
-                           preloaded, so an app that imports nothing is drained gently and a
-                           boot failure is named with its cause
   --control PATH           control socket path (default: see 'zdt --help')
+  --log-format text|json   the supervisor's log: text lines, or one JSON object per line
+                           (time, level, msg and fields); worker output is passed through as is
+  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (default: off)
+  --no-auto-drain          load nothing into the workers (--auto-drain: the default)
   -h, --help               show this help
 
 DUR: 500ms, 30s, 2m, or a number of milliseconds (at most 2147483647ms).
 Exit status: 0 after a clean stop, 1 when the start failed (the cause is printed) or a
-stop was forced, 2 for bad usage, 3 when the stop cut requests at the drain deadline.
+stop was forced, 2 for bad usage or a bad configuration (ERR_ZDT_CONFIG names the key and
+the file), 3 when the stop cut requests at the drain deadline.
 `,
   reload: `Usage: zdt reload [--control PATH]
 
-Forks a replacement for every worker from the code now on disk, waits until it is ready,
-then drains the old one. Prints progress. If a new worker fails before it is ready, the
-rollout stops and every worker it already replaced is rolled back, start-first, to the last
-generation that was fully ready; the last line says what serves afterwards.
+Re-reads the configuration file and env file, then forks a replacement for every worker from
+the code now on disk with the new env, args, node arguments and worker count, waits until it
+is ready, and drains the old one. Prints progress. If a new worker fails before it is ready,
+the rollout stops and every worker it already replaced is rolled back, start-first, to the
+last generation that was fully ready; the last line says what serves afterwards.
 A reload during a rollout queues one more rollout; further requests join that one.
 
 Exit status: 0 every worker runs the new generation and every old one drained cleanly;
 1 the rollout failed (rolled back, or not yet: the message says which generation each
-worker runs) or no supervisor answered; 2 bad usage or an untrusted control socket;
-3 every worker runs the new generation but old workers were cut at the drain deadline
-(ERR_ZDT_REQUESTS_CUT names them).
+worker runs) or no supervisor answered; 2 bad usage, an untrusted control socket, or a
+configuration that no longer loads (ERR_ZDT_CONFIG: nothing was changed, the workers keep
+serving); 3 every worker runs the new generation but old workers were cut at the drain
+deadline (ERR_ZDT_REQUESTS_CUT names them).
+`,
+  scale: `Usage: zdt scale N|max [--control PATH]
+
+Sets the number of workers. New workers run the generation serving now and are ready before
+the command returns; removed workers (the highest ids) are drained. The other workers are
+not touched. A later 'zdt reload' keeps this count unless the configuration file's workers
+value changed.
+
+Exit status: 0 done; 1 a new worker failed before it was ready (ERR_ZDT_SCALE_FAILED: the
+workers added for it were removed again) or no supervisor answered; 2 bad usage (N is not a
+whole number from 1 to 1024 or "max"); 3 done, but removed workers were cut at the drain
+deadline (ERR_ZDT_REQUESTS_CUT names them).
 `,
   status: `Usage: zdt status [--control PATH] [--json]
 
-Shows the supervisor state, which generation each worker serves (and "mixed generations"
-while a rollback is retried), the last rollout with its rollback and any cut requests, and
-each worker: id, pid, generation, state, uptime, restarts, RSS, and any crash loop.
+Shows the app's name and where its configuration came from, the supervisor state and uptime,
+which generation each worker serves (and "mixed generations" while a rollback is retried),
+the last rollout with its rollback and any cut requests, and each worker: id, pid,
+generation, state, uptime, restarts, CPU time used since its fork, RSS, and any crash loop.
 `,
   stop: `Usage: zdt stop [--control PATH]
 
@@ -100,8 +159,13 @@ function fail(error: unknown, command: Command | undefined): number {
     process.stderr.write(`zdt: ${error.code}: ${error.message}\nRun '${hint}' for usage.\n`);
     return 2;
   }
-  // A control path that cannot or must not be used is bad input: nothing was attempted.
-  if (error instanceof ControlUntrustedError || error instanceof ControlPathError || error instanceof ControlPermissionError) {
+  // A configuration or control path that cannot or must not be used is bad input: nothing was attempted.
+  if (
+    error instanceof ConfigError ||
+    error instanceof ControlUntrustedError ||
+    error instanceof ControlPathError ||
+    error instanceof ControlPermissionError
+  ) {
     process.stderr.write(`zdt: ${error.code}: ${error.message}\n`);
     return 2;
   }
@@ -113,12 +177,10 @@ function fail(error: unknown, command: Command | undefined): number {
   return 1;
 }
 
+type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+
 /** node:util parseArgs with its errors turned into UsageError (exit 2). */
-function parseFlags<const Options extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(
-  args: string[],
-  options: Options,
-  allowPositionals: boolean,
-) {
+function parseFlags<const Options extends FlagSpec>(args: string[], options: Options, allowPositionals: boolean) {
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
   } catch (error) {
@@ -127,120 +189,182 @@ function parseFlags<const Options extends Record<string, { type: 'string' | 'boo
   }
 }
 
-function flagValue<T>(flag: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (error instanceof InvalidOptionError) {
-      throw new UsageError(`${flag}: ${error.message.replace(/^Invalid option "[^"]*": /, '')}`);
-    }
-    throw error;
-  }
-}
-
-function parseWorkers(value: string, option: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw new InvalidOptionError(option, 'a whole number from 1 to 1024', value);
-  return Number(value);
-}
-
-/** `512`, `512M`, `512MB`, `1.5G`, `1.5GB`: MiB unless the suffix says GiB. */
-function parseMemory(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(m|mb|mib|g|gb|gib)?$/i.exec(value.trim());
-  const amount = match ? Number(match[1]) * (/^g/i.test(match[2] ?? '') ? 1024 : 1) : Number.NaN;
-  if (!match || !(amount > 0) || amount > 1024 * 1024) {
-    throw new InvalidOptionError('max-memory', 'a size like 512M or 1.5G (MiB without a suffix), more than 0', value);
-  }
-  return amount;
-}
-
-/** `zdt reload` and `zdt stop` exit with this when the work was done but requests were cut at a drain deadline. */
+/** `zdt reload`, `zdt scale` and `zdt stop` exit with this when the work was done but requests were cut at a drain deadline. */
 const EXIT_CUT = 3;
 
-function describeCuts(what: 'reload' | 'stop', cuts: readonly CutReport[]): string {
+function describeCuts(what: 'reload' | 'stop' | 'scale', cuts: readonly CutReport[]): string {
   const parts = cuts.map((cut) => {
     const count = cut.cut === undefined ? 'its requests in flight' : `${cut.cut} connection(s)`;
     return `worker ${cut.workerId} (pid ${cut.pid}, generation ${cut.generation}) ${cut.killed ? 'was killed at its deadline, cutting' : 'cut'} ${count}`;
   });
-  return `${what === 'reload' ? 'the rollout replaced every worker, but' : 'every worker stopped, but'} ${parts.join('; ')} at the drain deadline; raise --drain-timeout to give requests more time`;
+  const done = { reload: 'the rollout replaced every worker, but', stop: 'every worker stopped, but', scale: 'the workers were removed, but' }[what];
+  return `${done} ${parts.join('; ')} at the drain deadline; raise --drain-timeout to give requests more time`;
+}
+
+/** `zdt start` flags that set the same thing as a key of the configuration file. */
+const SETTING_FLAGS: Record<string, ConfigKey> = {
+  cwd: 'cwd',
+  name: 'name',
+  workers: 'workers',
+  'env-file': 'envFile',
+  'node-args': 'nodeArgs',
+  ready: 'ready',
+  'ready-timeout': 'readyTimeout',
+  'drain-timeout': 'drainTimeout',
+  'cleanup-timeout': 'cleanupTimeout',
+  'heartbeat-timeout': 'heartbeatTimeout',
+  'max-memory': 'maxMemory',
+  'batch-size': 'batchSize',
+  control: 'control',
+  'log-format': 'logFormat',
+  metrics: 'metrics',
+};
+
+const START_FLAGS = {
+  ...(Object.fromEntries(Object.keys(SETTING_FLAGS).map((flag) => [flag, { type: 'string' }])) as Record<keyof typeof SETTING_FLAGS, { type: 'string' }>),
+  config: { type: 'string' },
+  only: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  'auto-drain': { type: 'boolean' },
+  'no-auto-drain': { type: 'boolean' },
+} satisfies FlagSpec;
+
+/** What the command line says, checked like the configuration file's keys; `--env NAME` comes back apart. */
+function commandLineSettings(values: Record<string, string | boolean | string[] | undefined>, workingDirectory: string) {
+  const settings: Settings = {};
+  for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
+    const value = values[flag];
+    if (typeof value === 'string') Object.assign(settings, readFlag(`--${flag}`, key, value, workingDirectory));
+  }
+  if (values['auto-drain'] && values['no-auto-drain']) throw new UsageError('--auto-drain and --no-auto-drain: give one');
+  if (values['auto-drain']) settings.autoDrain = true;
+  if (values['no-auto-drain']) settings.autoDrain = false;
+  let envName: string | undefined;
+  for (const item of (values.env as string[] | undefined) ?? []) {
+    const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(item);
+    if (assignment) {
+      settings.env = { ...settings.env, [assignment[1]!]: assignment[2]! };
+    } else if (/^[\w.-]+$/.test(item) && envName === undefined) {
+      envName = item;
+    } else {
+      throw new UsageError(`--env: expected KEY=VALUE, or once the NAME of a PM2 ecosystem app's env_NAME, received ${JSON.stringify(item)}`);
+    }
+  }
+  return { settings, envName };
+}
+
+/** `zdt status --json`: the supervisor's status plus what only `zdt start` knows. */
+interface CliStatus extends SupervisorStatus {
+  /** How long this `zdt start` has been running. */
+  uptimeMs: number;
+  app: {
+    name: string;
+    /** The configuration file read, null when everything came from the command line. */
+    config: string | null;
+  };
 }
 
 async function start(argv: string[]): Promise<number> {
   const separator = argv.indexOf('--');
   const own = separator >= 0 ? argv.slice(0, separator) : argv;
-  const appArgs = separator >= 0 ? argv.slice(separator + 1) : [];
-  const { values, positionals } = parseFlags(
-    own,
-    {
-      workers: { type: 'string' },
-      ready: { type: 'string' },
-      'ready-timeout': { type: 'string' },
-      'drain-timeout': { type: 'string' },
-      'cleanup-timeout': { type: 'string' },
-      'heartbeat-timeout': { type: 'string' },
-      'max-memory': { type: 'string' },
-      'batch-size': { type: 'string' },
-      'no-auto-drain': { type: 'boolean' },
-      control: { type: 'string' },
-    },
-    true,
-  );
+  const appArgs = separator >= 0 ? argv.slice(separator + 1) : undefined;
+  const { values, positionals } = parseFlags(own, START_FLAGS, true);
   if (values.help) {
     print(HELP.start);
     return 0;
   }
-  if (positionals.length === 0) throw new UsageError('missing <entry>: the app file to run');
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; put app arguments after --`);
   }
-  const entry = positionals[0] as string;
-  const workers = values.workers === undefined ? undefined : flagValue('--workers', () => parseWorkers(values.workers as string, 'workers'));
-  const rolloutBatchSize =
-    values['batch-size'] === undefined ? undefined : flagValue('--batch-size', () => parseWorkers(values['batch-size'] as string, 'batch-size'));
-  let readiness: Readiness | undefined;
-  if (values.ready !== undefined) {
-    if (values.ready !== 'listening' && values.ready !== 'message') {
-      throw new UsageError(`--ready: expected "listening" or "message", received ${JSON.stringify(values.ready)}`);
-    }
-    readiness = values.ready;
+  const workingDirectory = logicalWorkingDirectory();
+  const positional = positionals[0];
+  const positionalIsConfig = positional !== undefined && isConfigurationFileName(positional);
+  if (positionalIsConfig && values.config !== undefined) {
+    throw new UsageError(`${JSON.stringify(positional)} and --config ${JSON.stringify(values.config)}: name one configuration file`);
   }
-  const readyTimeoutMs =
-    values['ready-timeout'] === undefined ? undefined : flagValue('--ready-timeout', () => parseDuration(values['ready-timeout'] as string, 'ready-timeout'));
-  const drainTimeoutMs =
-    values['drain-timeout'] === undefined ? undefined : flagValue('--drain-timeout', () => parseDuration(values['drain-timeout'] as string, 'drain-timeout'));
-  const cleanupTimeoutMs =
-    values['cleanup-timeout'] === undefined ? undefined : flagValue('--cleanup-timeout', () => parseDuration(values['cleanup-timeout'] as string, 'cleanup-timeout'));
-  const heartbeatTimeoutMs =
-    values['heartbeat-timeout'] === undefined ? undefined : flagValue('--heartbeat-timeout', () => parseDuration(values['heartbeat-timeout'] as string, 'heartbeat-timeout'));
-  const maxMemoryMb = values['max-memory'] === undefined ? undefined : flagValue('--max-memory', () => parseMemory(values['max-memory'] as string));
-  if (readyTimeoutMs === 0) throw new UsageError('--ready-timeout: must be more than 0, received "0"');
-  if (drainTimeoutMs === 0) throw new UsageError('--drain-timeout: must be more than 0, received "0"');
-  if (heartbeatTimeoutMs !== undefined && heartbeatTimeoutMs <= DEFAULTS.heartbeatIntervalMs) {
-    throw new UsageError(`--heartbeat-timeout: must be more than the ${DEFAULTS.heartbeatIntervalMs}ms ping interval, received ${JSON.stringify(values['heartbeat-timeout'])}`);
+  const named = values.config ?? (positionalIsConfig ? positional : undefined);
+  // Kept logical (not realpath'd): a file under a `current` symlink is read from the release it points to at each reload.
+  const configFile = named === undefined ? findConfigurationFile(workingDirectory) : path.resolve(workingDirectory, named);
+  const { settings: commandLine, envName } = commandLineSettings(values, workingDirectory);
+  if (positional !== undefined && !positionalIsConfig) commandLine.entry = positional;
+  if (appArgs !== undefined) commandLine.args = appArgs;
+  const configuration = new Configuration(configFile, commandLine, { only: values.only, envName }, workingDirectory);
+  const started = await configuration.read();
+  if ((values.only !== undefined || envName !== undefined) && started.configFormat !== 'pm2') {
+    const flag = values.only !== undefined ? `--only ${values.only}` : `--env ${envName}`;
+    throw new UsageError(`${flag} picks an app or its env_NAME in a PM2 ecosystem file; ${started.configFile ?? 'no configuration file was read'}${started.configFile ? ' is not one' : ''}`);
   }
-  const controlPath = values.control ?? defaultControlPath();
+  let current = started;
+  const controlPath = started.controlPath ?? defaultControlPath();
 
   // A log reader that went away (EPIPE) must not take the supervisor, and with it every worker, down.
   const ignoreOutputError = () => {};
   process.stdout.on('error', ignoreOutputError);
   process.stderr.on('error', ignoreOutputError);
-  const logger = createConsoleLogger(process.stdout);
+  const logger = started.logFormat === 'json' ? createJsonLogger(process.stdout) : createConsoleLogger(process.stdout);
+  const warnIgnored = (warnings: string[], file: string | undefined) => {
+    for (const warning of warnings) logger.warn({ config: file }, `${file}: ${warning}`);
+  };
+  warnIgnored(started.warnings, started.configFile);
   // Markers a later `zdt start` on the same control path uses to find workers this process leaves behind if SIGKILLed.
   const orphanMarkers = { [WORKER_ENV.supervisorPid]: String(process.pid), [WORKER_ENV.supervisorControl]: path.resolve(controlPath) };
   const supervisor = new Supervisor({
-    entry,
-    args: appArgs,
-    env: orphanMarkers,
-    workers,
-    readiness,
-    readyTimeoutMs,
-    drainTimeoutMs,
-    cleanupTimeoutMs,
-    heartbeatTimeoutMs,
-    maxMemoryMb,
-    rolloutBatchSize,
-    autoDrain: values['no-auto-drain'] === true ? false : undefined,
+    // Relative to cwd where it can be, so an error names the file the way it was given.
+    entry: path.relative(started.cwd, started.entry) || started.entry,
+    cwd: started.cwd,
+    args: started.args,
+    env: { ...started.env, ...orphanMarkers },
+    execArgv: started.execArgv,
+    workers: started.workers,
+    readiness: started.readiness,
+    readyTimeoutMs: started.readyTimeoutMs,
+    drainTimeoutMs: started.drainTimeoutMs,
+    cleanupTimeoutMs: started.cleanupTimeoutMs,
+    heartbeatTimeoutMs: started.heartbeatTimeoutMs,
+    maxMemoryMb: started.maxMemoryMb,
+    rolloutBatchSize: started.rolloutBatchSize,
+    autoDrain: started.autoDrain,
+    metrics: started.metrics,
     logger,
   });
+  logger.info({ config: started.configFile ?? null, app: started.name }, `app ${started.name}, configuration: ${started.configFile ?? 'command line'}`);
+
+  // The worker count in the file applies when it changes there, so a reload does not undo a `zdt scale`.
+  let appliedFileWorkers = started.fromFile.workers;
+  /** Every reload, by signal or control socket: re-read the configuration (a broken one rejects, nothing changes). */
+  const reloadWithConfiguration = async (): Promise<RolloutResult> => {
+    let next: typeof started;
+    try {
+      next = await configuration.read();
+    } catch (error) {
+      const code = error instanceof ZdtError ? `${error.code}: ` : '';
+      logger.error({ code: (error as ZdtError).code }, `reload refused: ${code}${(error as Error).message}; the workers keep running unchanged`);
+      throw error;
+    }
+    warnIgnored(next.warnings, next.configFile);
+    const changed = restartOnlyChanges(started, next);
+    if (changed.length > 0) {
+      logger.warn(
+        { config: next.configFile, keys: changed },
+        `${changed.join(', ')} changed since start: applied at the next 'zdt start' (a reload applies env, envFile, args, nodeArgs and workers)`,
+      );
+    }
+    const update: ReloadUpdate = { env: { ...next.env, ...orphanMarkers }, args: next.args ?? [], execArgv: next.execArgv ?? [] };
+    const fileWorkers = next.fromFile.workers;
+    if (commandLine.workers === undefined && fileWorkers !== undefined && fileWorkers !== appliedFileWorkers) update.workers = fileWorkers;
+    const result = await supervisor.reload(update);
+    appliedFileWorkers = fileWorkers;
+    current = next;
+    return result;
+  };
+  const statusWithApp = (): CliStatus => {
+    const status = supervisor.status();
+    return {
+      ...status,
+      uptimeMs: Math.round(process.uptime() * 1000),
+      app: { name: current.name, config: current.configFile ?? null },
+    };
+  };
 
   let stopping: Promise<StopResult> | undefined;
   let forced = false;
@@ -261,15 +385,18 @@ async function start(argv: string[]): Promise<number> {
     return stopping;
   };
   // A repeated `zdt stop` waits for the stop under way; only a second signal escalates to a forced stop.
-  const control = new ControlServer(supervisor, controlPath, () => stopping ?? stop('stop requested over the control socket'));
+  const control = new ControlServer(supervisor, controlPath, () => stopping ?? stop('stop requested over the control socket'), {
+    handlers: { reload: reloadWithConfiguration, status: statusWithApp },
+  });
   await control.listen();
   logger.info(`control socket ${control.path}`);
 
   const reload = (signal: string) => {
     logger.info(`${signal}: reload requested`);
-    supervisor.reload().catch((error: Error) => {
-      // The supervisor already logged a failed rollout; only other refusals need saying.
-      if (!(error instanceof ZdtError) || error.code !== 'ERR_ZDT_ROLLOUT_FAILED') logger.warn(`reload refused: ${error.message}`);
+    reloadWithConfiguration().catch((error: Error) => {
+      // A failed rollout and a configuration that does not load are logged already; other refusals need saying.
+      if (error instanceof ZdtError && ['ERR_ZDT_ROLLOUT_FAILED', 'ERR_ZDT_CONFIG', 'ERR_ZDT_USAGE'].includes(error.code)) return;
+      logger.warn(`reload refused: ${error.message}`);
     });
   };
   const signalHandlers: Partial<Record<NodeJS.Signals, () => void>> = {
@@ -317,27 +444,32 @@ async function start(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/** Error lines a client exits 2 for: the request itself (or the configuration it re-read) was bad; nothing was done. */
+const BAD_INPUT_CODES = new Set(['ERR_ZDT_USAGE', 'ERR_ZDT_INVALID_OPTION', 'ERR_ZDT_CONFIG']);
+
 /**
  * The client commands share one shape: flags, --help, one control request
- * with progress printed as it arrives, exit 1 with the supervisor's reason.
+ * with progress printed as it arrives, exit 1 with the supervisor's reason
+ * (2 when it says the input was bad).
  */
 async function controlCommand(
   argv: string[],
-  command: 'reload' | 'status' | 'stop',
+  command: Exclude<Command, 'main' | 'start'>,
   onResult: (data: unknown, json: boolean) => string | { cut: RequestsCutError; summary: string },
+  toRequest: (positionals: string[]) => ControlRequest = () => ({ command }) as ControlRequest,
 ): Promise<number> {
-  const flags: Record<string, { type: 'string' | 'boolean' }> =
-    command === 'status' ? { control: { type: 'string' }, json: { type: 'boolean' } } : { control: { type: 'string' } };
-  const { values } = parseFlags(argv, flags, false);
+  const flags: FlagSpec = command === 'status' ? { control: { type: 'string' }, json: { type: 'boolean' } } : { control: { type: 'string' } };
+  const { values, positionals } = parseFlags(argv, flags, command === 'scale');
   if (values.help) {
     print(HELP[command]);
     return 0;
   }
+  const request = toRequest(positionals);
   const controlPath = typeof values.control === 'string' ? values.control : defaultControlPath();
-  const response = await sendControlCommand(controlPath, command, (progress) => print(progress.message));
+  const response = await sendControlCommand(controlPath, request, (progress) => print(progress.message));
   if (response.type === 'error') {
     process.stderr.write(`zdt: ${response.code}: ${response.message}\n`);
-    return 1;
+    return BAD_INPUT_CODES.has(response.code) ? 2 : 1;
   }
   const result = onResult(response.data, values.json === true);
   if (typeof result === 'string') {
@@ -362,8 +494,34 @@ const reload = (argv: string[]) =>
     return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('reload', cuts), cuts) };
   });
 
+const scale = (argv: string[]) =>
+  controlCommand(
+    argv,
+    'scale',
+    (data) => {
+      const result = data as ScaleResult;
+      const count = `${result.workers} worker${result.workers === 1 ? '' : 's'}`;
+      const ids = (list: number[]) => `worker${list.length === 1 ? '' : 's'} ${list.join(', ')}`;
+      const summary =
+        result.added.length > 0
+          ? `scaled to ${count}: added ${ids(result.added)}`
+          : result.removed.length > 0
+            ? `scaled to ${count}: removed ${ids(result.removed)} (drained)`
+            : `already ${count}: nothing to do`;
+      const cuts = result.cuts ?? [];
+      return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('scale', cuts), cuts) };
+    },
+    (positionals) => {
+      if (positionals.length !== 1) {
+        throw new UsageError(positionals.length === 0 ? 'missing N: the number of workers wanted' : `unexpected argument ${JSON.stringify(positionals[1])}`);
+      }
+      const { workers } = readFlag('N', 'workers', positionals[0]!, logicalWorkingDirectory());
+      return { command: 'scale', workers: workers! };
+    },
+  );
+
 const status = (argv: string[]) =>
-  controlCommand(argv, 'status', (data, json) => (json ? JSON.stringify(data, null, 2) : formatStatus(data as SupervisorStatus)));
+  controlCommand(argv, 'status', (data, json) => (json ? JSON.stringify(data, null, 2) : formatStatus(data as CliStatus)));
 
 const stop = (argv: string[]) =>
   controlCommand(argv, 'stop', (data) => {
@@ -375,12 +533,26 @@ function formatBytes(bytes: number | undefined): string {
   return bytes === undefined ? '-' : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
-function formatStatus(status: SupervisorStatus): string {
-  const lines = [
-    `supervisor pid ${status.pid}: ${status.state}, newest generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)`,
+/** `45s`, `3m12s`, `2h5m`, `3d4h`: the two largest units. */
+function formatUptime(milliseconds: number): string {
+  const seconds = Math.floor(milliseconds / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${seconds % 60}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h${minutes % 60}m`;
+  return `${Math.floor(hours / 24)}d${hours % 24}h`;
+}
+
+function formatStatus(status: CliStatus): string {
+  const lines: string[] = [];
+  if (status.app) lines.push(`app ${status.app.name}, configuration: ${status.app.config ?? 'command line'}`);
+  const up = status.uptimeMs === undefined ? '' : `, up ${formatUptime(status.uptimeMs)}`;
+  lines.push(
+    `supervisor pid ${status.pid}: ${status.state}, newest generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)${up}`,
     `entry ${status.entry}`,
     `serving: ${describeServing(status.serving)}${status.mixedGenerations ? ' (a rollback is being retried)' : ''}`,
-  ];
+  );
   if (status.rollout) lines.push(`rollout of generation ${status.rollout.generation} in progress${status.rollout.queued ? ', one more queued' : ''}`);
   if (status.lastRollout) {
     const last = status.lastRollout;
@@ -393,7 +565,7 @@ function formatStatus(status: SupervisorStatus): string {
       lines.push(`cut at the drain deadline: worker ${cut.workerId} (pid ${cut.pid}) ${cut.cut === undefined ? 'was killed with requests in flight' : `cut ${cut.cut} connection(s)`}`);
     }
   }
-  lines.push('', 'ID  PID      GEN  STATE     UPTIME    RESTARTS  RSS');
+  lines.push('', 'ID  PID      GEN  STATE     UPTIME    RESTARTS  CPU       RSS');
   for (const worker of status.workers) {
     lines.push(
       [
@@ -401,8 +573,9 @@ function formatStatus(status: SupervisorStatus): string {
         String(worker.pid).padEnd(8),
         String(worker.generation).padEnd(4),
         worker.state.padEnd(9),
-        `${Math.round(worker.uptimeMs / 1000)}s`.padEnd(9),
+        formatUptime(worker.uptimeMs).padEnd(9),
         String(worker.restarts).padEnd(9),
+        (worker.cpuSeconds === undefined ? '-' : `${worker.cpuSeconds.toFixed(2)}s`).padEnd(9),
         formatBytes(worker.rssBytes),
       ].join(' '),
     );
@@ -414,7 +587,7 @@ function formatStatus(status: SupervisorStatus): string {
   return lines.join('\n');
 }
 
-const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, status, stop };
+const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, scale, status, stop };
 
 function version(): string {
   try {
@@ -438,7 +611,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (name === undefined) throw new UsageError('missing command');
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, status or stop`);
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, scale, status or stop`);
     return await COMMANDS[command](rest);
   } catch (error) {
     return fail(error, command);
