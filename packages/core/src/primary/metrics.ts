@@ -62,7 +62,7 @@ export class SupervisorMetrics {
   readonly restarts = new Counter('zdt_restarts_total', 'Workers started into a slot after the first start, by cause: crash, reload (rollout), rollback, hung, memory, replace (asked by the worker), scale.');
   readonly crashes = new Counter('zdt_worker_crashes_total', 'Workers that exited without being asked to (including failures before ready).');
   readonly rollouts = new Counter('zdt_rollouts_total', 'Rollouts by outcome: done, or refused (a new worker failed before it was ready and the rollout was rolled back).');
-  readonly rolloutDuration = new Histogram('zdt_rollout_duration_seconds', 'Rollout duration from start to the last old worker gone (refused: including the rollback), by outcome.', [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300]);
+  readonly rolloutDuration = new Histogram('zdt_rollout_duration_seconds', 'Rollout duration from start to the last old worker gone (a refused one: including its rollback).', [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300]);
   readonly readyTime = new Histogram('zdt_worker_ready_seconds', 'Time from fork to ready, per worker.', [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30]);
   readonly drains = new Counter('zdt_drains_total', 'Worker drains reported by the worker module, by reason.');
   readonly drainDuration = new Histogram('zdt_drain_duration_seconds', 'HTTP drain duration, from the trigger to the last connection closed.', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60]);

@@ -769,7 +769,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts, serving };
     this.lastRollout = { generation, outcome: 'done', replaced: report.replaced, cuts: report.cuts, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
     this.metrics.rollouts.inc({ outcome: 'done' });
-    this.metrics.rolloutDuration.observe(result.durationMs / 1000, { outcome: 'done' });
+    this.metrics.rolloutDuration.observe(result.durationMs / 1000);
     const cutNote = report.cuts.length > 0 ? `; ${report.cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
     this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);
     this.emit('rollout:done', result);
@@ -884,7 +884,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       durationMs: Date.now() - startedAt,
     };
     this.metrics.rollouts.inc({ outcome: 'refused' });
-    this.metrics.rolloutDuration.observe(this.lastRollout.durationMs / 1000, { outcome: 'refused' });
+    this.metrics.rolloutDuration.observe(this.lastRollout.durationMs / 1000);
     this.log.error({ generation, workerId: failure.workerId, pid: failure.pid, reason: failure.reason }, error.message);
     this.emit('rollout:failed', { generation, error });
     if (!rollback.complete && this.currentState === 'running') this.scheduleRollbackRetry(generation);

@@ -1,0 +1,143 @@
+/**
+ * Every deploy in the monitoring: the supervisor's Prometheus endpoint, scraped during a rolling restart under
+ * keep-alive load and read with a real parser (parse-prometheus-text-format), shows the rollout, its duration, each
+ * drain with zero cut requests and the restart causes; the app's own prom-client counters are summed over the
+ * workers, without code in the primary, and do not go back when the workers are replaced.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
+
+const APP = fileURLToPath(new URL('./fixtures/apps/prom-app.cjs', import.meta.url));
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'zdt-metrics-'));
+let sockets = 0;
+
+afterEach(() => killTracked());
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface ParsedFamily {
+  name: string;
+  type: string;
+  metrics: Array<{ value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }>;
+}
+
+function get(port: number, pathname: string): Promise<{ status: number; body: string; type: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: pathname, agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body, type: response.headers['content-type'] }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function scrape(port: number): Promise<Map<string, ParsedFamily>> {
+  const response = await get(port, '/metrics');
+  expect(response.status).toBe(200);
+  expect(response.type).toMatch(/^text\/plain; version=0\.0\.4/);
+  const families = parsePrometheusTextFormat(response.body) as ParsedFamily[];
+  return new Map(families.map((family) => [family.name, family]));
+}
+
+function value(families: Map<string, ParsedFamily>, name: string, labels: Record<string, string> = {}): number {
+  const family = families.get(name);
+  const metric = family?.metrics.find((candidate) => Object.entries(labels).every(([key, expected]) => candidate.labels?.[key] === expected));
+  return metric ? Number(metric.value ?? metric.count) : Number.NaN;
+}
+
+async function startWithMetrics(workers: number) {
+  const control = path.join(scratch, `${++sockets}.sock`);
+  const running = zdtStart([APP, '--workers', String(workers), '--control', control, '--metrics', '127.0.0.1:0']);
+  const line = await running.waitForLine(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/);
+  await running.waitForLine(/supervisor pid \d+ running/);
+  return { running, control, port: running.port(), metricsPort: Number(/:(\d+)\/metrics/.exec(line)![1]) };
+}
+
+describe('the metrics endpoint', () => {
+  it('scraped during a rolling restart under load: the rollout, its duration, each drain with zero cut, restart causes', async () => {
+    const { running, control, port, metricsPort } = await startWithMetrics(2);
+    const load = startLoad({ port, clients: 8, durationMs: 60_000 });
+    await load.waitForRequests(20);
+
+    let scrapes = 0;
+    let scraping = true;
+    const scraper = (async () => {
+      while (scraping) {
+        await scrape(metricsPort);
+        scrapes++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const reload = await zdt(['reload', '--control', control]);
+    scraping = false;
+    await scraper;
+    expect(reload.code).toBe(0);
+    const summary = await load.stop();
+    expect(summary.failed).toBe(0);
+    expect(scrapes).toBeGreaterThan(0);
+
+    let families = await scrape(metricsPort);
+    expect(value(families, 'zdt_rollouts_total', { outcome: 'done' })).toBe(1);
+    expect(value(families, 'zdt_rollout_duration_seconds')).toBe(1);
+    expect(Number(families.get('zdt_rollout_duration_seconds')!.metrics[0]!.sum)).toBeGreaterThan(0);
+    expect(value(families, 'zdt_drains_total', { reason: 'reload' })).toBe(2);
+    expect(value(families, 'zdt_drain_duration_seconds')).toBe(2);
+    expect(value(families, 'zdt_drain_cut_total', { kind: 'request' })).toBe(0);
+    expect(value(families, 'zdt_drain_cut_total', { kind: 'long_lived' })).toBe(0);
+    expect(value(families, 'zdt_restarts_total', { cause: 'reload' })).toBe(2);
+    expect(value(families, 'zdt_workers', { state: 'ready' })).toBe(2);
+    expect(value(families, 'zdt_generation')).toBe(1);
+    expect(families.get('zdt_worker_info')!.metrics.map((metric) => metric.labels?.generation)).toEqual(['1', '1']);
+    expect(families.get('zdt_worker_cpu_seconds_total')!.metrics).toHaveLength(2);
+    expect(value(families, 'zdt_worker_ready_seconds')).toBe(4);
+
+    // A crash is a restart of its own cause.
+    await get(port, '/exit');
+    for (let attempt = 0; attempt < 200 && !(value(families, 'zdt_restarts_total', { cause: 'crash' }) >= 1); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      families = await scrape(metricsPort);
+    }
+    expect(value(families, 'zdt_restarts_total', { cause: 'crash' })).toBe(1);
+    expect(value(families, 'zdt_worker_crashes_total')).toBe(1);
+
+    // The same figures in zdt status --json.
+    const status = JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as { metrics: { rollouts: Array<{ labels: Record<string, string>; value: number }> } };
+    expect(status.metrics.rollouts).toEqual([{ labels: { outcome: 'done' }, value: 1 }]);
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("sums the app's prom-client counters over the workers, and they do not go back across reloads", async () => {
+    const { running, control, port, metricsPort } = await startWithMetrics(2);
+    const load = startLoad({ port, clients: 8, durationMs: 60_000 });
+    await load.waitForRequests(50);
+    const seen: number[] = [];
+    for (let rollout = 0; rollout < 2; rollout++) {
+      const families = await scrape(metricsPort);
+      seen.push(value(families, 'app_requests_total', { route: 'ping' }) + value(families, 'app_requests_total', { route: 'echo' }));
+      expect((await zdt(['reload', '--control', control])).code).toBe(0);
+      await load.waitForRequests(50);
+    }
+    const summary = await load.stop();
+    expect(summary.failed).toBe(0);
+    const families = await scrape(metricsPort);
+    const total = value(families, 'app_requests_total', { route: 'ping' }) + value(families, 'app_requests_total', { route: 'echo' });
+    seen.push(total);
+    // Every request every worker answered, the replaced ones included: exactly what the clients got back.
+    expect(total).toBe(summary.ok);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    // A gauge is summed over the live workers only: nothing is in flight once the clients stopped.
+    expect(value(families, 'app_requests_in_flight')).toBe(0);
+    expect(families.get('app_requests_total')!.type).toBe('COUNTER');
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
+});
