@@ -177,52 +177,52 @@ export class UsageError extends ZdtError {
   }
 }
 
+/** A control socket path that zdt will not use, with the path and the reason. The CLI exits 2 for each kind. */
+abstract class ControlSocketError extends ZdtError {
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(code: string, message: string, path: string, reason: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
 /**
  * A control socket, its directory or a directory above it belongs to another user or can be written by
  * others, so whatever answers there may not be the caller's supervisor. Neither `zdt start` nor the
- * client commands use it. The CLI exits 2.
+ * client commands use it.
  */
-export class ControlUntrustedError extends ZdtError {
+export class ControlUntrustedError extends ControlSocketError {
   override readonly name = 'ControlUntrustedError';
-  readonly path: string;
   /** The uid that owns the socket (or the directory found at fault), when known. */
   readonly owner: number | undefined;
-  readonly reason: string;
 
   constructor(path: string, reason: string, owner?: number) {
-    super('ERR_ZDT_CONTROL_UNTRUSTED', `Refusing control socket ${path}: ${reason}`);
-    this.path = path;
+    super('ERR_ZDT_CONTROL_UNTRUSTED', `Refusing control socket ${path}: ${reason}`, path, reason);
     this.owner = owner;
-    this.reason = reason;
   }
 }
 
 /**
  * The control socket path cannot be used: longer than the system's Unix socket limit, its directory is
- * missing or not a directory, or a non-socket file is in the way. Nothing is created. The CLI exits 2.
+ * missing or not a directory, or a non-socket file is in the way. Nothing is created.
  */
-export class ControlPathError extends ZdtError {
+export class ControlPathError extends ControlSocketError {
   override readonly name = 'ControlPathError';
-  readonly path: string;
-  readonly reason: string;
 
   constructor(path: string, reason: string) {
-    super('ERR_ZDT_CONTROL_PATH', `Unusable control socket path ${path}: ${reason}`);
-    this.path = path;
-    this.reason = reason;
+    super('ERR_ZDT_CONTROL_PATH', `Unusable control socket path ${path}: ${reason}`, path, reason);
   }
 }
 
-/** EACCES/EPERM on the control socket or its directory (not "nobody listening"). The CLI exits 2. */
-export class ControlPermissionError extends ZdtError {
+/** EACCES/EPERM on the control socket or its directory (not "nobody listening"). */
+export class ControlPermissionError extends ControlSocketError {
   override readonly name = 'ControlPermissionError';
-  readonly path: string;
-  readonly reason: string;
 
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super('ERR_ZDT_CONTROL_PERMISSION', `Permission denied on control socket ${path}: ${reason}`, options);
-    this.path = path;
-    this.reason = reason;
+    super('ERR_ZDT_CONTROL_PERMISSION', `Permission denied on control socket ${path}: ${reason}`, path, reason, options);
   }
 }
 
