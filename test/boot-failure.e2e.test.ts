@@ -8,8 +8,7 @@ import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, killTracked } from './lib/processes.js';
-import { zdtStart } from './lib/zdt.js';
+import { isAlive, killTracked, zdtStart } from '@zero-downtime/testkit';
 
 const app = (name: string) => fileURLToPath(new URL(`./fixtures/apps/${name}`, import.meta.url));
 

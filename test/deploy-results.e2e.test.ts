@@ -3,14 +3,12 @@
  * deadline that cut requests is said with exit 3 and the workers named, a hung worker is replaced within the
  * configured time, and bad flags are refused with exit 2.
  */
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { isAlive, killTracked, waitForExit } from './lib/processes.js';
-import { zdt, zdtStart } from './lib/zdt.js';
+import { get, isAlive, killTracked, waitForExit, zdt, zdtStart, type Reply } from '@zero-downtime/testkit';
 
 const APP = fileURLToPath(new URL('./fixtures/apps/release.cjs', import.meta.url));
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'zdt-results-'));
@@ -19,25 +17,6 @@ const control = () => path.join(scratch, `${++sockets}.sock`);
 
 afterEach(() => killTracked());
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function get(port: number, pathname: string, timeoutMs = 120_000): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port, path: pathname, agent: false, timeout: timeoutMs }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error('request timed out')));
-    request.on('error', reject);
-  });
-}
 
 async function startOne(extra: string[]) {
   const socket = control();
@@ -48,7 +27,7 @@ async function startOne(extra: string[]) {
 
 /** Sends a slow request and gives the worker a moment to hold it; wrapped, so awaiting this does not await the reply. */
 async function inFlight(port: number, ms: number): Promise<{ reply: Promise<Reply | Error> }> {
-  const reply = get(port, `/slow?ms=${ms}`).catch((error: Error) => error);
+  const reply = get(port, `/slow?ms=${ms}`, { timeoutMs: 120_000 }).catch((error: Error) => error);
   await new Promise((resolve) => setTimeout(resolve, 300));
   return { reply };
 }

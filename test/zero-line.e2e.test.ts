@@ -4,15 +4,12 @@
  * with verified bodies: zero failed requests, every worker replaced each time. A PM2-style app's own SIGINT cleanup
  * runs once per worker, after the drain.
  */
-import http from 'node:http';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startLoad } from './lib/load.js';
-import { isAlive, killTracked } from './lib/processes.js';
-import { zdt, zdtStart } from './lib/zdt.js';
+import { get, isAlive, killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
 
 const unmodified = (name: string) => fileURLToPath(new URL(`./fixtures/unmodified/${name}`, import.meta.url));
 const adapted = (name: string) => fileURLToPath(new URL(`./fixtures/apps/${name}`, import.meta.url));
@@ -28,19 +25,6 @@ afterAll(() => {
   console.log(`\nzero-line mode, ${ROLLOUTS} rolling restarts, 2 workers, 8 keep-alive clients:\n${figures.join('\n')}`);
 });
 
-function getText(port: number, pathname: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: pathname, agent: false }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      })
-      .on('error', reject);
-  });
-}
-
 interface Status {
   workers: Array<{ pid: number; state: string; generation: number }>;
 }
@@ -49,7 +33,7 @@ async function rollingRestarts(name: string, entry: string, env: Record<string, 
   const control = path.join(scratch, `${++sockets}.sock`);
   const running = zdtStart([entry, '--workers', '2', '--control', control, ...extra], { env });
   await running.waitForLine(/supervisor pid \d+ running/);
-  const load = startLoad({ port: running.port(), clients: 8, maxDurationMs: 150_000 });
+  const load = startLoad({ port: running.port(), clients: 8, durationMs: 150_000 });
   await load.waitForRequests(20);
   const durations: number[] = [];
   for (let rollout = 1; rollout <= ROLLOUTS; rollout++) {
@@ -115,7 +99,7 @@ describe('unmodified apps under zdt start', () => {
     const control = path.join(scratch, `${++sockets}.sock`);
     const running = zdtStart([unmodified('many-copies.mjs'), '--workers', '1', '--control', control], { env: { SECOND_COPY: second } });
     await running.waitForLine(/supervisor pid \d+ running/);
-    const listeners = JSON.parse((await getText(running.port(), '/listeners')).body) as Record<string, unknown>;
+    const listeners = JSON.parse((await get(running.port(), '/listeners')).body) as Record<string, unknown>;
     // node:cluster's own 'message' forwarder in every worker, plus the one runtime's; one SIGTERM and one
     // uncaughtException listener: a second runtime would have added one of each.
     expect(listeners).toMatchObject({ message: 2, SIGTERM: 1, uncaughtException: 1, sameState: true });
