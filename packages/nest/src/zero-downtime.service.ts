@@ -40,7 +40,10 @@ function toWorkerLogger(logger: LoggerService): WorkerLogger {
 
 /** What `enableShutdownHooks()` leaves on a Nest application (not in Nest's public types). */
 interface ShutdownHooksInternals {
+  /** NestJS 10 and 11: the signals listened to. */
   activeShutdownSignals?: string[];
+  /** NestJS 12: each signal listened to, with its listener. */
+  shutdownCleanupRefs?: Map<string, unknown>;
   unsubscribeFromProcessSignals?: () => void;
 }
 
@@ -130,7 +133,10 @@ export class ZeroDowntimeService implements OnModuleInit, OnModuleDestroy {
    */
   private detachShutdownHooks(): void {
     const internals = this.application as unknown as ShutdownHooksInternals | undefined;
-    if (internals === undefined || (internals.activeShutdownSignals?.length ?? 0) === 0) return;
+    if (internals === undefined) return;
+    const listening = (internals.activeShutdownSignals?.length ?? 0) + (internals.shutdownCleanupRefs?.size ?? 0);
+    if (listening === 0) return;
+    // NestJS 12 also forgets the signals here; 10 and 11 keep the list, emptied below.
     internals.unsubscribeFromProcessSignals?.();
     internals.activeShutdownSignals?.splice(0);
     if (this.logger !== false) {

@@ -5,7 +5,7 @@ import { Controller, Get, Inject, Injectable, Module, type INestApplication } fr
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   DEFAULTS,
   ZERO_DOWNTIME_MODULE_OPTIONS,
@@ -53,6 +53,20 @@ async function listen(app: INestApplication): Promise<number> {
 afterAll(() => {
   // Nothing to close on purpose (see above); the agents below are per test.
   started.length = 0;
+});
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    /** The NestJS major this run of the file is against (one vitest project per major, see vitest.config.ts). */
+    nestMajor: number;
+  }
+}
+
+describe('NestJS under test', () => {
+  it('is the major this vitest project names', async () => {
+    const { default: nestCore } = await import('@nestjs/core/package.json', { with: { type: 'json' } });
+    expect(Number(nestCore.version.split('.')[0])).toBe(inject('nestMajor'));
+  });
 });
 
 describe('ZeroDowntimeModule options', () => {
