@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, renameSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { get, isAlive, pidOf, track, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
 import { fixture, releaseEntry, testContext } from './helpers.js';
 
 const context = testContext();
-const { cleanups } = context;
-
-function scratchDirectory(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-cli-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { scratchDirectory } = context;
 
 describe('zdt CLI', () => {
   it('start, status, reload and stop over a 0600 control socket', async () => {
@@ -49,9 +42,9 @@ describe('zdt CLI', () => {
   });
 
   it('zdt reload exits 1 with the reason on a broken release while the old workers keep answering', async () => {
-    const app = releaseEntry('app.cjs');
-    cleanups.push(app.remove);
-    const control = path.join(app.dir, 'control.sock');
+    const dir = scratchDirectory();
+    const app = releaseEntry('app.cjs', dir);
+    const control = path.join(dir, 'control.sock');
     const running = zdtStart([app.entry, '--workers', '2', '--control', control]);
     await running.waitForLine(/supervisor pid \d+ running/);
     const oldPids = running.workerPids();

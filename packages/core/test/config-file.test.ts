@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { get, isAlive, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
 import { fixture, testContext } from './helpers.js';
 
-const { cleanups } = testContext();
+const { scratchDirectory } = testContext();
 
 interface EnvAnswer {
   pid: number;
@@ -26,8 +25,7 @@ interface StatusJson {
 
 /** A private directory holding the app (a copy of env-app.cjs, so nothing above it names the app). */
 function appDirectory(): string {
-  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'zdt-config-')));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDirectory();
   copyFileSync(fixture('env-app.cjs'), path.join(dir, 'app.cjs'));
   return dir;
 }

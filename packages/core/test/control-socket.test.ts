@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,20 +21,13 @@ import { MAX_SOCKET_PATH_BYTES } from '../src/primary/control-path.js';
 import { Supervisor } from '../src/primary/supervisor.js';
 
 const context = testContext();
-const { cleanups } = context;
+const { cleanups, scratchDirectory } = context;
 
 const NOBODY = 65534;
 
 function assertRoot(): void {
   // Not a skip: these tests need root (CI runs as root) and must say so loudly elsewhere.
   if (process.getuid?.() !== 0) throw new Error(`control-socket tests must run as root (uid ${process.getuid?.()})`);
-}
-
-/** A root-owned 0700 scratch directory (like the other CLI tests use). */
-function scratchDirectory(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-ctl-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** A root-owned 0755 scratch directory that uid 65534 can traverse. */

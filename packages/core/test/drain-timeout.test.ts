@@ -3,8 +3,7 @@
  * for the supervisor's `drainTimeoutMs`; an app's own `drainTimeoutMs` can only shorten that; cleanup hooks get the
  * supervisor's cleanup window after it, and the worker is killed only once both have passed.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get, request, waitFor } from '@zero-downtime/testkit';
@@ -23,9 +22,7 @@ interface AppEvent {
 
 /** The fixture's events, which it appends to a file because a supervised worker's stdout is not ours. */
 function eventLog(): { env: Record<string, string>; events: () => AppEvent[] } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-drain-timeout-'));
-  context.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'events.jsonl');
+  const file = path.join(context.scratchDirectory(), 'events.jsonl');
   return {
     env: { EVENTS_FILE: file, IDLE_GRACE_MS: '100' },
     events: () =>
@@ -126,7 +123,7 @@ describe('the drain time under the supervisor', () => {
     const slow = request(port, { path: '/slow?ms=60000' }).catch((error: NodeJS.ErrnoException) => error.code);
     await worker.waitForEvent('slow-started');
     worker.child.send({ zdt: 'shutdown', reason: 'reload' });
-    expect((await worker.waitForEvent('ipc', ipcVerb('drained'))).message).toEqual({ zdt: 'drained', clean: false, cut: 1 });
+    expect((await worker.waitForEvent('ipc', ipcVerb('drained'))).message).toMatchObject({ zdt: 'drained', clean: false, cut: 1 });
     expect(await slow).toBe('ECONNRESET');
     const cleanup = await worker.waitForEvent('cleanup', (event) => event.name === 'third');
     // Which limit applied (the supervisor's 2 s, not the app's 20 s) is told apart by an order of magnitude, not by a

@@ -4,7 +4,7 @@
  * behind.
  */
 import { afterEach } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,14 +56,14 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Start
 }
 
 /**
- * An app entry in a scratch directory that loads one fixture, so tests can "deploy" by pointing it at another.
+ * An app entry `app.cjs` in `directory` that loads one fixture, so a test can "deploy" by pointing it at another.
  * (The entry requires the fixture where it lives, so the fixture still finds its own dependencies.)
  */
-export function releaseEntry(fixtureName: string, directory = mkdtempSync(path.join(os.tmpdir(), 'zdt-test-'))) {
+export function releaseEntry(fixtureName: string, directory: string) {
   const entry = path.join(directory, 'app.cjs');
   const deploy = (name: string) => writeFileSync(entry, `require(${JSON.stringify(fixture(name))});\n`);
   deploy(fixtureName);
-  return { dir: directory, entry, deploy, remove: () => rmSync(directory, { recursive: true, force: true }) };
+  return { entry, deploy };
 }
 
 /**
@@ -74,6 +74,12 @@ export function testContext() {
   const context = {
     running: undefined as Supervisor | undefined,
     cleanups: [] as Array<() => void>,
+    /** A scratch directory (by its real path), removed after the test. */
+    scratchDirectory(prefix = 'zdt-test-'): string {
+      const directory = realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
+      context.cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+      return directory;
+    },
   };
   afterEach(async () => {
     await context.running?.stop({ force: true });

@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { get, isAlive, pidOf, waitFor, zdt, zdtStart, type RunningZdt } from '@zero-downtime/testkit';
 import { fixture, testContext } from './helpers.js';
 
 const context = testContext();
-const { cleanups } = context;
-
-function scratchDirectory(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'zdt-orphans-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { scratchDirectory } = context;
 
 /** State and CPU time (user + system, in clock ticks) from /proc/<pid>/stat; undefined once the process is gone. */
 function procStat(pid: number): { state: string; cpuTicks: number } | undefined {

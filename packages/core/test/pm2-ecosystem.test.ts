@@ -1,16 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { get, isAlive, zdt, zdtStart } from '@zero-downtime/testkit';
 import { loadConfiguration } from '../src/config.js';
 import { fixture, testContext } from './helpers.js';
 
-const { cleanups } = testContext();
+const { scratchDirectory } = testContext();
 
 function appDirectory(): string {
-  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'zdt-pm2-')));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDirectory();
   copyFileSync(fixture('env-app.cjs'), path.join(dir, 'app.cjs'));
   return dir;
 }

@@ -11,11 +11,7 @@ import { releaseEntry, startSupervisor, testContext } from './helpers.js';
 
 const context = testContext();
 
-function scratchApp(fixtureName: string) {
-  const scratch = releaseEntry(fixtureName);
-  context.cleanups.push(scratch.remove);
-  return scratch;
-}
+const scratchApp = (fixtureName: string) => releaseEntry(fixtureName, context.scratchDirectory());
 
 describe('a refused release', () => {
   it('refuses a release that throws at boot: RolloutFailedError, event, log, and the old workers keep answering', async () => {

@@ -13,8 +13,7 @@ const context = testContext();
 
 describe('reload()', () => {
   it('forks the code now on disk', async () => {
-    const scratch = releaseEntry('app.cjs');
-    context.cleanups.push(scratch.remove);
+    const scratch = releaseEntry('app.cjs', context.scratchDirectory());
     const { supervisor, port } = await startSupervisor({ entry: scratch.entry, workers: 1, readiness: 'listening' });
     context.running = supervisor;
     scratch.deploy('message-ready.cjs');

@@ -1,23 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { get, isAlive, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
 import { sendControlCommand } from '../src/primary/control.js';
 import { fixture, testContext } from './helpers.js';
 
-const { cleanups } = testContext();
+const { cleanups, scratchDirectory } = testContext();
 
 interface StatusJson {
   workersWanted: number;
   workers: Array<{ id: number; pid: number; state: string }>;
-}
-
-function scratchDirectory(): string {
-  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'zdt-scale-')));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 async function statusOf(control: string): Promise<StatusJson> {
