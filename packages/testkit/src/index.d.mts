@@ -55,7 +55,6 @@ export interface Load {
 }
 
 export declare function startLoad(options: LoadOptions): Load;
-export declare function percentile(values: number[], p: number): number | null;
 export declare function latencyIn(summary: LoadSummary, windows: Array<[number, number]>): { count: number; p50: number | null; p99: number | null };
 export declare function measureThroughput(options: { port: number; host?: string; connections?: number; durationMs?: number }): Promise<{
   rps: number;
@@ -71,7 +70,6 @@ export interface Exit {
 }
 
 export declare function track(pid: number | undefined, what?: string): void;
-export declare function untrack(pid: number): void;
 export declare function onCleanup(cleanup: () => unknown): void;
 export declare function isAlive(pid: number): boolean;
 export declare function childrenOf(pid: number): number[];
@@ -81,7 +79,8 @@ export declare function killTree(pid: number, signal?: NodeJS.Signals): void;
 export declare function killTracked(): number[];
 export declare function cleanUp(): Promise<number[]>;
 export declare function installSignalCleanup(): void;
-export declare function waitFor<T>(check: () => T | Promise<T>, what: string, options?: { timeoutMs?: number; intervalMs?: number }): Promise<NonNullable<T>>;
+/** What `check` returned once it was truthy. */
+export declare function waitFor<T>(check: () => T | Promise<T>, what: string, options?: { timeoutMs?: number; intervalMs?: number }): Promise<Exclude<T, false | 0 | '' | null | undefined>>;
 export declare function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T>;
 export declare function waitForExit(pid: number, timeoutMs?: number): Promise<boolean>;
 export declare function stopProcess(pid: number | undefined, options?: { signal?: NodeJS.Signals; graceMs?: number }): Promise<void>;
@@ -101,7 +100,6 @@ export interface StartOptions extends SpawnOptions, Omit<ForkOptions, keyof Spaw
   ipc?: boolean;
   what?: string;
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
-  log?: (chunk: string) => void;
 }
 
 export declare function startProcess(command: string, args?: string[], options?: StartOptions): StartedProcess;
@@ -125,9 +123,6 @@ export interface Reply {
 export interface RequestOptions {
   /** @default '/ping' */
   path?: string;
-  method?: string;
-  body?: string;
-  headers?: Record<string, string>;
   agent?: Agent | false;
   secure?: boolean;
   timeoutMs?: number;
@@ -139,8 +134,6 @@ export declare function pidOf(reply: Reply): number;
 export declare function waitForHttp(port: number, options?: { timeoutMs?: number; path?: string }): Promise<true>;
 
 // ---------------------------------------------------------------- zdt.mjs
-export declare const ZDT: string;
-
 export interface RunningZdt extends StartedProcess {
   workerPids(): number[];
   port(): number;

@@ -208,7 +208,7 @@ export function startLoad({
 }
 
 /** Percentile (0..100) of a numeric array, nearest-rank. */
-export function percentile(values, p) {
+function percentile(values, p) {
   if (values.length === 0) return null;
   const sorted = Float64Array.from(values).sort();
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

@@ -13,7 +13,7 @@ export function track(pid, what = `pid ${pid}`) {
   if (pid) tracked.set(pid, what);
 }
 
-export function untrack(pid) {
+function untrack(pid) {
   tracked.delete(pid);
 }
 
@@ -186,9 +186,9 @@ export function freePort() {
 
 /**
  * Starts a tracked child (forked with an IPC channel when `ipc`), collecting what it prints line by line from both
- * streams; `onLine(line, stream)` sees each line as it comes, `log(chunk)` the raw output.
+ * streams; `onLine(line, stream)` sees each line as it comes.
  */
-export function startProcess(command, args = [], { ipc = false, what, onLine, log, ...options } = {}) {
+export function startProcess(command, args = [], { ipc = false, what, onLine, ...options } = {}) {
   const child = ipc
     ? fork(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...options })
     : spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
@@ -205,7 +205,6 @@ export function startProcess(command, args = [], { ipc = false, what, onLine, lo
     if (!stream) continue;
     let partial = '';
     stream.setEncoding('utf8').on('data', (chunk) => {
-      log?.(chunk);
       partial += chunk;
       const complete = partial.split('\n');
       partial = complete.pop();

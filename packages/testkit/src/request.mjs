@@ -5,24 +5,15 @@ import https from 'node:https';
 import { waitFor } from './processes.mjs';
 
 /**
- * Resolves { status, body, connection, reusedSocket } or rejects with the client's error. `agent` false (the
+ * One GET; resolves { status, body, connection, reusedSocket } or rejects with the client's error. `agent` false (the
  * default) opens a connection for this request alone; pass a keep-alive agent to see what the server does with a
  * kept connection. `secure` speaks TLS and accepts the fixtures' self-signed certificate.
  */
-export function request(port, { path = '/ping', method = 'GET', body, headers = {}, agent = false, secure = false, timeoutMs = 15_000 } = {}) {
+export function request(port, { path = '/ping', agent = false, secure = false, timeoutMs = 15_000 } = {}) {
   const client = secure ? https : http;
   return new Promise((resolve, reject) => {
     const outgoing = client.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        agent,
-        rejectUnauthorized: false,
-        timeout: timeoutMs,
-        headers: body === undefined ? headers : { 'content-length': Buffer.byteLength(body), ...headers },
-      },
+      { host: '127.0.0.1', port, path, agent, rejectUnauthorized: false, timeout: timeoutMs },
       (response) => {
         let text = '';
         response.setEncoding('utf8');
@@ -35,7 +26,7 @@ export function request(port, { path = '/ping', method = 'GET', body, headers = 
     );
     outgoing.on('timeout', () => outgoing.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
     outgoing.on('error', reject);
-    outgoing.end(body);
+    outgoing.end();
   });
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { run, startProcess, track } from './processes.mjs';
 
 /** The committed launcher `npx zdt` runs (it loads the built CLI). */
-export const ZDT = path.join(path.dirname(createRequire(import.meta.url).resolve('@zero-downtime/core/package.json')), 'bin', 'zdt.cjs');
+const ZDT = path.join(path.dirname(createRequire(import.meta.url).resolve('@zero-downtime/core/package.json')), 'bin', 'zdt.cjs');
 
 /**
  * `zdt start ...args`; every worker pid it prints is tracked for cleanup. `env` adds to this process's environment
