@@ -36,6 +36,28 @@ function serveContract(request, response, extra = {}) {
   return false;
 }
 
+/**
+ * The two routes as a NestJS controller, decorated with the app's own `@nestjs/common` (passed in: the testkit does
+ * not depend on Nest), for apps in plain JavaScript that apply decorators as functions.
+ */
+function contractController({ Body, Controller, Get, HttpCode, Post }) {
+  class ContractController {
+    ping() {
+      return { pid: process.pid };
+    }
+    echo(body) {
+      return { data: body.data, pid: process.pid };
+    }
+  }
+  const method = (name) => [ContractController.prototype, name, Object.getOwnPropertyDescriptor(ContractController.prototype, name)];
+  Controller()(ContractController);
+  Get('ping')(...method('ping'));
+  Post('echo')(...method('echo'));
+  HttpCode(200)(...method('echo'));
+  Body()(ContractController.prototype, 'echo', 0);
+  return ContractController;
+}
+
 /** Counts the requests a server has finished and still has in flight, whatever framework answers them. */
 function countRequests(server) {
   const counts = { finished: 0, inFlight: 0 };
@@ -57,4 +79,4 @@ function printCleanup(counts, details = {}) {
   process.stdout.write(`cleanup ${JSON.stringify({ finished: counts.finished, inFlight: counts.inFlight, ...details })}\n`);
 }
 
-module.exports = { serveContract, countRequests, printCleanup };
+module.exports = { serveContract, contractController, countRequests, printCleanup };

@@ -6,5 +6,7 @@ export interface RequestCounts {
 }
 
 export declare function serveContract(request: IncomingMessage, response: ServerResponse, extra?: Record<string, unknown>): boolean;
+/** `nestCommon` is the app's own `@nestjs/common`. */
+export declare function contractController(nestCommon: Record<string, unknown>): new () => unknown;
 export declare function countRequests(server: Server): RequestCounts;
 export declare function printCleanup(counts: RequestCounts, details?: Record<string, unknown>): void;
