@@ -2,7 +2,7 @@
  * What users get is what is tested: the four publishable packages packed the way they are published (`pnpm pack`,
  * which turns `workspace:^` into real ranges), installed with npm into a scratch project outside the workspace
  * together with the newest Express 5, Fastify 5 and NestJS 12 from the registry, then one app per adapter run by the
- * installed `zdt start`, under load through a `zdt reload`.
+ * installed `zdt start`, under load through a `zdt reload`. The same tarballs pass attw and publint.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,6 +158,16 @@ describe('the packed packages, installed with npm in a project of their own', ()
     for (const name of ['express', 'fastify', 'nest']) {
       expect(installed(`@zero-downtime/${name}`).dependencies['@zero-downtime/core']).toMatch(/^\^\d+\.\d+\.\d+$/);
     }
+  });
+
+  it.each(PACKAGES)('@zero-downtime/%s passes attw (every resolution, node10 included) and publint --strict on its tarball', async (name) => {
+    const tarball = path.join(scratch, 'tarballs', readdirSync(path.join(scratch, 'tarballs')).find((file) => file.startsWith(`zero-downtime-${name}-`))!);
+    const attw = await run(path.join(root, 'node_modules/.bin/attw'), [tarball, '--format', 'ascii', '--no-color'], { timeoutMs: 60_000 });
+    expect(attw.code, attw.stdout + attw.stderr).toBe(0);
+    expect(attw.stdout).toContain('No problems found');
+    const publint = await run(path.join(root, 'node_modules/.bin/publint'), ['run', tarball, '--strict'], { timeoutMs: 60_000 });
+    expect(publint.code, publint.stdout + publint.stderr).toBe(0);
+    expect(publint.stdout + publint.stderr).not.toMatch(/Warnings?:|Errors?:/);
   });
 
   describe.each(['express.mjs', 'fastify.cjs', 'nest.cjs'])('%s under the installed zdt', (entry) => {
