@@ -246,3 +246,65 @@ export class ConfigError extends ZdtError {
     this.received = options.received;
   }
 }
+
+/**
+ * A listening socket the supervisor was to own cannot be used: a `--listen` address, a `LISTEN_FDS` socket from
+ * systemd or a socket inherited from the previous supervisor that is malformed, not a listening socket, or was
+ * closed. Names the address or fd and what was received. The CLI exits 2.
+ */
+export class ListenError extends ZdtError {
+  override readonly name = 'ListenError';
+  /** The address (`127.0.0.1:3000`, `unix:/run/app.sock`) or `fd N` at fault. */
+  readonly address: string;
+  readonly reason: string;
+
+  constructor(address: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_ZDT_LISTEN', `Cannot use listening socket ${address}: ${reason}`, options);
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** `zdt upgrade` (or a reload or scale) while an upgrade is under way: one upgrade at a time, nothing else meanwhile. */
+export class UpgradeInProgressError extends ZdtError {
+  override readonly name = 'UpgradeInProgressError';
+  /** The pid of the new supervisor being started. */
+  readonly successorPid: number | undefined;
+
+  constructor(action: string, successorPid: number | undefined) {
+    super(
+      'ERR_ZDT_UPGRADE_IN_PROGRESS',
+      `Cannot ${action}: an upgrade to a new supervisor${successorPid === undefined ? '' : ` (pid ${successorPid})`} is under way; try again once 'zdt upgrade' has returned`,
+    );
+    this.successorPid = successorPid;
+  }
+}
+
+/**
+ * The new supervisor of `zdt upgrade` could not take over: it could not be started, exited or crashed before every
+ * one of its workers was ready, or was not ready in time. It was stopped; the old supervisor and its workers keep
+ * serving, and the message says so.
+ */
+export class UpgradeFailedError extends ZdtError {
+  override readonly name = 'UpgradeFailedError';
+  readonly reason: string;
+  /** The new supervisor's pid, when it was started. */
+  readonly successorPid: number | undefined;
+
+  constructor(reason: string, successorPid: number | undefined, options?: { cause?: unknown }) {
+    super('ERR_ZDT_UPGRADE_FAILED', `Upgrade failed: ${reason}; supervisor pid ${process.pid} and its workers keep serving`, options);
+    this.reason = reason;
+    this.successorPid = successorPid;
+  }
+}
+
+/** The PID file (`--pid-file`) cannot be written: its directory is missing or not writable. The CLI exits 2. */
+export class PidFileError extends ZdtError {
+  override readonly name = 'PidFileError';
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_ZDT_PID_FILE', `Cannot write the PID file ${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
