@@ -67,13 +67,10 @@ async function reloadOverIpc(primary, trigger, timeoutMs) {
 }
 
 /** (b) the bare node:cluster primary of bench/systems/bare-cluster.mjs; reload on SIGUSR2. */
-export function bareCluster({ name = 'bare cluster', app, workers, port, env = {}, killTimeoutMs = 5_000 }) {
+export function bareCluster({ name = 'bare cluster', app, workers, port, killTimeoutMs = 5_000 }) {
   const scratch = makeScratch('bare');
   let primary;
   return {
-    name,
-    kind: 'bare',
-    port,
     scratch,
     async start() {
       primary = startProcess(path.join(benchDir, 'systems', 'bare-cluster.mjs'), [app, String(workers)], {
@@ -81,7 +78,6 @@ export function bareCluster({ name = 'bare cluster', app, workers, port, env = {
         what: name,
         env: {
           ...process.env,
-          ...env,
           PORT: String(port),
           BARE_KILL_TIMEOUT_MS: String(killTimeoutMs),
           BENCH_RELEASE_FILE: scratch.releaseFile,
@@ -99,7 +95,6 @@ export function bareCluster({ name = 'bare cluster', app, workers, port, env = {
         ok: message.ok,
         durationMs,
         reported: 'kill -USR2: exit 0, no feedback',
-        primaryLog: message.ok ? 'reload done' : `reload failed: ${message.error}`,
       };
     },
     async stop() {
@@ -115,7 +110,7 @@ const pm2Bin = path.join(benchDir, 'node_modules', 'pm2', 'bin', 'pm2');
  * under a private PM2_HOME so a user's own PM2 is never touched; the daemon is
  * `pm2 kill`ed (and SIGKILLed by pid if needed) at the end.
  */
-export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, killTimeoutMs = 5_000, listenTimeoutMs = 3_000 }) {
+export function pm2Cluster({ name = 'PM2 reload', app, workers, port, killTimeoutMs = 5_000, listenTimeoutMs = 3_000 }) {
   const scratch = makeScratch('pm2');
   const home = path.join(scratch.dir, 'pm2-home');
   mkdirSync(home);
@@ -138,7 +133,6 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, 
           out_file: path.join(scratch.dir, 'out.log'),
           error_file: path.join(scratch.dir, 'error.log'),
           env: {
-            ...env,
             PORT: String(port),
             BENCH_PM2_GRACEFUL: '1',
             BENCH_RELEASE_FILE: scratch.releaseFile,
@@ -166,9 +160,6 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, env = {}, 
   }
   onCleanup(killDaemon);
   return {
-    name,
-    kind: 'pm2',
-    port,
     scratch,
     async start() {
       const result = await pm2('start', ecosystem);
@@ -211,9 +202,6 @@ export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeout
   const control = path.join(scratch.dir, 'zdt.sock');
   let running;
   return {
-    name,
-    kind: 'zdt',
-    port,
     scratch,
     async start() {
       running = zdtStart([app, '--workers', String(workers), '--drain-timeout', `${drainTimeoutMs}ms`, '--control', control], {
@@ -239,7 +227,6 @@ export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeout
       return {
         ok: result.code === 0,
         durationMs: measured ? Number(measured[1]) : result.durationMs,
-        commandMs: result.durationMs,
         reported: `zdt reload: exit ${result.code}, "${last}"`,
       };
     },

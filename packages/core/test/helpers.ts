@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { killTracked, track, waitFor } from '@zero-downtime/testkit';
 import { Supervisor, type Logger, type SupervisorOptions } from '../src/index.js';
 
-export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 export function fixture(name: string): string {
   return path.join(FIXTURES, name);
