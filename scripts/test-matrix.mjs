@@ -33,6 +33,8 @@ function nodeOfMajor(major) {
   const install = spawnSync(npm, ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', '--no-package-lock', `node@${major}`], {
     stdio: 'inherit',
     cwd: root,
+    // npm's own settings only: pnpm exports its own as npm_config_* to the scripts it runs, and npm warns about them.
+    env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_config_/i.test(key))),
   });
   if (install.status !== 0 || !existsSync(binary) || !versionOf(binary)?.startsWith(`v${major}.`)) {
     throw new Error(`could not install Node.js ${major} (npm exit ${install.status})`);
