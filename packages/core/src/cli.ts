@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import { accessSync, constants, lstatSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   ConfigError,
@@ -15,12 +16,17 @@ import {
   ControlUntrustedError,
   EntryNotFoundError,
   InvalidOptionError,
+  InvalidStateError,
+  ListenError,
+  PidFileError,
   RequestsCutError,
   StartFailedError,
+  UpgradeFailedError,
+  UpgradeInProgressError,
   UsageError,
   ZdtError,
 } from './errors.js';
-import { createConsoleLogger, createJsonLogger, logicalWorkingDirectory, type ReloadUpdate } from './options.js';
+import { createConsoleLogger, createJsonLogger, logicalWorkingDirectory, parseDuration, type ReloadUpdate } from './options.js';
 import {
   Supervisor,
   type CutReport,
@@ -29,7 +35,17 @@ import {
   type StopResult,
   type SupervisorStatus,
 } from './primary/supervisor.js';
-import { ControlServer, defaultControlPath, sendControlCommand, type ControlRequest } from './primary/control.js';
+import {
+  ControlServer,
+  defaultControlPath,
+  sendControlCommand,
+  temporaryControlPath,
+  type ControlRequest,
+  type UpgradeRequest,
+} from './primary/control.js';
+import { checkPidFile, readPidFile, removePidFile, writePidFile } from './primary/pid-file.js';
+import { Predecessor, Successor, takeActivatedSockets, takeInheritedSockets, type SuccessorWorker } from './primary/upgrade.js';
+import type { ListenerInfo } from './primary/listeners.js';
 import { findOrphanedWorkers, stopOrphanedWorkers } from './primary/orphans.js';
 import { WORKER_ENV } from './protocol.js';
 import { describeServing } from './primary/rollout.js';
@@ -50,6 +66,7 @@ Commands:
   start [entry|config]  run the app under the supervisor, in the foreground
   reload                re-read the configuration, then replace every worker start-first
   scale N               add or remove workers start-first, leaving the others alone
+  upgrade               hand the listening sockets to a new supervisor (a new zdt or Node.js), then exit
   status                show the supervisor, the app and its workers
   stop                  drain every worker and stop the supervisor
 
@@ -96,6 +113,12 @@ Options:
   --log-format text|json   the supervisor's log: text lines, or one JSON object per line
                            (time, level, msg and fields); worker output is passed through as is
   --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (default: off)
+  --listen ADDRESS         a listening socket the supervisor owns: PORT, HOST:PORT (HOST an IP
+                           address) or unix:PATH (repeatable). The app's listen() on that port or
+                           path is made on it; the workers accept on it themselves. Needed by
+                           'zdt upgrade'. Sockets from systemd (LISTEN_FDS) are taken as well.
+  --pid-file PATH          write the supervisor's pid there (atomically), and the new one's after
+                           'zdt upgrade'; removed at the stop
   --no-auto-drain          load nothing into the workers (--auto-drain: the default)
   -h, --help               show this help
 
@@ -139,6 +162,28 @@ which generation each worker serves (and "mixed generations" while a rollback is
 the last rollout with its rollback and any cut requests, and each worker: id, pid,
 generation, state, uptime, restarts, CPU time used since its fork, RSS, and any crash loop.
 `,
+  upgrade: `Usage: zdt upgrade [--node PATH] [--timeout DUR] [--control PATH]
+
+Starts a new supervisor ('zdt start' with the same arguments, working directory and environment,
+re-reading the configuration; with the zdt now installed at the same path, on the Node.js at
+--node PATH or else the same one) as a detached process that inherits the listening sockets.
+Its workers accept on the same sockets as the old ones: both serve until every new worker is
+ready. Then the new supervisor takes over the control socket and the PID file, the old workers
+drain, and the old supervisor exits. If the new supervisor fails before it is ready (exits,
+throws at boot, or is not ready within --timeout), it is stopped and the old one keeps serving.
+Needs listening sockets the supervisor owns (--listen, or systemd socket activation).
+One upgrade at a time; a reload or scale during one is refused.
+
+Options:
+  --node PATH              the Node.js binary of the new supervisor (default: the same)
+  --timeout DUR            how long the new supervisor may take to be ready (default: the
+                           ready timeout + 30s)
+
+Exit status: 0 the new supervisor serves and every old worker drained cleanly; 1 the upgrade
+failed (ERR_ZDT_UPGRADE_FAILED: the old supervisor keeps serving), another one is under way
+(ERR_ZDT_UPGRADE_IN_PROGRESS), or no supervisor answered; 2 bad usage; 3 the new supervisor
+serves but old workers were cut at the drain deadline (ERR_ZDT_REQUESTS_CUT).
+`,
   stop: `Usage: zdt stop [--control PATH]
 
 Drains every worker in parallel (SIGKILL at drain + cleanup + 1s) and stops the supervisor.
@@ -162,6 +207,8 @@ function fail(error: unknown, command: Command | undefined): number {
   // A configuration or control path that cannot or must not be used is bad input: nothing was attempted.
   if (
     error instanceof ConfigError ||
+    error instanceof ListenError ||
+    error instanceof PidFileError ||
     error instanceof ControlUntrustedError ||
     error instanceof ControlPathError ||
     error instanceof ControlPermissionError
@@ -192,12 +239,17 @@ function parseFlags<const Options extends FlagSpec>(args: string[], options: Opt
 /** `zdt reload`, `zdt scale` and `zdt stop` exit with this when the work was done but requests were cut at a drain deadline. */
 const EXIT_CUT = 3;
 
-function describeCuts(what: 'reload' | 'stop' | 'scale', cuts: readonly CutReport[]): string {
+function describeCuts(what: 'reload' | 'stop' | 'scale' | 'upgrade', cuts: readonly CutReport[]): string {
   const parts = cuts.map((cut) => {
     const count = cut.cut === undefined ? 'its requests in flight' : `${cut.cut} connection(s)`;
     return `worker ${cut.workerId} (pid ${cut.pid}, generation ${cut.generation}) ${cut.killed ? 'was killed at its deadline, cutting' : 'cut'} ${count}`;
   });
-  const done = { reload: 'the rollout replaced every worker, but', stop: 'every worker stopped, but', scale: 'the workers were removed, but' }[what];
+  const done = {
+    reload: 'the rollout replaced every worker, but',
+    stop: 'every worker stopped, but',
+    scale: 'the workers were removed, but',
+    upgrade: 'the new supervisor serves, but',
+  }[what];
   return `${done} ${parts.join('; ')} at the drain deadline; raise --drain-timeout to give requests more time`;
 }
 
@@ -218,6 +270,7 @@ const SETTING_FLAGS: Record<string, ConfigKey> = {
   control: 'control',
   'log-format': 'logFormat',
   metrics: 'metrics',
+  'pid-file': 'pidFile',
 };
 
 const START_FLAGS = {
@@ -225,6 +278,7 @@ const START_FLAGS = {
   config: { type: 'string' },
   only: { type: 'string' },
   env: { type: 'string', multiple: true },
+  listen: { type: 'string', multiple: true },
   'auto-drain': { type: 'boolean' },
   'no-auto-drain': { type: 'boolean' },
 } satisfies FlagSpec;
@@ -235,6 +289,9 @@ function commandLineSettings(values: Record<string, string | boolean | string[] 
   for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
     const value = values[flag];
     if (typeof value === 'string') Object.assign(settings, readFlag(`--${flag}`, key, value, workingDirectory));
+  }
+  for (const address of (values.listen as string[] | undefined) ?? []) {
+    settings.listen = [...(settings.listen ?? []), ...readFlag('--listen', 'listen', address, workingDirectory).listen!];
   }
   if (values['auto-drain'] && values['no-auto-drain']) throw new UsageError('--auto-drain and --no-auto-drain: give one');
   if (values['auto-drain']) settings.autoDrain = true;
@@ -257,14 +314,40 @@ function commandLineSettings(values: Record<string, string | boolean | string[] 
 interface CliStatus extends SupervisorStatus {
   /** How long this `zdt start` has been running. */
   uptimeMs: number;
+  /** The Node.js version the supervisor (and so every worker) runs. */
+  node: string;
   app: {
     name: string;
     /** The configuration file read, null when everything came from the command line. */
     config: string | null;
   };
+  pidFile: string | null;
+  /** While `zdt upgrade` runs: the new supervisor, and whether it has taken over the control socket. */
+  upgrade: { successorPid: number | undefined; committed: boolean } | null;
 }
 
+/** What `zdt upgrade` answers. */
+interface UpgradeResult {
+  from: { pid: number; node: string };
+  to: { pid: number; node: string };
+  workers: SuccessorWorker[];
+  listeners: ListenerInfo[];
+  cuts: CutReport[];
+  durationMs: number;
+}
+
+/** `zdt start`; when `zdt upgrade` started it, a failure before it is ready is told to the old supervisor too. */
 async function start(argv: string[]): Promise<number> {
+  const predecessor = Predecessor.find();
+  try {
+    return await runStart(argv, predecessor);
+  } catch (error) {
+    predecessor?.failed(error);
+    throw error;
+  }
+}
+
+async function runStart(argv: string[], predecessor: Predecessor | undefined): Promise<number> {
   const separator = argv.indexOf('--');
   const own = separator >= 0 ? argv.slice(0, separator) : argv;
   const appArgs = separator >= 0 ? argv.slice(separator + 1) : undefined;
@@ -273,6 +356,11 @@ async function start(argv: string[]): Promise<number> {
     print(HELP.start);
     return 0;
   }
+  // Sockets from systemd or from the supervisor that started this one; their variables leave the environment here.
+  const inherited = takeInheritedSockets();
+  const activated = takeActivatedSockets();
+  // What a successor started by 'zdt upgrade' is given: this environment, as it was at start.
+  const startEnvironment = { ...process.env };
   if (positionals.length > 1) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; put app arguments after --`);
   }
@@ -296,6 +384,8 @@ async function start(argv: string[]): Promise<number> {
   }
   let current = started;
   const controlPath = started.controlPath ?? defaultControlPath();
+  const pidFile = started.pidFile;
+  if (pidFile !== undefined) checkPidFile(pidFile);
 
   // A log reader that went away (EPIPE) must not take the supervisor, and with it every worker, down.
   const ignoreOutputError = () => {};
@@ -325,6 +415,8 @@ async function start(argv: string[]): Promise<number> {
     rolloutBatchSize: started.rolloutBatchSize,
     autoDrain: started.autoDrain,
     metrics: started.metrics,
+    metricsFd: inherited.metricsFd,
+    listen: [...activated, ...inherited.listeners, ...(started.listen ?? [])],
     logger,
   });
   logger.info({ config: started.configFile ?? null, app: started.name }, `app ${started.name}, configuration: ${started.configFile ?? 'command line'}`);
@@ -333,6 +425,7 @@ async function start(argv: string[]): Promise<number> {
   let appliedFileWorkers = started.fromFile.workers;
   /** Every reload, by signal or control socket: re-read the configuration (a broken one rejects, nothing changes). */
   const reloadWithConfiguration = async (): Promise<RolloutResult> => {
+    if (upgrade) throw new UpgradeInProgressError('reload', upgrade.successor.pid);
     let next: typeof started;
     try {
       next = await configuration.read();
@@ -346,7 +439,7 @@ async function start(argv: string[]): Promise<number> {
     if (changed.length > 0) {
       logger.warn(
         { config: next.configFile, keys: changed },
-        `${changed.join(', ')} changed since start: applied at the next 'zdt start' (a reload applies env, envFile, args, nodeArgs and workers)`,
+        `${changed.join(', ')} changed since start: applied at the next 'zdt start' or 'zdt upgrade' (a reload applies env, envFile, args, nodeArgs and workers)`,
       );
     }
     const update: ReloadUpdate = { env: { ...next.env, ...orphanMarkers }, args: next.args ?? [], execArgv: next.execArgv ?? [] };
@@ -362,7 +455,10 @@ async function start(argv: string[]): Promise<number> {
     return {
       ...status,
       uptimeMs: Math.round(process.uptime() * 1000),
+      node: process.version,
       app: { name: current.name, config: current.configFile ?? null },
+      pidFile: pidFile ?? null,
+      upgrade: upgrade ? { successorPid: upgrade.successor.pid, committed: upgrade.committed } : null,
     };
   };
 
@@ -372,24 +468,137 @@ async function start(argv: string[]): Promise<number> {
   const stopRequested = new Promise<void>((resolve) => {
     announceStop = resolve;
   });
-  const stop = (why: string): Promise<StopResult> => {
+  /** `zdt upgrade` under way: the new supervisor, and whether it has taken over (control socket, PID file). */
+  let upgrade: { successor: Successor; committed: boolean } | undefined;
+  let successorStopped: Promise<void> | undefined;
+  let upgradeAnswered: Promise<unknown> | undefined;
+  const successorGraceMs = () => supervisor.options.killAfterMs + 2_000;
+  /** A stop during an upgrade stops the new supervisor too (under systemd, the old one is still the main process). */
+  const stopSuccessor = () => {
+    if (!upgrade || successorStopped) return;
+    logger.info({ pid: upgrade.successor.pid }, `stopping the new supervisor pid ${upgrade.successor.pid} too`);
+    successorStopped = upgrade.successor.stop(successorGraceMs(), temporaryControlPath(control.path, upgrade.successor.pid));
+  };
+  const stop = (why: string, handedOver = false): Promise<StopResult> => {
     if (stopping) {
       forced = true;
       logger.warn(`${why} again: forcing stop (SIGKILL every worker)`);
+      if (upgrade?.successor.pid !== undefined && upgrade.successor.running) {
+        try {
+          process.kill(-upgrade.successor.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
       void supervisor.stop({ force: true });
       return stopping;
     }
     logger.info(`${why}: stopping`);
-    stopping = supervisor.stop();
+    if (!handedOver) stopSuccessor();
+    stopping = supervisor.stop({ handedOver });
     announceStop();
     return stopping;
   };
+
+  const upgradeTo = async (request: UpgradeRequest, progress: (message: string) => void): Promise<UpgradeResult> => {
+    if (upgrade) throw new UpgradeInProgressError('upgrade', upgrade.successor.pid);
+    if (stopping || supervisor.state !== 'running') throw new InvalidStateError('upgrade', stopping ? 'stopping' : supervisor.state);
+    const listeners = supervisor.listenerDescriptors();
+    if (listeners.length === 0) {
+      throw new UpgradeFailedError(
+        "this supervisor owns no listening socket (start it with --listen ADDRESS, or with systemd socket activation): its workers' ports belong to its node:cluster and cannot be handed to another process",
+        undefined,
+      );
+    }
+    const node = request.node ?? process.execPath;
+    try {
+      accessSync(node, constants.X_OK);
+      if (!statSync(node).isFile()) throw new Error('not a file');
+    } catch (error) {
+      throw new UpgradeFailedError(`--node ${node} is not an executable file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, undefined);
+    }
+    const timeoutMs = request.timeoutMs ?? supervisor.options.readyTimeoutMs + 30_000;
+    const began = Date.now();
+    const successor = new Successor({
+      node,
+      cli: process.argv[1]!,
+      execArgv: process.execArgv,
+      argv: ['start', ...argv],
+      cwd: workingDirectory,
+      env: startEnvironment,
+      listeners,
+      metricsFd: supervisor.metricsDescriptor,
+    });
+    upgrade = { successor, committed: false };
+    const who = `new supervisor pid ${successor.pid ?? '(none)'}`;
+    logger.info({ pid: successor.pid, node }, `upgrade: started the ${who} (${node}) with ${listeners.length} listening socket(s); both serve until it is ready`);
+    progress(`started the ${who} (${node}), handing it ${listeners.map((listener) => listener.address).join(', ')}`);
+    let ready;
+    try {
+      ready = await successor.ready(timeoutMs);
+      if (stopping) throw new UpgradeFailedError('a stop was requested during the upgrade', successor.pid, { outcome: 'both supervisors are stopping' });
+      progress(`${who} ready on node ${ready.node}: ${ready.workers.map((worker) => `worker ${worker.id} pid ${worker.pid}`).join(', ')}`);
+      await successor.commit(10_000);
+    } catch (caught) {
+      const error = caught instanceof UpgradeFailedError ? caught : new UpgradeFailedError((caught as Error).message, successor.pid, { cause: caught });
+      const outcome = stopping ? 'stopping both supervisors' : `stopping the ${who}; this supervisor keeps serving`;
+      logger.error({ pid: successor.pid, reason: error.reason }, `upgrade failed: ${error.reason}; ${outcome}`);
+      progress(`${error.reason}: ${outcome}`);
+      stopSuccessor();
+      await successorStopped;
+      successorStopped = undefined;
+      upgrade = undefined;
+      // It may have taken the path and the PID file just before it died: they are this supervisor's again.
+      if (!stopping) await reclaimControl();
+      if (!stopping && pidFile !== undefined && readPidFile(pidFile) !== process.pid) writePidFile(pidFile);
+      throw stopping ? new UpgradeFailedError(error.reason, successor.pid, { outcome: 'a stop was requested: both supervisors stopped' }) : error;
+    }
+    upgrade.committed = true;
+    successor.release();
+    logger.info({ pid: ready.pid }, `upgrade: supervisor pid ${ready.pid} (node ${ready.node}) took over the control socket${pidFile ? ' and the PID file' : ''}; draining the old workers`);
+    progress(`supervisor pid ${ready.pid} took over the control socket${pidFile ? ` and ${pidFile}` : ''}; draining the old workers`);
+    const stopped = await stop(`upgraded to supervisor pid ${ready.pid}`, true);
+    return {
+      from: { pid: process.pid, node: process.version },
+      to: { pid: ready.pid, node: ready.node },
+      workers: ready.workers,
+      listeners,
+      cuts: stopped.cuts,
+      durationMs: Date.now() - began,
+    };
+  };
+
+  const handlers = {
+    reload: reloadWithConfiguration,
+    status: statusWithApp,
+    scale: (workers: number) => (upgrade ? Promise.reject(new UpgradeInProgressError('scale', upgrade.successor.pid)) : supervisor.scale(workers)),
+    upgrade: (request: UpgradeRequest, progress: (message: string) => void) => {
+      const answered = upgradeTo(request, progress);
+      upgradeAnswered = answered.catch(() => undefined);
+      return answered;
+    },
+  };
   // A repeated `zdt stop` waits for the stop under way; only a second signal escalates to a forced stop.
-  const control = new ControlServer(supervisor, controlPath, () => stopping ?? stop('stop requested over the control socket'), {
-    handlers: { reload: reloadWithConfiguration, status: statusWithApp },
-  });
+  const onControlStop = () => stopping ?? stop('stop requested over the control socket');
+  let control = new ControlServer(supervisor, controlPath, onControlStop, { handlers, successor: predecessor !== undefined });
+  const retiredControls: ControlServer[] = [];
+  /** After a failed takeover: answer at the control path again (the dead successor's socket there is stale). */
+  const reclaimControl = async () => {
+    let ours = false;
+    try {
+      ours = control.inPlace && lstatSync(control.path).isSocket() && (await answersAsUs(control.path));
+    } catch {
+      ours = false;
+    }
+    if (ours) return;
+    retiredControls.push(control);
+    control = new ControlServer(supervisor, controlPath, onControlStop, { handlers });
+    await control.listen();
+    logger.warn(`control socket ${control.path} reclaimed after the failed upgrade`);
+  };
   await control.listen();
-  logger.info(`control socket ${control.path}`);
+  logger.info(`control socket ${control.path}${predecessor ? ` (at a temporary name until supervisor pid ${predecessor.pid} hands over)` : ''}`);
+  if (pidFile !== undefined && !predecessor) writePidFile(pidFile);
 
   const reload = (signal: string) => {
     logger.info(`${signal}: reload requested`);
@@ -411,7 +620,8 @@ async function start(argv: string[]): Promise<number> {
   for (const [signal, handler] of Object.entries(signalHandlers)) process.on(signal, handler);
 
   // Listening proves no live supervisor owns this path: workers still marked with it were left by a killed one.
-  // After the signal handlers, so a SIGTERM meanwhile stops cleanly instead of leaving a stale socket.
+  // After the signal handlers, so a SIGTERM meanwhile stops cleanly instead of leaving a stale socket. (A successor's
+  // predecessor is alive, so its workers are not taken for orphans.)
   await stopOrphanedWorkers(findOrphanedWorkers(control.path), logger);
 
   let exitCode = 0;
@@ -419,19 +629,46 @@ async function start(argv: string[]): Promise<number> {
     if (stopping) throw new Error('stopped before the workers started');
     await supervisor.start();
     logger.info(`supervisor pid ${process.pid} running; SIGUSR2 or 'zdt reload' to deploy, SIGTERM or 'zdt stop' to stop`);
+    if (predecessor) void takeOverFrom(predecessor);
   } catch (error) {
     if (!stopping) {
       exitCode = error instanceof StartFailedError ? 1 : fail(error, 'start');
       if (error instanceof StartFailedError) logger.error(`${error.code}: ${error.message}`);
+      predecessor?.failed(error);
       stopping = supervisor.stop();
       announceStop();
     }
   }
-  // The supervisor now runs until a signal or `zdt stop`.
+
+  /** A successor, once every worker is ready: wait for the old supervisor's word, then take the path and the PID file. */
+  async function takeOverFrom(from: Predecessor): Promise<void> {
+    const workers = supervisor.status().workers.map((worker) => ({ id: worker.id, pid: worker.pid, generation: worker.generation }));
+    const word = await from.ready({ pid: process.pid, node: process.version, workers });
+    if (stopping) return;
+    try {
+      control.takeOver();
+      if (pidFile !== undefined) writePidFile(pidFile);
+    } catch (error) {
+      from.failed(error);
+      logger.error(`could not take over from supervisor pid ${from.pid}: ${(error as Error).message}; stopping`);
+      void stop('takeover failed');
+      return;
+    }
+    from.committed();
+    const how = word === 'commit' ? `supervisor pid ${from.pid} handed over` : `supervisor pid ${from.pid} went away before handing over`;
+    logger.info(`${how}: control socket ${control.path}${pidFile ? `, PID file ${pidFile}` : ''} now this supervisor's (pid ${process.pid})`);
+  }
+
+  // The supervisor now runs until a signal, `zdt stop`, or the end of `zdt upgrade`.
   await stopRequested;
   const stopped = await stopping;
+  await successorStopped;
+  // The answer to `zdt upgrade` is written before the control connections close.
+  await upgradeAnswered;
   removeSignalHandlers();
   await control.close();
+  for (const retired of retiredControls) await retired.close();
+  if (pidFile !== undefined) removePidFile(pidFile);
   process.stdout.off('error', ignoreOutputError);
   process.stderr.off('error', ignoreOutputError);
   if (forced) exitCode = 1;
@@ -440,12 +677,23 @@ async function start(argv: string[]): Promise<number> {
     exitCode = EXIT_CUT;
     logger.warn(`${new RequestsCutError(describeCuts('stop', cuts), cuts).code}: ${describeCuts('stop', cuts)}`);
   }
+  if (upgrade?.committed) logger.info(`handed over to supervisor pid ${upgrade.successor.pid}`);
   logger.info(`supervisor stopped (exit ${exitCode})`);
   return exitCode;
 }
 
+/** Does the supervisor answering at `socketPath` have this process's pid? */
+async function answersAsUs(socketPath: string): Promise<boolean> {
+  try {
+    const response = await sendControlCommand(socketPath, 'status');
+    return response.type === 'result' && (response.data as { pid?: number } | undefined)?.pid === process.pid;
+  } catch {
+    return false;
+  }
+}
+
 /** Error lines a client exits 2 for: the request itself (or the configuration it re-read) was bad; nothing was done. */
-const BAD_INPUT_CODES = new Set(['ERR_ZDT_USAGE', 'ERR_ZDT_INVALID_OPTION', 'ERR_ZDT_CONFIG']);
+const BAD_INPUT_CODES = new Set(['ERR_ZDT_USAGE', 'ERR_ZDT_INVALID_OPTION', 'ERR_ZDT_CONFIG', 'ERR_ZDT_LISTEN', 'ERR_ZDT_PID_FILE']);
 
 /**
  * The client commands share one shape: flags, --help, one control request
@@ -456,15 +704,18 @@ async function controlCommand(
   argv: string[],
   command: Exclude<Command, 'main' | 'start'>,
   onResult: (data: unknown, json: boolean) => string | { cut: RequestsCutError; summary: string },
-  toRequest: (positionals: string[]) => ControlRequest = () => ({ command }) as ControlRequest,
+  toRequest: (positionals: string[], values: Record<string, unknown>) => ControlRequest = () =>
+    ({ command }) as ControlRequest,
 ): Promise<number> {
-  const flags: FlagSpec = command === 'status' ? { control: { type: 'string' }, json: { type: 'boolean' } } : { control: { type: 'string' } };
+  const flags: FlagSpec = { control: { type: 'string' } };
+  if (command === 'status') flags.json = { type: 'boolean' };
+  if (command === 'upgrade') Object.assign(flags, { node: { type: 'string' }, timeout: { type: 'string' } });
   const { values, positionals } = parseFlags(argv, flags, command === 'scale');
   if (values.help) {
     print(HELP[command]);
     return 0;
   }
-  const request = toRequest(positionals);
+  const request = toRequest(positionals, values);
   const controlPath = typeof values.control === 'string' ? values.control : defaultControlPath();
   const response = await sendControlCommand(controlPath, request, (progress) => print(progress.message));
   if (response.type === 'error') {
@@ -520,6 +771,43 @@ const scale = (argv: string[]) =>
     },
   );
 
+const upgrade = (argv: string[]) =>
+  controlCommand(
+    argv,
+    'upgrade',
+    (data) => {
+      const result = data as UpgradeResult;
+      const node = result.from.node === result.to.node ? `node ${result.to.node}` : `node ${result.from.node} -> ${result.to.node}`;
+      const workers = result.workers.map((worker) => worker.pid).join(', ');
+      const summary = `upgrade done: supervisor pid ${result.from.pid} -> ${result.to.pid}, ${node}, ${result.workers.length} new worker(s) serving (pids ${workers}) on ${result.listeners.map((listener) => listener.address).join(', ')}; the old workers drained, in ${result.durationMs}ms`;
+      const cuts = result.cuts ?? [];
+      return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('upgrade', cuts), cuts) };
+    },
+    (positionals, values) => {
+      if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+      const request: ControlRequest = { command: 'upgrade' };
+      if (typeof values.node === 'string') {
+        const node = path.resolve(values.node);
+        try {
+          accessSync(node, constants.X_OK);
+          if (!statSync(node).isFile()) throw new Error('not a file');
+        } catch {
+          throw new UsageError(`--node: expected an executable Node.js binary, received ${JSON.stringify(values.node)}`);
+        }
+        request.node = node;
+      }
+      if (typeof values.timeout === 'string') {
+        try {
+          request.timeoutMs = parseDuration(values.timeout, '--timeout');
+        } catch {
+          throw new UsageError(`--timeout: expected a duration like 500ms, 30s, 2m, received ${JSON.stringify(values.timeout)}`);
+        }
+        if (request.timeoutMs === 0) throw new UsageError(`--timeout: expected more than 0, received ${JSON.stringify(values.timeout)}`);
+      }
+      return request;
+    },
+  );
+
 const status = (argv: string[]) =>
   controlCommand(argv, 'status', (data, json) => (json ? JSON.stringify(data, null, 2) : formatStatus(data as CliStatus)));
 
@@ -547,6 +835,12 @@ function formatUptime(milliseconds: number): string {
 function formatStatus(status: CliStatus): string {
   const lines: string[] = [];
   if (status.app) lines.push(`app ${status.app.name}, configuration: ${status.app.config ?? 'command line'}`);
+  if (status.node) lines.push(`node ${status.node}${status.pidFile ? `, PID file ${status.pidFile}` : ''}`);
+  for (const listener of status.listeners ?? []) {
+    const origin = { bound: 'bound by zdt', systemd: 'from systemd', inherited: 'inherited from the previous supervisor' }[listener.origin];
+    lines.push(`listening socket ${listener.address} (fd ${listener.fd}, ${origin})`);
+  }
+  if (status.upgrade) lines.push(`upgrade under way: new supervisor pid ${status.upgrade.successorPid}${status.upgrade.committed ? ' has taken over' : ' is starting'}`);
   const up = status.uptimeMs === undefined ? '' : `, up ${formatUptime(status.uptimeMs)}`;
   lines.push(
     `supervisor pid ${status.pid}: ${status.state}, newest generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)${up}`,
@@ -587,7 +881,7 @@ function formatStatus(status: CliStatus): string {
   return lines.join('\n');
 }
 
-const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, scale, status, stop };
+const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, scale, upgrade, status, stop };
 
 function version(): string {
   try {
@@ -611,7 +905,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (name === undefined) throw new UsageError('missing command');
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, scale, status or stop`);
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, scale, upgrade, status or stop`);
     return await COMMANDS[command](rest);
   } catch (error) {
     return fail(error, command);

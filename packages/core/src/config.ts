@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, InvalidOptionError, UsageError } from './errors.js';
 import { DEFAULTS, parseDuration, parseListenAddress, type Readiness } from './options.js';
+import { LISTEN_EXPECTED, parseListenSpec } from './primary/listeners.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -39,6 +40,10 @@ export interface Settings {
   autoDrain?: boolean;
   /** `HOST:PORT` where the supervisor serves Prometheus metrics. */
   metrics?: string;
+  /** Listening sockets the supervisor owns: `PORT`, `HOST:PORT`, `unix:PATH` (the path absolute). */
+  listen?: string[];
+  /** Absolute path of the PID file. */
+  pidFile?: string;
 }
 
 /** The files looked for in the working directory, in this order; more than one of them is an error. */
@@ -151,6 +156,20 @@ function listenAddress(value: unknown): string {
     throw error;
   }
   return value as string;
+}
+
+/** One address or a list of them; a Unix socket's path is resolved against `directory`. */
+function listenAddresses(value: unknown, directory: string): string[] {
+  const items = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(items) || items.length === 0) throw new InvalidValue(`an address or an array of addresses: ${LISTEN_EXPECTED}`);
+  return items.map((item: unknown) => {
+    try {
+      return parseListenSpec(item, directory).text;
+    } catch (error) {
+      if (error instanceof InvalidOptionError) throw new InvalidValue(`${Array.isArray(value) ? 'each address ' : ''}${LISTEN_EXPECTED}${Array.isArray(value) ? `; ${JSON.stringify(item)} is not one` : ''}`);
+      throw error;
+    }
+  });
 }
 
 function boolean(value: unknown): boolean {
@@ -318,6 +337,8 @@ const ZDT_KEYS = {
   logFormat: (value) => ({ logFormat: logFormat(value) }),
   autoDrain: (value) => ({ autoDrain: boolean(value) }),
   metrics: (value) => ({ metrics: listenAddress(value) }),
+  listen: (value, { directory }) => ({ listen: listenAddresses(value, directory) }),
+  pidFile: (value, { directory }) => ({ pidFile: path.resolve(directory, text(value)) }),
 } satisfies Record<string, Reader>;
 
 /** The keys of zdt.config.* (`readFlag` checks a flag's value with the same rules). */
@@ -702,9 +723,11 @@ export const RESTART_ONLY: ReadonlyArray<[keyof ResolvedSettings, string]> = [
   ['logFormat', 'logFormat'],
   ['autoDrain', 'autoDrain'],
   ['metrics', 'metrics'],
+  ['listen', 'listen'],
+  ['pidFile', 'pidFile'],
 ];
 
-/** The keys whose value differs between two reads and that only a restart applies. */
+/** The keys whose value differs between two reads and that only a restart (or `zdt upgrade`) applies. */
 export function restartOnlyChanges(before: ResolvedSettings, after: ResolvedSettings): string[] {
-  return RESTART_ONLY.filter(([field]) => before[field] !== after[field]).map(([, key]) => key);
+  return RESTART_ONLY.filter(([field]) => JSON.stringify(before[field]) !== JSON.stringify(after[field])).map(([, key]) => key);
 }

@@ -291,8 +291,9 @@ export class UpgradeFailedError extends ZdtError {
   /** The new supervisor's pid, when it was started. */
   readonly successorPid: number | undefined;
 
-  constructor(reason: string, successorPid: number | undefined, options?: { cause?: unknown }) {
-    super('ERR_ZDT_UPGRADE_FAILED', `Upgrade failed: ${reason}; supervisor pid ${process.pid} and its workers keep serving`, options);
+  constructor(reason: string, successorPid: number | undefined, options?: { cause?: unknown; outcome?: string }) {
+    const outcome = options?.outcome ?? `supervisor pid ${process.pid} and its workers keep serving`;
+    super('ERR_ZDT_UPGRADE_FAILED', `Upgrade failed: ${reason}; ${outcome}`, options);
     this.reason = reason;
     this.successorPid = successorPid;
   }

@@ -29,7 +29,7 @@ export type {
   ForkSettings,
 } from './options.js';
 export { ControlServer, defaultControlPath, sendControlCommand, CONTROL_ENV } from './primary/control.js';
-export type { ControlCommand, ControlRequest, ControlResponse, ControlHandlers, ControlServerOptions } from './primary/control.js';
+export type { ControlCommand, ControlRequest, ControlResponse, ControlHandlers, ControlServerOptions, UpgradeRequest } from './primary/control.js';
 export {
   ZdtError,
   InvalidOptionError,
@@ -46,7 +46,12 @@ export {
   ControlPermissionError,
   UsageError,
   ConfigError,
+  ListenError,
+  UpgradeInProgressError,
+  UpgradeFailedError,
+  PidFileError,
 } from './errors.js';
+export type { ListenOption, ListenDescriptor, ListenerInfo, ListenerOrigin } from './primary/listeners.js';
 export type { RollbackSummary, ServingWorker } from './errors.js';
 export { WORKER_ENV, isProtocolMessage } from './protocol.js';
 export type {
@@ -63,5 +68,6 @@ export type {
   DrainedMessage,
   ReplaceMeMessage,
   FatalMessage,
+  ListeningMessage,
   ErrorSummary,
 } from './protocol.js';

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { realpathSync } from 'node:fs';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import { InvalidOptionError } from './errors.js';
+import { parseListenSpec, type ListenOption } from './primary/listeners.js';
 
 /** pino-compatible: each method takes (message) or (object, message). */
 export interface Logger {
@@ -44,6 +45,8 @@ export interface ForkSettings {
   cwd: string;
   silent: boolean;
   env: Record<string, string>;
+  /** Set when the supervisor owns listening sockets: stdin/out/err, 'ipc', then one descriptor per socket. */
+  stdio?: Array<string | number>;
 }
 
 export interface SupervisorOptions {
@@ -108,6 +111,21 @@ export interface SupervisorOptions {
    * @default undefined (off)
    */
   metrics?: string;
+  /**
+   * An already-listening descriptor for the metrics endpoint, at the `metrics` address (what `zdt upgrade` hands
+   * the new supervisor).
+   * @default undefined (bind `metrics`)
+   */
+  metricsFd?: number;
+  /**
+   * Listening sockets the supervisor owns and hands to every worker: `'3000'`, `'127.0.0.1:3000'`, `'[::1]:3000'`,
+   * `'unix:/run/app.sock'` (relative to `cwd`), or `{ fd, origin }` for a socket already open (systemd's
+   * `LISTEN_FDS`, a previous supervisor's). An app's `listen()` on such a port or path is made on that socket in the
+   * worker (the preload does it, so it is loaded even with `autoDrain: false`), and the workers accept on it
+   * themselves. The sockets outlive every worker, and `zdt upgrade` hands them to a new supervisor.
+   * @default [] (the workers listen through node:cluster, round-robin, as without zdt)
+   */
+  listen?: ListenOption[];
   /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
   fork?: ForkFunction;
 }
@@ -149,6 +167,8 @@ export interface ResolvedOptions {
   autoDrain: boolean;
   /** Derived from `metrics`: where to serve them, undefined when off. */
   metrics: { host: string; port: number } | undefined;
+  metricsFd: number | undefined;
+  listen: ListenOption[];
   fork: ForkFunction | undefined;
 }
 
@@ -198,7 +218,7 @@ const MEMORY_CHECK_FALLBACK_MS = 5_000;
 const KNOWN_OPTIONS = new Set([
   'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
   'cleanupTimeoutMs', 'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
-  'logger', 'silent', 'autoDrain', 'metrics', 'fork',
+  'logger', 'silent', 'autoDrain', 'metrics', 'metricsFd', 'listen', 'fork',
 ]);
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
@@ -403,8 +423,30 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     silent: options.silent ?? DEFAULTS.silent,
     autoDrain: options.autoDrain ?? DEFAULTS.autoDrain,
     metrics: options.metrics === undefined ? undefined : parseListenAddress(options.metrics, 'metrics'),
+    metricsFd: options.metricsFd === undefined ? undefined : integer('metricsFd', options.metricsFd, 0, 0),
+    listen: resolveListen(options.listen, path.resolve(cwd)),
     fork: options.fork,
   };
+}
+
+function resolveListen(value: unknown, cwd: string): ListenOption[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new InvalidOptionError('listen', 'an array of addresses or { fd, origin } objects', value);
+  return value.map((item: unknown, index): ListenOption => {
+    if (typeof item === 'string') return parseListenSpec(item, cwd, `listen[${index}]`).text;
+    const descriptor = item as { fd?: unknown; origin?: unknown; path?: unknown };
+    if (
+      isPlainObject(item) &&
+      typeof descriptor.fd === 'number' &&
+      Number.isInteger(descriptor.fd) &&
+      descriptor.fd >= 0 &&
+      (descriptor.origin === 'systemd' || descriptor.origin === 'inherited') &&
+      (descriptor.path === undefined || typeof descriptor.path === 'string')
+    ) {
+      return { fd: descriptor.fd, origin: descriptor.origin, ...(descriptor.path === undefined ? {} : { path: descriptor.path }) };
+    }
+    throw new InvalidOptionError(`listen[${index}]`, `an address (${'PORT, HOST:PORT or unix:PATH'}) or { fd, origin: 'systemd' | 'inherited' }`, item);
+  });
 }
 
 function resolveEnv(value: unknown, option = 'env'): Record<string, string> {

@@ -6,10 +6,13 @@
  *   nothing from this project still has its HTTP servers found at listen and drained gently. The worker side keeps
  *   one runtime per process on globalThis: an app that also imports `@zero-downtime/core/worker` or an adapter (from
  *   CommonJS, ESM, or another installed copy) joins this runtime instead of starting a second drain.
+ * - When the supervisor owns listening sockets (`--listen`, socket activation), it maps the app's listen() on those
+ *   addresses onto the inherited sockets (listen-map.ts); it is then loaded even with `autoDrain: false`.
  */
 import { createRequire } from 'node:module';
 import { summarizeError } from './error-summary.js';
 import { WORKER_ENV, type FatalMessage } from './protocol.js';
+import { closeOnDisconnect, installListenMap, parseListenFds } from './worker/listen-map.js';
 
 if (typeof process.send === 'function') {
   process.on('uncaughtExceptionMonitor', (error: unknown, origin: string) => {
@@ -21,6 +24,13 @@ if (typeof process.send === 'function') {
       // The channel is closing: the supervisor still sees the exit.
     }
   });
+}
+
+// Before the app: its listen() on an address the supervisor owns is made on the inherited socket.
+const listenFds = process.env[WORKER_ENV.listenFds];
+if (listenFds) {
+  const servers = installListenMap(parseListenFds(listenFds));
+  if (process.env[WORKER_ENV.autoDrain] !== '1') closeOnDisconnect(servers);
 }
 
 if (process.env[WORKER_ENV.autoDrain] === '1') {

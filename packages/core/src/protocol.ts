@@ -6,7 +6,7 @@
  */
 
 /** Why a worker is asked to stop. */
-export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale';
+export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale' | 'upgrade';
 
 /**
  * Primary → worker: drain and exit. The time limits are not in the message: the worker read them once from its
@@ -129,6 +129,19 @@ export interface FatalMessage {
   error: ErrorSummary;
 }
 
+/**
+ * Worker → primary: a server is listening on a socket the supervisor owns (`--listen`, socket activation). The
+ * worker accepts on it itself, so node:cluster never sees that listen: this message stands for its 'listening'.
+ */
+export interface ListeningMessage {
+  zdt: 'listening';
+  /** The address as `--listen` named it (`127.0.0.1:3000`, `unix:/run/app.sock`). */
+  listener: string;
+  address: string;
+  /** -1 for a Unix socket. */
+  port: number;
+}
+
 export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage;
 export type WorkerToPrimary =
   | HelloMessage
@@ -139,7 +152,8 @@ export type WorkerToPrimary =
   | CleanedMessage
   | CollectedMessage
   | ReplaceMeMessage
-  | FatalMessage;
+  | FatalMessage
+  | ListeningMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;
 
 export function isProtocolMessage(value: unknown): value is ProtocolMessage {
@@ -178,4 +192,10 @@ export const WORKER_ENV = {
   autoDrain: 'ZDT_AUTO_DRAIN',
   /** Heartbeat interval in ms (0 when off). */
   heartbeatIntervalMs: 'ZDT_HEARTBEAT_INTERVAL_MS',
+  /**
+   * The supervisor's listening sockets, as JSON `[{ "address": "127.0.0.1:3000", "host", "port", "fd": 4 }]` or
+   * `{ "address": "unix:/run/app.sock", "path", "fd": 5 }`: each is inherited at `fd`, and a listen() on that port or
+   * path is made on it. Set only when the supervisor owns listening sockets.
+   */
+  listenFds: 'ZDT_LISTEN_FDS',
 } as const;

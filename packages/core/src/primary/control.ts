@@ -10,11 +10,17 @@
  * `idleTimeoutMs`, and keeps at most `maxConnections` open: beyond that the
  * oldest connection still waiting for its request line makes room, and when
  * every one is busy with a request the new connection is closed at once.
+ *
+ * The socket is created at a temporary name in the same directory and then linked to the control path (renamed
+ * over it by a new supervisor taking over in `zdt upgrade`): libuv removes a listening Unix socket's file by the
+ * name it was bound at when the server closes, and that name is gone by then, so a supervisor that handed the path
+ * over can never remove its successor's socket. `close()` removes the control path itself, only while it is still
+ * this server's socket.
  */
 import net from 'node:net';
 import path from 'node:path';
-import { chmodSync, unlinkSync } from 'node:fs';
-import { ControlInUseError, ControlPathError, ControlPermissionError, ControlUnavailableError, ZdtError } from '../errors.js';
+import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { ControlInUseError, ControlPathError, ControlPermissionError, ControlUnavailableError, UsageError, ZdtError } from '../errors.js';
 import type { Supervisor, SupervisorEvents } from './supervisor.js';
 import {
   checkControlDirectory,
@@ -27,9 +33,18 @@ import {
 
 export { CONTROL_ENV, defaultControlPath } from './control-path.js';
 
-export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale';
+export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale' | 'upgrade';
 
-export type ControlRequest = { command: 'reload' | 'status' | 'stop' } | { command: 'scale'; workers: number };
+export type ControlRequest =
+  | { command: 'reload' | 'status' | 'stop' }
+  | { command: 'scale'; workers: number }
+  | { command: 'upgrade'; node?: string; timeoutMs?: number };
+
+/** What `zdt upgrade` asks for: the Node.js binary of the new supervisor, and how long it may take to be ready. */
+export interface UpgradeRequest {
+  node?: string;
+  timeoutMs?: number;
+}
 
 export type ControlResponse =
   | { type: 'progress'; event: string; message: string; data?: unknown }
@@ -47,6 +62,8 @@ export interface ControlHandlers {
   scale?: (workers: number) => Promise<unknown>;
   /** @default () => supervisor.status() */
   status?: () => unknown;
+  /** `zdt upgrade`; `progress` streams a line to the client. @default refused: only `zdt start` can upgrade */
+  upgrade?: (request: UpgradeRequest, progress: (message: string) => void) => Promise<unknown>;
 }
 
 export interface ControlServerOptions {
@@ -55,6 +72,16 @@ export interface ControlServerOptions {
   /** Connections open at once (default 64). */
   maxConnections?: number;
   handlers?: ControlHandlers;
+  /**
+   * A new supervisor of `zdt upgrade`: listen at a temporary name while the old supervisor still answers on the
+   * path, and take the path over with `takeOver()` once it is ready.
+   */
+  successor?: boolean;
+}
+
+/** Where a supervisor's control socket is created before it is linked (or, taking over, renamed) to `socketPath`. */
+export function temporaryControlPath(socketPath: string, pid = process.pid): string {
+  return path.join(path.dirname(socketPath), `.zdt-${pid}.sock`);
 }
 
 export const CONTROL_IDLE_TIMEOUT_MS = 5_000;
@@ -97,6 +124,10 @@ export class ControlServer {
   private readonly idleTimeoutMs: number;
   private readonly maxConnections: number;
   private listening = false;
+  private readonly successor: boolean;
+  /** The bound socket file's inode once it is at `path`: close() removes the path only while it is still ours. */
+  private inode: number | undefined;
+  private readonly temporaryPath: string;
 
   /** `onStop` performs the same stop as SIGTERM (the CLI exits when it resolves). */
   constructor(supervisor: Supervisor, socketPath: string, onStop: StopHandler, options: ControlServerOptions = {}) {
@@ -107,11 +138,14 @@ export class ControlServer {
       reload: () => supervisor.reload(),
       scale: (workers) => supervisor.scale(workers),
       status: () => supervisor.status(),
+      upgrade: () => Promise.reject(new UsageError('this supervisor cannot upgrade itself: only `zdt start` can')),
       ...options.handlers,
     };
     this.idleTimeoutMs = options.idleTimeoutMs ?? CONTROL_IDLE_TIMEOUT_MS;
     this.maxConnections = Math.max(1, options.maxConnections ?? CONTROL_MAX_CONNECTIONS);
     this.server = net.createServer((socket) => this.accept(socket));
+    this.successor = options.successor === true;
+    this.temporaryPath = temporaryControlPath(this.path);
   }
 
   /**
@@ -123,7 +157,16 @@ export class ControlServer {
    */
   async listen(): Promise<void> {
     prepareControlDirectory(this.path);
-    if (checkExistingSocket(this.path)) {
+    // The temporary name must fit a socket address too; when it does not, listen at the path itself.
+    let bindPath = this.temporaryPath;
+    try {
+      checkSocketPathLength(bindPath);
+    } catch (error) {
+      if (this.successor) throw error;
+      bindPath = this.path;
+    }
+    if (checkExistingSocket(bindPath) && bindPath !== this.path) unlinkSync(bindPath);
+    if (!this.successor && checkExistingSocket(this.path)) {
       let live: boolean;
       try {
         live = await probe(this.path);
@@ -138,7 +181,7 @@ export class ControlServer {
     try {
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject);
-        this.server.listen(this.path, () => {
+        this.server.listen(bindPath, () => {
           this.server.off('error', reject);
           resolve();
         });
@@ -153,7 +196,9 @@ export class ControlServer {
       process.umask(previousUmask);
     }
     try {
-      chmodSync(this.path, 0o600);
+      chmodSync(bindPath, 0o600);
+      if (bindPath === this.path) this.inode = lstatSync(this.path).ino;
+      else if (!this.successor) this.linkInPlace(bindPath);
     } catch (error) {
       // Never leave a listening server (it would keep the process alive) or a socket file behind.
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -164,9 +209,45 @@ export class ControlServer {
     this.server.unref();
   }
 
+  /** Links the socket at the control path; a path taken since the check means another supervisor won the race. */
+  private linkInPlace(bindPath: string): void {
+    try {
+      linkSync(bindPath, this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new ControlInUseError(this.path);
+      throw error;
+    } finally {
+      unlinkSync(bindPath);
+    }
+    this.inode = lstatSync(this.path).ino;
+  }
+
+  /**
+   * A successor's takeover (`zdt upgrade`): the socket replaces whatever is at the control path in one rename, so
+   * a client always finds a supervisor there. Checks the path again first (the directory may have changed since).
+   */
+  takeOver(): void {
+    if (!this.successor || this.inode !== undefined) return;
+    prepareControlDirectory(this.path);
+    checkExistingSocket(this.path);
+    renameSync(this.temporaryPath, this.path);
+    this.inode = lstatSync(this.path).ino;
+  }
+
+  /** True once this server answers at the control path. */
+  get inPlace(): boolean {
+    return this.inode !== undefined;
+  }
+
   close(): Promise<void> {
     if (!this.listening) return Promise.resolve();
     this.listening = false;
+    // Only while the path is still this server's socket: after an upgrade it is the successor's.
+    try {
+      if (this.inode !== undefined && lstatSync(this.path).ino === this.inode) unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       for (const socket of this.connections.keys()) socket.end();
@@ -271,6 +352,13 @@ export class ControlServer {
           write({ type: 'progress', event: 'stopping', message: `stopping supervisor pid ${process.pid}` });
           write({ type: 'result', ok: true, data: await this.onStop() });
           break;
+        case 'upgrade': {
+          const upgrade = this.handlers.upgrade;
+          const { node, timeoutMs } = request;
+          const result = await upgrade({ node, timeoutMs }, (message) => write({ type: 'progress', event: 'upgrade', message }));
+          write({ type: 'result', ok: true, data: result });
+          break;
+        }
         default:
           write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: `unknown control command ${JSON.stringify((request as { command: unknown }).command)}` });
       }

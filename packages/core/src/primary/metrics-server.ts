@@ -3,7 +3,8 @@
  * outlives every worker. Nothing else is served; it listens only where it is told to (loopback in the examples).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import util from 'node:util';
 
 export interface ListenAddress {
   host: string;
@@ -39,15 +40,40 @@ export class MetricsServer {
     }
   }
 
-  listen(address: ListenAddress): Promise<ListenAddress> {
+  private descriptor: number | undefined;
+
+  /** The listening descriptor (handed to the next supervisor by `zdt upgrade`). */
+  get fd(): number | undefined {
+    return this.server.listening ? this.descriptor : undefined;
+  }
+
+  /**
+   * Listens on `address`, or on the listening socket already open at `inheritedFd` (the previous supervisor's).
+   * Bound through node's own server handle so the descriptor is known and can be handed on.
+   */
+  listen(address: ListenAddress, inheritedFd?: number): Promise<ListenAddress> {
     return new Promise((resolve, reject) => {
+      const create = (net as unknown as { _createServerHandle?: (...args: Array<string | number | null | undefined>) => { fd: number } | number })._createServerHandle;
+      let handle: { fd: number } | number | undefined;
+      if (typeof create === 'function') {
+        handle = inheritedFd === undefined ? create(address.host, address.port, net.isIPv6(address.host) ? 6 : 4) : create(null, null, null, inheritedFd);
+        if (typeof handle === 'number') {
+          const error = new Error(`listen ${util.getSystemErrorName(handle)} ${address.host}:${address.port}`) as NodeJS.ErrnoException;
+          error.code = util.getSystemErrorName(handle);
+          reject(error);
+          return;
+        }
+        this.descriptor = handle.fd;
+      }
       this.server.once('error', reject);
-      this.server.listen(address.port, address.host, () => {
+      const onListening = () => {
         this.server.off('error', reject);
         this.server.unref();
         const bound = this.server.address() as AddressInfo;
         resolve({ host: bound.address, port: bound.port });
-      });
+      };
+      if (handle !== undefined) this.server.listen(handle as unknown as net.ListenOptions, onListening);
+      else this.server.listen(address.port, address.host, onListening);
     });
   }
 

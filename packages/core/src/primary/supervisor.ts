@@ -32,6 +32,7 @@ import { render } from './exposition.js';
 import { readCpuSeconds, SupervisorMetrics, type MetricsSnapshot, type RestartCause } from './metrics.js';
 import { MetricsServer, type ListenAddress } from './metrics-server.js';
 import { HealthMonitor, readRssBytes } from './monitor.js';
+import { Listeners, type ListenerInfo } from './listeners.js';
 import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
 import {
   describeExit,
@@ -134,6 +135,8 @@ export interface SupervisorStatus {
   lastRollout: RolloutOutcome | null;
   /** The supervisor's counters (restarts by cause, rollouts, drains, cleanup), which survive every worker. */
   metrics: MetricsSnapshot;
+  /** The listening sockets the supervisor owns (`listen` option, socket activation, a previous supervisor's). */
+  listeners: ListenerInfo[];
 }
 
 interface WorkerInfo {
@@ -224,6 +227,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private metricsServer: MetricsServer | undefined;
   private metricsBound: ListenAddress | undefined;
   private collectSeq = 0;
+  /** Sockets the supervisor owns and hands to every worker; none unless `listen` is set. */
+  private sockets = Listeners.none();
+  /** Addresses already warned about: listened on through node:cluster while the supervisor owns sockets. */
+  private readonly unmappedWarned = new Set<string>();
+  private handedOver = false;
   private readonly collecting = new Map<number, { answered: (handle: WorkerHandle, metrics: AppMetric[] | null) => void }>();
 
   constructor(options: SupervisorOptions) {
@@ -288,11 +296,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.log.info({ entry: entryPath, workers, pid: process.pid }, `starting ${workers} worker${workers === 1 ? '' : 's'} of ${entryPath}`);
     for (let id = 1; id <= workers; id++) this.slots.push(new Slot(id));
     try {
+      if (this.options.listen.length > 0) {
+        try {
+          this.sockets = await Listeners.open(this.options.listen, cwd);
+        } catch (error) {
+          throw new Error(`the listening sockets could not be opened: ${(error as Error).message}`);
+        }
+        for (const listener of this.sockets.info()) {
+          const how = listener.origin === 'bound' ? 'bound' : listener.origin === 'systemd' ? 'from systemd (LISTEN_FDS)' : 'inherited from the previous supervisor';
+          this.log.info({ ...listener }, `listening socket ${listener.address} (fd ${listener.fd}, ${how}): the workers accept on it`);
+        }
+      }
       if (this.options.metrics) {
         const server = new MetricsServer(() => this.metricsText());
         this.metricsServer = server;
         try {
-          this.metricsBound = await server.listen(this.options.metrics);
+          this.metricsBound = await server.listen(this.options.metrics, this.options.metricsFd);
         } catch (error) {
           const { host, port } = this.options.metrics;
           throw new Error(`the metrics endpoint could not listen on ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
@@ -351,7 +370,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * Drains every worker in parallel; SIGKILL at drainTimeoutMs + cleanupTimeoutMs + 1 s. `force` SIGKILLs at once
    * (a second signal). Resolves with the workers that were cut at their deadline.
    */
-  stop(options: { force?: boolean } = {}): Promise<StopResult> {
+  stop(options: { force?: boolean; handedOver?: boolean } = {}): Promise<StopResult> {
+    // After `zdt upgrade`: the workers drain for the upgrade, and the sockets stay with the new supervisor.
+    if (options.handedOver) this.handedOver = true;
     if (options.force) {
       for (const handle of this.handles) void handle.kill('forced');
     }
@@ -404,7 +425,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       rollout: this.activeRollout ? { generation: this.activeRollout.generation, queued: this.queuedRollout !== undefined } : null,
       lastRollout: this.lastRollout,
       metrics: this.metrics.snapshot(),
+      listeners: this.sockets.info(),
     };
+  }
+
+  /** The listening sockets, with their descriptors: what `zdt upgrade` hands to the new supervisor. */
+  listenerDescriptors(): ListenerInfo[] {
+    return this.sockets.info();
+  }
+
+  /** The metrics endpoint's listening descriptor, when it is served. */
+  get metricsDescriptor(): number | undefined {
+    return this.metricsServer?.fd;
   }
 
   /**
@@ -469,12 +501,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       [WORKER_ENV.supervisorPid]: String(process.pid),
       [WORKER_ENV.autoDrain]: preload ? '1' : '0',
     };
+    // Owned sockets: each worker gets its own copy at fd 4 on (fd 3 is cluster's IPC channel) and accepts on it; the
+    // preload maps the app's listen() onto it, so it is loaded even without autoDrain.
+    const owned = this.sockets.size > 0;
+    const loaded = preload ?? (owned ? this.preload : undefined);
+    let stdio: Array<string | number> | undefined;
+    if (owned) {
+      this.sockets.verify();
+      env[WORKER_ENV.listenFds] = this.sockets.workerMap(4);
+      const output = options.silent ? 'pipe' : 'inherit';
+      stdio = [output, output, output, 'ipc', ...this.sockets.descriptors()];
+    }
     const settings = {
       exec: release.entryPath,
       args: release.settings.args,
-      execArgv: preload ? ['--require', preload, ...release.settings.execArgv] : release.settings.execArgv,
+      execArgv: loaded ? ['--require', loaded, ...release.settings.execArgv] : release.settings.execArgv,
       cwd: release.cwd,
       silent: options.silent,
+      ...(stdio ? { stdio } : {}),
     };
     let worker;
     if (options.fork) {
@@ -498,7 +542,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.emit('ready', info);
     });
     handle.on('listening', (address) => {
-      this.log.info({ ...info, address }, `worker ${id} (pid ${handle.pid}) listening on ${address.address}:${address.port}`);
+      const where = address.port < 0 ? address.address : `${address.address}:${address.port}`;
+      const socket = address.listener === undefined ? '' : ` (the supervisor's socket ${address.listener})`;
+      this.log.info({ ...info, address }, `worker ${id} (pid ${handle.pid}) listening on ${where}${socket}`);
+      if (this.sockets.size > 0 && address.listener === undefined && !this.unmappedWarned.has(where)) {
+        this.unmappedWarned.add(where);
+        this.log.warn(
+          { ...info, address },
+          `worker ${id} listens on ${where} through node:cluster, not on a socket the supervisor owns: 'zdt upgrade' cannot hand that address over (give it with --listen)`,
+        );
+      }
       this.emit('listening', { workerId: id, pid: handle.pid, address });
     });
     handle.on('message', (message) => {
@@ -514,6 +567,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Every message a worker may send, handled in one place; unknown verbs are ignored. */
   private readonly messageHandlers: MessageHandlers = {
     hello: (handle) => handle.greeted(),
+    listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
     ready: (handle) => {
       if (this.options.readiness === 'message') handle.markReady();
     },
@@ -638,7 +692,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } else {
       this.log.warn(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; restarting${restarting} in ${delayMs}ms`);
     }
-    slot.scheduleRestart(delayMs, () => void this.restart(slot));
+    slot.scheduleRestart(delayMs, () =>
+      void this.restart(slot).catch((error: Error) => this.log.error({ workerId: slot.id }, `worker ${slot.id} could not be restarted: ${error.message}`)),
+    );
   }
 
   private backoffDelay(quickCrashes: number): number {
@@ -686,6 +742,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         // One over its memory limit still serves: keep it and try again at the next check.
         if (reason !== 'memory' && result.failure.kind !== 'stopped') void retire(old);
       })
+      .catch((error: Error) => this.log.error({ workerId: slot.id }, `worker ${slot.id} could not be replaced (${reason}): ${error.message}`))
       .finally(() => this.beingReplaced.delete(old));
   }
 
@@ -950,7 +1007,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // A rollout or replacement may fork while the first drains are under way: repeat until nothing is left.
     while (this.handles.size > 0) {
       const handles = [...this.handles];
-      const exits = await Promise.all(handles.map((handle) => (force ? handle.kill('forced') : handle.stop('stop', killAfterMs))));
+      const reason = this.handedOver ? 'upgrade' : 'stop';
+      const exits = await Promise.all(handles.map((handle) => (force ? handle.kill('forced') : handle.stop(reason, killAfterMs))));
       handles.forEach((handle, index) => {
         const exit = exits[index]!;
         const cut = handle.drainOutcome?.cut;
@@ -960,6 +1018,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       });
     }
     await this.metricsServer?.close();
+    // Handed over: the new supervisor has these sockets (and a Unix socket's file): only this process's copies close.
+    if (this.handedOver) this.sockets.release();
+    else this.sockets.close();
     this.setState('stopped');
     this.log.info('all workers stopped');
     return { cuts };

@@ -40,7 +40,10 @@ export interface WorkerExit {
 
 export interface ListeningAddress {
   address: string;
+  /** -1 for a Unix socket. */
   port: number;
+  /** Set when the worker listens on a socket the supervisor owns: that socket's address (`--listen`). */
+  listener?: string;
 }
 
 /** What the worker's own HTTP drain reported (worker module only). */
@@ -208,6 +211,12 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   /** Ready by the configured readiness rule; later signals of readiness change nothing. */
   markReady(): void {
     if (this.currentState === 'starting') this.transition('ready');
+  }
+
+  /** `listening` from the preload: a listen on a socket the supervisor owns, which node:cluster never sees. */
+  listenedOnInherited(address: ListeningAddress): void {
+    if (this.readiness === 'listening') this.markReady();
+    this.emit('listening', address);
   }
 
   /** `hello`: the worker module is loaded. */
