@@ -188,8 +188,13 @@ export async function bindListener(spec: ListenSpec): Promise<OwnedListener> {
   if (spec.kind === 'tcp') {
     const handle = nativeHandle(spec.host ?? null, spec.port, spec.host !== undefined && net.isIPv6(spec.host) ? 6 : 4);
     if (typeof handle === 'number') throw new Error(`bind ${getSystemErrorName(handle)} ${spec.text}`);
+    // libuv keeps a TCP bind's EADDRINUSE for listen(); getsockname() reports it now.
     const bound: { address?: string; port?: number } = {};
-    handle.getsockname?.(bound);
+    const error = handle.getsockname?.(bound) ?? 0;
+    if (error !== 0 || !bound.port) {
+      handle.close();
+      throw new Error(`bind ${error !== 0 ? getSystemErrorName(error) : 'failed'} ${spec.text}`);
+    }
     return new OwnedListener(handle, 'bound', { host: bound.address, port: bound.port });
   }
   // libuv removes a bound Unix socket's file by name when its handle closes: bound at a name that is gone once the
