@@ -678,6 +678,7 @@ async function runStart(argv: string[], predecessor: Predecessor | undefined): P
     logger.warn(`${new RequestsCutError(describeCuts('stop', cuts), cuts).code}: ${describeCuts('stop', cuts)}`);
   }
   if (upgrade?.committed) logger.info(`handed over to supervisor pid ${upgrade.successor.pid}`);
+  predecessor?.close();
   logger.info(`supervisor stopped (exit ${exitCode})`);
   return exitCode;
 }

@@ -225,12 +225,13 @@ export class Predecessor {
     return new Predecessor(from);
   }
 
-  private send(message: FromSuccessor): void {
-    if (typeof process.send !== 'function' || !process.connected) return;
+  private send(message: FromSuccessor, then?: () => void): void {
+    if (typeof process.send !== 'function' || !process.connected) return then?.();
     try {
-      process.send(message);
+      process.send(message, undefined, {}, () => then?.());
     } catch {
       // The old supervisor is gone.
+      then?.();
     }
   }
 
@@ -239,15 +240,20 @@ export class Predecessor {
     return this.commitRequested;
   }
 
+  /** Tells the old supervisor why this one cannot take over, then closes the channel (it would keep this process alive). */
   failed(error: unknown): void {
     const code = error instanceof ZdtError ? error.code : 'ERR_ZDT_INTERNAL';
-    this.send({ zdt: 'upgrade:failed', code, message: error instanceof Error ? error.message : String(error) });
+    this.send({ zdt: 'upgrade:failed', code, message: error instanceof Error ? error.message : String(error) }, () => this.close());
+  }
+
+  /** Closes the channel to the old supervisor (at the end of this one, whatever happened). */
+  close(): void {
+    if (process.connected) process.disconnect();
   }
 
   /** Says it has taken over, then closes the channel (nothing keeps it open, nothing else is said on it). */
   committed(): void {
-    this.send({ zdt: 'upgrade:committed' });
-    if (process.connected) process.disconnect();
+    this.send({ zdt: 'upgrade:committed' }, () => this.close());
   }
 }
 
