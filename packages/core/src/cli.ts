@@ -479,7 +479,15 @@ async function runStart(argv: string[], predecessor: Predecessor | undefined): P
     logger.info({ pid: upgrade.successor.pid }, `stopping the new supervisor pid ${upgrade.successor.pid} too`);
     successorStopped = upgrade.successor.stop(successorGraceMs(), temporaryControlPath(control.path, upgrade.successor.pid));
   };
+  let stopAfterHandover = false;
   const stop = (why: string, handedOver = false): Promise<StopResult> => {
+    // Handed over and draining: a stop now is for both supervisors, not a forced one.
+    if (stopping && upgrade?.committed && !handedOver && !stopAfterHandover) {
+      stopAfterHandover = true;
+      logger.info(`${why}: the old workers are draining already`);
+      stopSuccessor();
+      return stopping;
+    }
     if (stopping) {
       forced = true;
       logger.warn(`${why} again: forcing stop (SIGKILL every worker)`);

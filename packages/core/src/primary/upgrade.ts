@@ -174,6 +174,8 @@ export class Successor {
    */
   async stop(graceMs: number, temporaryControl?: string): Promise<void> {
     if (this.pid !== undefined && this.exit === undefined) {
+      // Released after a takeover: waiting for its exit must keep this process alive again.
+      this.child.ref();
       try {
         process.kill(this.pid, 'SIGTERM');
       } catch {
