@@ -3,7 +3,7 @@
 // Progress goes to stderr; the markdown tables to stdout; the same figures to
 // bench/results/latest.json and the rollout chart to bench/results/rollout.svg.
 //
-//   node bench/bench.mjs [--quick] [--workers N] [--clients N] [--only 1,2,3,4,5] [--systems zdt,bare,pm2]
+//   node bench/bench.mjs [--quick] [--workers N] [--clients N] [--only 1,2,3,4,5,6] [--systems zdt,bare,pm2]
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,8 +23,12 @@ import {
   startLoad,
   startProcess,
   stopProcess,
+  track,
   waitFor,
+  waitForExit,
   waitForHttp,
+  zdt,
+  zdtStart,
 } from '@zero-downtime/testkit';
 import { bareCluster, pm2Cluster, zdtSupervisor, appsDir, benchDir, makeScratch } from './lib/systems.mjs';
 import { rolloutChart } from './lib/chart.mjs';
@@ -34,7 +38,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     workers: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16' },
-    only: { type: 'string', default: '1,2,3,4,5' },
+    only: { type: 'string', default: '1,2,3,4,5,6' },
     systems: { type: 'string', default: 'zdt,bare,pm2' },
     out: { type: 'string', default: path.join(benchDir, 'results') },
   },
@@ -331,6 +335,88 @@ async function killNine(entry) {
   return { system: entry.label, key: entry.key, sent: result.sent, failed: result.failed, reasons: result.failures, replacementMs };
 }
 
+// ---------------------------------------------------------------- scenario 6
+/** The longest run of 100 ms buckets inside `windows` in which no request succeeded, in ms. */
+function longestPauseMs(series, windows) {
+  let longest = 0;
+  for (const [from, to] of windows) {
+    let run = 0;
+    for (let bucket = Math.floor(from / BUCKET_MS); bucket <= Math.floor(to / BUCKET_MS) && bucket < series.length; bucket += 1) {
+      run = series[bucket].ok === 0 ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+  }
+  return longest * BUCKET_MS;
+}
+
+/**
+ * Replacing the supervisor itself (a new zdt or Node.js): `zdt upgrade` with the sockets the supervisor owns
+ * (`--listen`), beside what a `systemctl restart` does (SIGTERM, wait for the exit, `zdt start` again), under the
+ * same load, the plain app with its one-line integration.
+ */
+async function supervisorReplacement(how) {
+  const label = how === 'upgrade' ? 'zdt upgrade (--listen)' : 'stop and start (systemctl restart)';
+  const scratch = makeScratch(`replace-${how}`);
+  const control = path.join(scratch.dir, 'zdt.sock');
+  const port = await freePort();
+  const args = [apps['node:http'], '--workers', String(settings.workers), '--drain-timeout', `${settings.killTimeoutMs}ms`, '--control', control];
+  if (how === 'upgrade') args.push('--listen', `127.0.0.1:${port}`);
+  const env = { BENCH_ADAPTER: '1', PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile, BENCH_EVENTS_FILE: scratch.eventsFile };
+  const start = async () => {
+    const running = zdtStart(args, { what: label, cwd: scratch.dir, env });
+    await running.waitForLine(/supervisor pid \d+ running/, 60_000);
+    return running;
+  };
+  const supervisorPid = async () => {
+    const status = await zdt(['status', '--json', '--control', control]);
+    const pid = JSON.parse(status.stdout).pid;
+    track(pid, label);
+    return pid;
+  };
+  progress(`[6] ${label}: starting`);
+  let running = await start();
+  const load = trackedLoad({ port, durationMs: 120_000 });
+  await sleep(settings.steadyMs);
+  const steps = [];
+  for (let index = 0; index < settings.rollouts; index += 1) {
+    const before = await supervisorPid();
+    const from = load.now();
+    const began = Date.now();
+    let ok;
+    if (how === 'upgrade') {
+      const result = await zdt(['upgrade', '--control', control], { cwd: scratch.dir });
+      ok = result.code === 0;
+    } else {
+      await stopProcess(running.pid, { signal: 'SIGTERM', graceMs: settings.killTimeoutMs + 5_000 });
+      running = await start();
+      ok = true;
+    }
+    const durationMs = Date.now() - began;
+    const to = load.now();
+    ok &&= await waitForExit(before, settings.killTimeoutMs + 5_000);
+    const after = await supervisorPid();
+    steps.push({ ok: ok && after !== before, durationMs, window: [from, to] });
+    progress(`[6] ${label}: ${index + 1} ${ok ? 'ok' : 'FAILED'} in ${durationMs} ms, supervisor ${before} -> ${after}, failed so far: ${load.progress().failed}`);
+    await sleep(settings.gapMs);
+  }
+  const result = await load.stop();
+  const last = await supervisorPid();
+  await zdt(['stop', '--control', control]);
+  await waitForExit(last, settings.killTimeoutMs + 5_000);
+  const windows = steps.map((step) => step.window);
+  return {
+    system: label,
+    key: `replace-${how}`,
+    sent: result.sent,
+    failed: result.failed,
+    reasons: result.failures,
+    longestPauseMs: longestPauseMs(result.series, windows),
+    meanMs: Math.round(steps.reduce((sum, step) => sum + step.durationMs, 0) / steps.length),
+    allReplaced: steps.every((step) => step.ok),
+    during: latencyIn(result, windows),
+  };
+}
+
 // ---------------------------------------------------------------- scenario 4 + 5
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -490,6 +576,25 @@ function markdown(results) {
     for (const row of results.killNine) push(row.error ? errorRow(row) : `| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${ms(row.replacementMs)} |`);
     push('', 'Requests in flight on the killed worker are lost with any supervisor: kill -9 gives the process no chance to drain.', '');
   }
+  if (results.supervisorReplacement) {
+    push(`## 6. Replacing the supervisor itself (a new zdt or Node.js), ${settings.rollouts} times`, '');
+    push('| how | requests | failed (why) | longest pause | p50 / p99 during | time (mean) | supervisor replaced |');
+    push('| --- | ---: | --- | ---: | ---: | ---: | --- |');
+    for (const row of results.supervisorReplacement) {
+      if (row.error) {
+        push(errorRow(row));
+        continue;
+      }
+      push(
+        `| ${row.system} | ${row.sent.toLocaleString('en-US')} | ${failedCell(row.failed, row.reasons)} | ${row.longestPauseMs} ms | ${ms(row.during.p50)} / ${ms(row.during.p99)} | ${row.meanMs} ms | ${row.allReplaced ? 'yes' : 'no'} |`,
+      );
+    }
+    push(
+      '',
+      'longest pause: the longest run of 100 ms buckets, while the supervisor was being replaced, in which no request succeeded. zdt upgrade hands the listening socket to the new supervisor; stop and start is what `systemctl restart` does: every worker drains, the port is closed, and a new `zdt start` binds it again.',
+      '',
+    );
+  }
   if (results.throughputError) push('## 4. and 5. Throughput and memory', '', `**error**: ${results.throughputError}`, '');
   if (results.throughput) {
     const { clusters, supervisorVsBare, frameworks } = results.throughput;
@@ -597,6 +702,19 @@ async function main() {
   if (scenarios.has('1')) results.rollouts = await runEach(1, rollingRestarts);
   if (scenarios.has('2')) results.badRelease = await runEach(2, badRelease);
   if (scenarios.has('3')) results.killNine = await runEach(3, killNine);
+  if (scenarios.has('6') && hasSupervisor) {
+    results.supervisorReplacement = [];
+    for (const how of ['upgrade', 'restart']) {
+      try {
+        results.supervisorReplacement.push(await supervisorReplacement(how));
+      } catch (error) {
+        progress(`[6] ${how}: ERROR ${error.message}`);
+        results.supervisorReplacement.push({ system: how, key: `replace-${how}`, error: error.message.split('\n')[0] });
+        await stopLoads();
+        await cleanUp();
+      }
+    }
+  }
   if (scenarios.has('4') || scenarios.has('5')) {
     try {
       results.throughput = await throughputAndMemory();
