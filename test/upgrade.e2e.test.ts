@@ -4,8 +4,9 @@
  * replaced; a new supervisor that cannot take over (not Node at all, a configuration it refuses, never ready) leaves
  * the old one serving with zero failed requests; one upgrade at a time; SIGTERM during an upgrade stops both.
  *
- * The other Node.js major comes from the npm registry (`npm install node@22`), cached under os.tmpdir() so a second
- * run does not download it again.
+ * The other Node.js major (22, or 24 when the suite itself runs on 22) comes from the npm registry (`npm install
+ * node@22`), cached under os.tmpdir() so a second run does not download it again (the one scripts/test-matrix.mjs
+ * installed is used when it is there).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf, cleanUp, freePort, isAlive, run, startLoad, track, waitFor, waitForExit, zdt, zdtStart, type Load } from '@zero-downtime/testkit';
 
-const OTHER_MAJOR = 22;
+const OWN_MAJOR = Number(process.versions.node.split('.')[0]);
+const OTHER_MAJOR = OWN_MAJOR === 22 ? 24 : 22;
 const UPGRADES = 3;
 /** An unmodified app: it listens on PORT at 127.0.0.1, as it would without zdt. */
 const APP = fileURLToPath(new URL('./fixtures/apps/plain.cjs', import.meta.url));
@@ -30,13 +32,21 @@ let otherNode = '';
 
 /** node@MAJOR from the npm registry, installed once into os.tmpdir() and reused; bounded in time. */
 async function nodeBinary(major: number): Promise<string> {
+  const works = async (binary: string) => existsSync(binary) && (await run(binary, ['--version'], { timeoutMs: 15_000 })).stdout.startsWith(`v${major}.`);
+  const matrixCopy = fileURLToPath(new URL(`../node_modules/.cache/node-${major}/node_modules/node/bin/node`, import.meta.url));
+  if (await works(matrixCopy)) return realpathSync(matrixCopy);
   const prefix = path.join(os.tmpdir(), `zdt-node-${major}`);
-  const binary = path.join(prefix, 'node_modules', '.bin', 'node');
-  const works = async () => existsSync(binary) && (await run(binary, ['--version'], { timeoutMs: 15_000 })).stdout.startsWith(`v${major}.`);
-  if (await works()) return realpathSync(binary);
+  const binary = path.join(prefix, 'node_modules', 'node', 'bin', 'node');
+  if (await works(binary)) return realpathSync(binary);
   mkdirSync(prefix, { recursive: true });
-  const installed = await run('npm', ['install', '--prefix', prefix, `node@${major}`, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: prefix, timeoutMs: 240_000 });
-  if (!(await works())) throw new Error(`could not install node@${major} into ${prefix} (npm exit ${installed.code}): ${installed.stderr}`);
+  // npm's own settings only: under pnpm the environment carries pnpm's npm_config_*, which npm warns about.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_config_/i.test(key)));
+  const installed = await run('npm', ['install', '--prefix', prefix, `node@${major}`, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: prefix,
+    env,
+    timeoutMs: 240_000,
+  });
+  if (!(await works(binary))) throw new Error(`could not install node@${major} into ${prefix} (npm exit ${installed.code}): ${installed.stderr}`);
   return realpathSync(binary);
 }
 
@@ -101,7 +111,7 @@ describe.each([
   { keepAlive: true, connections: 'keep-alive' },
   { keepAlive: false, connections: 'a connection per request' },
 ])('zdt upgrade under load, $connections', ({ keepAlive, connections }) => {
-  it(`${UPGRADES} upgrades in a row, Node 20 -> ${OTHER_MAJOR} -> 20 -> ${OTHER_MAJOR}: zero failed requests, every worker and the supervisor replaced`, async () => {
+  it(`${UPGRADES} upgrades in a row, Node ${OWN_MAJOR} -> ${OTHER_MAJOR} -> ${OWN_MAJOR} -> ${OTHER_MAJOR}: zero failed requests, every worker and the supervisor replaced`, async () => {
     const dir = directory();
     const control = path.join(dir, 'control.sock');
     const pidFile = path.join(dir, 'zdt.pid');
