@@ -133,8 +133,8 @@ describe('zdt start --listen', () => {
     handle.close();
     track(child.pid, 'socket-activated zdt start');
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
     await waitFor(() => /supervisor pid \d+ running/.test(output), 'the supervisor to run', { timeoutMs: 20_000 }).catch((error: Error) => {
       throw new Error(`${error.message}; output:\n${output}`);
     });

@@ -297,6 +297,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (let id = 1; id <= workers; id++) this.slots.push(new Slot(id));
     try {
       if (this.options.listen.length > 0) {
+        // Only the preload maps the app's listen() onto these sockets: without it the workers would bind on their own.
+        if (!this.preload && !this.options.fork) throw new Error('the worker preload (dist/preload.cjs) is missing: build the package before using listen');
         try {
           this.sockets = await Listeners.open(this.options.listen, cwd);
         } catch (error) {
