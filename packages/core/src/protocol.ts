@@ -5,7 +5,6 @@
  * so either side may be newer than the other.
  */
 
-/** Why a worker is asked to stop. */
 export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale' | 'upgrade';
 
 /**

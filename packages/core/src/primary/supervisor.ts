@@ -722,7 +722,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Start-first replacement of one worker (hung, over its memory limit, or asking for it). */
-  private replace(slot: Slot, old: WorkerHandle, reason: Extract<ShutdownReason, 'hung' | 'memory' | 'replace'>): void {
+  private replace(slot: Slot, old: WorkerHandle, reason: 'hung' | Extract<ShutdownReason, 'memory' | 'replace'>): void {
     if (this.beingReplaced.has(old) || this.currentState !== 'running' || slot.current !== old || old.state !== 'ready') return;
     this.beingReplaced.add(old);
     const retire = (handle: WorkerHandle) => (reason === 'hung' ? handle.kill('hung') : handle.stop(reason, this.options.killAfterMs));

@@ -22,7 +22,7 @@ const ALLOWED_MOVES: Record<WorkerState, readonly WorkerState[]> = {
 /** Why the supervisor stopped or killed a worker. Logs print it; nothing parses it. */
 export type StopCause =
   | { kind: 'drain'; reason: ShutdownReason }
-  | { kind: 'kill'; reason: 'not-ready' | 'boot-failed' | 'hung' | 'forced' | 'rollout-failed' | 'orphaned-candidate' };
+  | { kind: 'kill'; reason: 'not-ready' | 'boot-failed' | 'hung' | 'forced' };
 
 export interface WorkerExit {
   code: number | null;
