@@ -118,7 +118,7 @@ describe('zdt start --listen', () => {
     expect(existsSync(socketPath)).toBe(false);
   });
 
-  it('systemd socket activation: takes the LISTEN_FDS socket when LISTEN_PID is its pid, and keeps LISTEN_* from the workers', async () => {
+  it('systemd socket activation: takes the LISTEN_FDS socket when LISTEN_PID is its pid, keeps LISTEN_* from the workers, and hands the socket on in zdt upgrade', async () => {
     const dir = context.scratchDirectory('zdt-activation-');
     const control = path.join(dir, 'control.sock');
     const port = await freePort();
@@ -147,9 +147,19 @@ describe('zdt start --listen', () => {
       const environment = readFileSync(`/proc/${worker.pid}/environ`, 'utf8').split('\0');
       expect(environment.filter((entry) => /^LISTEN_(?:PID|FDS|FDNAMES)=/.test(entry))).toEqual([]);
     }
-    child.kill('SIGTERM');
+    // Handed on by `zdt upgrade`, the socket stays systemd's, and the new supervisor serves on it.
+    const upgrade = await zdt(['upgrade', '--control', control]);
+    expect(upgrade.code, upgrade.stderr).toBe(0);
+    const after = await status(control);
+    track(after.pid, 'the new supervisor');
+    expect(after.pid).not.toBe(pid);
+    expect(after.listeners).toEqual([{ address: `127.0.0.1:${port}`, fd: 4, origin: 'systemd' }]);
     expect(await waitForExit(child.pid!, 20_000)).toBe(true);
     expect(workers.map((worker) => worker.pid).filter(isAlive)).toEqual([]);
+    expect(after.workers.map((worker) => worker.pid)).toContain(pidOf(await get(port)));
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    expect(await waitForExit(after.pid, 20_000)).toBe(true);
+    expect(after.workers.map((worker) => worker.pid).filter(isAlive)).toEqual([]);
   });
 
   it('refuses bad input with exit 2 and a coded message naming what it received; a port in use fails the start (exit 1)', async () => {

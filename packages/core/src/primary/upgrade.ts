@@ -22,7 +22,7 @@ import type { ListenDescriptor, ListenerInfo } from './listeners.js';
 export const UPGRADE_ENV = {
   /** The old supervisor's pid: this `zdt start` is a successor. */
   from: 'ZDT_UPGRADE_FROM',
-  /** JSON `[{ "fd": 4, "path"?: "/run/app.sock" }]`: the listening sockets, in the old one's order. */
+  /** JSON `[{ "fd": 4, "origin": "inherited" | "systemd", "path"?: "/run/app.sock" }]`: the listening sockets, in the old one's order. */
   listeners: 'ZDT_INHERITED_LISTENERS',
   /** The metrics endpoint's listening socket. */
   metricsFd: 'ZDT_INHERITED_METRICS_FD',
@@ -77,9 +77,10 @@ export class Successor {
 
   constructor(options: SuccessorOptions) {
     const descriptors = options.listeners.map((listener) => listener.fd);
+    // A socket systemd created stays systemd's (its file is never removed by zdt); one zdt bound is the new one's now.
     const inherited: ListenDescriptor[] = options.listeners.map((listener, index) => ({
       fd: FIRST_FD + index,
-      origin: 'inherited',
+      origin: listener.origin === 'systemd' ? 'systemd' : 'inherited',
       ...(listener.path === undefined ? {} : { path: listener.path }),
     }));
     const env: Record<string, string | undefined> = {
@@ -268,7 +269,11 @@ export function takeInheritedSockets(env: NodeJS.ProcessEnv = process.env): { li
   let listeners: ListenDescriptor[] = [];
   if (text) {
     try {
-      listeners = (JSON.parse(text) as ListenDescriptor[]).map((item) => ({ fd: Number(item.fd), origin: 'inherited', ...(item.path ? { path: String(item.path) } : {}) }));
+      listeners = (JSON.parse(text) as ListenDescriptor[]).map((item) => ({
+        fd: Number(item.fd),
+        origin: item.origin === 'systemd' ? 'systemd' : 'inherited',
+        ...(item.path ? { path: String(item.path) } : {}),
+      }));
     } catch (error) {
       throw new ListenError(UPGRADE_ENV.listeners, `expected a JSON array of { fd, path }, received ${JSON.stringify(text)}`, { cause: error });
     }
