@@ -5,7 +5,8 @@
  * so either side may be newer than the other.
  */
 
-export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'hung' | 'replace' | 'scale' | 'upgrade';
+/** Why a worker is asked to drain. (A hung worker is not asked: it cannot answer; it is SIGKILLed.) */
+export type ShutdownReason = 'reload' | 'stop' | 'memory' | 'replace' | 'scale' | 'upgrade';
 
 /**
  * Primary → worker: drain and exit. The time limits are not in the message: the worker read them once from its
