@@ -1,7 +1,8 @@
+import { executionAsyncResource } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { ManagedServer, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
+import { ManagedServer, type HttpSocket, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
 
 interface RequestChannelMessage {
   request: unknown;
@@ -11,6 +12,8 @@ interface RequestChannelMessage {
 }
 
 const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
+const REQUEST_START_CHANNEL = 'http.server.request.start';
+const RESPONSE_FINISH_CHANNEL = 'http.server.response.finish';
 
 /** An http(s) server in Node >= 18.2 (the only kind the drain knows how to handle). */
 function isHttpServer(value: unknown): value is ManagedHttpServer {
@@ -23,21 +26,23 @@ function isHttpServer(value: unknown): value is ManagedHttpServer {
   );
 }
 
-/** tls servers wrap the raw socket: http sees the wrapping socket, announced by 'secureConnection'. */
-function isTlsServer(server: ManagedHttpServer): boolean {
-  return typeof (server as { addContext?: unknown }).addContext === 'function';
-}
-
 /**
  * Every http(s) server of the process, found through `diagnostics_channel` (a server is drained even if nothing
  * passed it to `manageServer()`), and the process-wide side of their drain: stop listening on all of them, wait
  * until all are closed.
+ *
+ * Nothing here runs per request until a drain starts: servers are found at their listen() or connection, and
+ * connections are followed one by one ('net.server.socket'). The request channels are subscribed to only from the
+ * drain's start (or while the app closes one server), to mark every response `Connection: close` and count what
+ * finishes; an idle server pays nothing for them.
  */
 export class HttpTracker {
   private readonly servers = new Map<ManagedHttpServer, ManagedServer>();
   /** Set once listening stopped for the process drain: servers found afterwards join it at once. */
   private processDrain: { deadlineAt: number; idleGraceMs: number } | undefined;
-  private requestOfThisTick: ServerResponse | undefined;
+  private followingRequests = false;
+  /** Servers the app is closing one at a time (not a process drain): requests are followed while any is. */
+  private serversClosing = 0;
 
   /**
    * `draining`: responses carry `Connection: close` from the drain start on. `onCloseCalled`: something called
@@ -54,28 +59,22 @@ export class HttpTracker {
     if (!isHttpServer(server)) return;
     const managed = this.manage(server, true);
     // tls wraps this raw socket; the managed server follows the wrapping socket from 'secureConnection'.
-    if (!isTlsServer(server)) managed.trackConnection(socket);
+    if (!managed.tls) managed.trackConnection(socket);
   };
 
+  /** Subscribed to only while draining. */
   private readonly onRequestStart = (message: unknown): void => {
     const { response, socket, server } = message as RequestChannelMessage;
     if (!isHttpServer(server)) return;
-    // An exception thrown before the next tick was thrown synchronously by this request's handler (node's parser
-    // calls it right after this channel): remembering it costs nothing and lets that request get a 500.
-    if (this.requestOfThisTick === undefined) process.nextTick(this.forgetRequestOfThisTick);
-    this.requestOfThisTick = response;
     const managed = this.manage(server, false);
-    managed.requestStarted(socket, response);
+    managed.requestStarted(socket);
     if (this.draining() || managed.closing) ManagedServer.markClose(response);
   };
 
-  private readonly forgetRequestOfThisTick = (): void => {
-    this.requestOfThisTick = undefined;
-  };
-
+  /** Subscribed to only while draining. */
   private readonly onResponseFinish = (message: unknown): void => {
-    const { response, socket, server } = message as RequestChannelMessage;
-    this.servers.get(server)?.responseFinished(socket, response);
+    const { socket, server } = message as RequestChannelMessage;
+    this.servers.get(server)?.responseFinished(socket);
   };
 
   /** A server is managed from its listen() on, before any connection: a drain then finds every listening server. */
@@ -88,15 +87,25 @@ export class HttpTracker {
     // Node 20.19+ and 22+ trace listen(); where it is missing, servers are found at their first connection instead.
     diagnosticsChannel.subscribe(LISTEN_CHANNEL, this.onListen);
     diagnosticsChannel.subscribe('net.server.socket', this.onNetSocket);
-    diagnosticsChannel.subscribe('http.server.request.start', this.onRequestStart);
-    diagnosticsChannel.subscribe('http.server.response.finish', this.onResponseFinish);
   }
 
   unsubscribe(): void {
     diagnosticsChannel.unsubscribe(LISTEN_CHANNEL, this.onListen);
     diagnosticsChannel.unsubscribe('net.server.socket', this.onNetSocket);
-    diagnosticsChannel.unsubscribe('http.server.request.start', this.onRequestStart);
-    diagnosticsChannel.unsubscribe('http.server.response.finish', this.onResponseFinish);
+    this.followRequests(false);
+  }
+
+  /** From the drain start (or while one server closes) to the end: the per-request work the drain needs. */
+  followRequests(on: boolean): void {
+    if (on === this.followingRequests) return;
+    this.followingRequests = on;
+    if (on) {
+      diagnosticsChannel.subscribe(REQUEST_START_CHANNEL, this.onRequestStart);
+      diagnosticsChannel.subscribe(RESPONSE_FINISH_CHANNEL, this.onResponseFinish);
+    } else {
+      diagnosticsChannel.unsubscribe(REQUEST_START_CHANNEL, this.onRequestStart);
+      diagnosticsChannel.unsubscribe(RESPONSE_FINISH_CHANNEL, this.onResponseFinish);
+    }
   }
 
   get size(): number {
@@ -121,12 +130,25 @@ export class HttpTracker {
 
   /**
    * The request whose handler threw synchronously would never be answered and its connection's parser is left
-   * broken: answer 500 and close that connection, so the drain does not wait for it until the deadline.
+   * broken: answer 500 and close that connection, so the drain does not wait for it until the deadline. Called from
+   * the 'uncaughtException' listener, still inside the async context the exception was thrown in: for a request
+   * handler (and a request body's callbacks) that is node's HTTPServerAsyncResource of the connection, whose parser
+   * holds the request it was dispatching. Nothing is recorded per request to find it.
    */
   answerFailedRequest(): void {
-    const response = this.requestOfThisTick;
-    this.requestOfThisTick = undefined;
-    if (!response || response.headersSent || response.writableEnded) return;
+    const resource = executionAsyncResource() as { socket?: unknown } | undefined;
+    const socket = resource?.socket as HttpSocket | undefined;
+    if (typeof socket !== 'object' || socket === null) return;
+    const request = socket.parser?.incoming;
+    const response = socket._httpMessage;
+    if (!request || !response || typeof response.setHeader !== 'function') return;
+    if (response.req !== request) {
+      // Pipelined behind a response still being written: that one goes out, then the connection ends.
+      if (!response.headersSent) ManagedServer.markClose(response);
+      else response.once('finish', () => socket.end());
+      return;
+    }
+    if (response.headersSent || response.writableEnded) return;
     try {
       ManagedServer.markClose(response);
       response.statusCode = 500;
@@ -140,6 +162,7 @@ export class HttpTracker {
   /** The process drain: every server, known now or found later, stops listening and closes by `deadlineAt`. */
   stopListening(deadlineAt: number, idleGraceMs: number): void {
     this.processDrain = { deadlineAt, idleGraceMs };
+    this.followRequests(true);
     for (const managed of this.servers.values()) managed.beginClose(deadlineAt, idleGraceMs);
   }
 
@@ -173,8 +196,17 @@ export class HttpTracker {
    * with node's own close. Once closed the server gets its own close and emit back, so a later listen starts fresh.
    */
   closeOne(managed: ManagedServer, deadlineAt: number, callback: ((error?: Error) => void) | undefined): void {
+    const alreadyClosing = managed.closing;
+    if (!alreadyClosing) {
+      this.serversClosing += 1;
+      this.followRequests(true);
+    }
     managed.beginClose(deadlineAt, 0);
     void managed.whenClosed().then(() => {
+      if (!alreadyClosing) {
+        this.serversClosing -= 1;
+        if (this.serversClosing === 0 && !this.draining() && !this.processDrain) this.followRequests(false);
+      }
       if (!this.draining() && this.servers.get(managed.server) === managed) {
         this.servers.delete(managed.server);
         managed.release();

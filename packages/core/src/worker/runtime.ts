@@ -87,7 +87,7 @@ export class WorkerRuntime {
     return this.lifecycle.current;
   }
 
-  /** Subscribes to the http diagnostics channels, installs process listeners and greets the supervisor. */
+  /** Follows servers and connections (not requests) through diagnostics_channel, installs process listeners, greets the supervisor. */
   start(): void {
     if (this.supervised) {
       this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
@@ -209,6 +209,8 @@ export class WorkerRuntime {
     const drainTimeoutMs = this.httpDrainTimeoutMs();
     const deadlineAt = startedAt + drainTimeoutMs;
     this.lifecycle.transition('draining');
+    // From now on (shutdownDelayMs included) every response carries Connection: close: the first per-request work.
+    this.http.followRequests(true);
     this.send({ zdt: 'draining', reason });
     logger.info({ reason, drainTimeoutMs, servers: this.http.size }, `draining (${reason})`);
 

@@ -1,19 +1,31 @@
-import type { Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 
 export type ManagedHttpServer = HttpServer | HttpsServer;
 
-/** What the drain knows about one connection of a managed server. */
-interface ConnectionRecord {
-  socket: Socket;
-  /** Responses not finished yet on this socket (more than one only with pipelining). */
-  responses: Set<ServerResponse>;
-  /** Handed to an `upgrade` listener (WebSocket): no longer request/response. */
-  upgraded: boolean;
-  /** When the socket last became idle, and how many bytes it had read then (a change means a request is arriving). */
-  idleSince: number;
-  bytesReadWhenIdle: number;
+/**
+ * What node keeps on an http connection's socket, read only once a drain has started: nothing is recorded per
+ * request before that. Both fields have been there since long before Node 18 (node's own `closeIdleConnections()`
+ * reads `_httpMessage`).
+ */
+export interface HttpSocket extends Socket {
+  /** The response being written on this connection (the first of a pipeline); unset between requests. */
+  _httpMessage?: ServerResponse | null;
+  /** The connection's HTTP parser (`incoming`: the request it last parsed); null once upgraded (WebSocket, CONNECT). */
+  parser?: { incoming?: IncomingMessage | null } | null;
+}
+
+/** A node internal list of a server's HTTP connections by parser (`active()`: a request is being received). */
+interface ConnectionsList {
+  active(): Array<{ socket?: Socket }>;
+  all(): Array<{ socket?: Socket }>;
+}
+
+/** From the drain start on: when a connection last became idle, and how many bytes it had read then. */
+interface IdleMark {
+  since: number;
+  bytesRead: number;
 }
 
 export interface ServerDrainResult {
@@ -22,7 +34,7 @@ export interface ServerDrainResult {
   /** Of `cut`: upgraded sockets and event streams. */
   cutLongLived: number;
   served: number;
-  /** Requests in flight when the drain started. */
+  /** Requests in flight when the drain started (one per connection: pipelined requests queued behind it are not seen). */
   inFlightAtStart: number;
   /** Idle keep-alive sockets closed after their grace period. */
   idleClosed: number;
@@ -42,29 +54,46 @@ function isEventStream(response: ServerResponse): boolean {
   return typeof sent === 'string' && SSE_HEADER_LINE.test(sent);
 }
 
+/** node frees a connection's parser when it hands the socket to an 'upgrade' (or 'connect') listener. */
+function isUpgraded(socket: HttpSocket): boolean {
+  return socket.parser === null;
+}
+
+/** A server's own value behind one of node's internal symbols (found by description; undefined when absent). */
+function internal<T>(server: ManagedHttpServer, description: string): T | undefined {
+  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === description);
+  return key ? ((server as unknown as Record<symbol, T | undefined>)[key]) : undefined;
+}
+
 /**
  * node's own http close clears the interval that checks request timeouts; close() is replaced here, so clear it too,
  * or every closed server stays referenced by its timer (the symbol is internal: when absent, nothing to clear).
  */
 function clearConnectionsCheck(server: ManagedHttpServer): void {
-  const key = Object.getOwnPropertySymbols(server).find(
-    (symbol) => symbol.description === 'http.server.connectionsCheckingInterval',
-  );
-  if (!key) return;
-  const interval = (server as unknown as Record<symbol, unknown>)[key];
-  if (interval) clearInterval(interval as NodeJS.Timeout);
+  const interval = internal<NodeJS.Timeout>(server, 'http.server.connectionsCheckingInterval');
+  if (interval) clearInterval(interval);
+}
+
+function connectionsList(server: ManagedHttpServer): ConnectionsList | undefined {
+  const list = internal<ConnectionsList>(server, 'http.server.connections');
+  return list && typeof list.active === 'function' && typeof list.all === 'function' ? list : undefined;
 }
 
 /**
- * One managed http(s) server: follows its connections and drains it gently. Stopping to listen uses
- * `net.Server.prototype.close` (the http version destroys the sockets idle at that instant, racing a client that is
- * sending its next request on one); idle sockets get `idleGraceMs`, busy ones finish with `Connection: close`, and
- * whatever remains at the deadline is destroyed and counted.
+ * One managed http(s) server: follows its connections (a set, one entry per connection; nothing per request) and
+ * drains it gently. What each connection is doing is read from node's own per-socket state when the drain starts
+ * and while it runs. Stopping to listen uses `net.Server.prototype.close` (the http version destroys the sockets
+ * idle at that instant, racing a client that is sending its next request on one); idle sockets get `idleGraceMs`,
+ * busy ones finish with `Connection: close`, and whatever remains at the deadline is destroyed and counted.
  */
 export class ManagedServer {
   readonly server: ManagedHttpServer;
-  /** Sockets seen from their start: plain http at 'connection', https at 'secureConnection'. */
-  private readonly connections = new Map<Socket, ConnectionRecord>();
+  /** tls servers wrap the raw socket: http sees the wrapping socket, announced by 'secureConnection'. */
+  readonly tls: boolean;
+  /** Sockets seen from their start: plain http at their connection, https at 'secureConnection'. */
+  private readonly connections = new Set<HttpSocket>();
+  /** Only while closing. */
+  private readonly idleMarks = new Map<HttpSocket, IdleMark>();
   /** True when some connections may be unknown (opened before the server was managed). */
   private partiallyTracked: boolean;
   private closingSince: number | undefined;
@@ -81,14 +110,21 @@ export class ManagedServer {
   private settled = false;
   private readonly closedWaiters: Array<(result: ServerDrainResult) => void> = [];
   private readonly originalClose: ManagedHttpServer['close'];
-  private readonly originalEmit: ManagedHttpServer['emit'];
+  /** One listener for every socket's 'close' (`this` is the socket): no closure per connection. */
+  private readonly forget: (this: HttpSocket) => void;
+  private readonly onSecureConnection = (socket: Socket): void => this.trackConnection(socket);
 
   constructor(server: ManagedHttpServer, fullyTracked: boolean, onCloseCalled: OnCloseCalled) {
     this.server = server;
+    this.tls = typeof (server as { addContext?: unknown }).addContext === 'function';
     this.partiallyTracked = !fullyTracked;
     this.originalClose = server.close;
-    this.originalEmit = server.emit;
     const managed = this;
+    this.forget = function forget(this: HttpSocket) {
+      managed.connections.delete(this);
+      managed.idleMarks.delete(this);
+      managed.checkDone();
+    };
     // node:cluster's disconnect (and apps, and test helpers) call close(cb): start a gentle drain instead of
     // destroying idle keep-alive sockets, and call back once the connections are gone.
     server.close = function close(this: ManagedHttpServer, callback?: (error?: Error) => void) {
@@ -98,16 +134,8 @@ export class ManagedServer {
       onCloseCalled(managed, callback);
       return this;
     } as ManagedHttpServer['close'];
-    // Wrapping emit sees upgrades without adding an 'upgrade' listener, which would change how node treats
-    // upgrade requests on a server that has none.
-    // tls servers announce the socket http will use with 'secureConnection' (the raw socket is wrapped).
-    // Every 'request' passes through here: no rest parameters or spread, so no array is built per request.
-    server.emit = function emit(this: ManagedHttpServer, event: string | symbol, first?: unknown, second?: unknown) {
-      if (event === 'upgrade') managed.trackUpgrade(second as Socket);
-      else if (event === 'secureConnection') managed.trackConnection(first as Socket);
-      // eslint-disable-next-line prefer-rest-params
-      return Reflect.apply(managed.originalEmit, this, arguments) as boolean;
-    } as ManagedHttpServer['emit'];
+    // A listener of its own, per connection: upgrades need none (node frees the parser of an upgraded socket).
+    if (this.tls) server.on('secureConnection', this.onSecureConnection);
   }
 
   get closing(): boolean {
@@ -117,63 +145,35 @@ export class ManagedServer {
   /** A new connection to this server ('net.server.socket' for plain http, 'secureConnection' for https). */
   trackConnection(socket: Socket): void {
     if (this.connections.has(socket)) return;
-    const record: ConnectionRecord = {
-      socket,
-      responses: new Set(),
-      upgraded: false,
-      idleSince: Date.now(),
-      bytesReadWhenIdle: socket.bytesRead,
-    };
-    this.connections.set(socket, record);
-    socket.once('close', () => {
-      this.connections.delete(socket);
-      this.checkDone();
-    });
+    this.connections.add(socket);
+    socket.on('close', this.forget);
+    if (this.closingSince !== undefined) this.markIdle(socket, Date.now());
   }
 
-  private recordFor(socket: Socket): ConnectionRecord {
-    let record = this.connections.get(socket);
-    if (!record) {
-      // A connection that existed before we looked: others like it may exist too.
-      this.partiallyTracked = true;
-      this.trackConnection(socket);
-      record = this.connections.get(socket) as ConnectionRecord;
-    }
-    return record;
+  /** During a drain: a request on a connection not seen before (opened before the server was managed). */
+  requestStarted(socket: Socket): void {
+    if (this.connections.has(socket)) return;
+    this.partiallyTracked = true;
+    this.trackConnection(socket);
   }
 
-  requestStarted(socket: Socket, response: ServerResponse): void {
-    this.recordFor(socket).responses.add(response);
+  /** During a drain: a response went out; its connection is idle from now unless another request is queued. */
+  responseFinished(socket: Socket): void {
+    if (this.closingSince === undefined) return;
+    this.served += 1;
+    if (this.connections.has(socket)) this.markIdle(socket, Date.now());
   }
 
-  responseFinished(socket: Socket, response: ServerResponse): void {
-    const record = this.connections.get(socket);
-    if (record) {
-      record.responses.delete(response);
-      if (record.responses.size === 0) {
-        record.idleSince = Date.now();
-        record.bytesReadWhenIdle = socket.bytesRead;
-      }
-    }
-    if (this.closing) this.served += 1;
-  }
-
-  private trackUpgrade(socket: Socket | undefined): void {
-    if (!socket) return;
-    const record = this.recordFor(socket);
-    record.upgraded = true;
-    record.responses.clear();
+  private markIdle(socket: Socket, now: number): void {
+    this.idleMarks.set(socket, { since: now, bytesRead: socket.bytesRead });
   }
 
   /** Upgraded sockets and event streams open right now. */
   longLived(): Array<Socket | ServerResponse> {
     const found: Array<Socket | ServerResponse> = [];
-    for (const record of this.connections.values()) {
-      if (record.upgraded) {
-        found.push(record.socket);
-        continue;
-      }
-      for (const response of record.responses) if (isEventStream(response)) found.push(response);
+    for (const socket of this.connections) {
+      if (isUpgraded(socket)) found.push(socket);
+      else if (socket._httpMessage && isEventStream(socket._httpMessage)) found.push(socket._httpMessage);
     }
     return found;
   }
@@ -185,17 +185,26 @@ export class ManagedServer {
       if (this.closingSince !== undefined && !this.settled) this.scheduleDeadline();
     }
     if (this.closingSince !== undefined) return;
-    this.closingSince = Date.now();
+    const now = Date.now();
+    this.closingSince = now;
     this.idleGraceMs = idleGraceMs;
     if (this.server.listening) {
       this.server.once('close', () => this.settle());
       // Stops accepting (in a cluster worker: tells the primary to stop routing here) without touching sockets.
       NetServer.prototype.close.call(this.server);
     }
-    // Requests already in flight whose headers are not out yet end their connection too.
-    for (const record of this.connections.values()) {
-      for (const response of record.responses) ManagedServer.markClose(response);
-      if (!record.upgraded) this.inFlightAtStart += record.responses.size;
+    // Connections opened before the server was managed are in node's own list, unless upgraded.
+    if (this.partiallyTracked) for (const { socket } of connectionsList(this.server)?.all() ?? []) if (socket) this.trackConnection(socket);
+    for (const socket of this.connections) {
+      this.markIdle(socket, now);
+      const response = socket._httpMessage;
+      if (!response || isUpgraded(socket)) continue;
+      this.inFlightAtStart += 1;
+      // A request in flight whose headers are not out yet ends its connection too, unless pipelined requests are
+      // queued behind it (the parser has moved past it): closing after it would drop them, so they are all answered
+      // and the connection closes once idle, after its grace. RFC 9112 §9.6: nothing parsed is dropped.
+      const parsed = socket.parser?.incoming;
+      if (!parsed || parsed === response.req) ManagedServer.markClose(response);
     }
     this.scheduleDeadline();
     const sweepEveryMs = Math.min(Math.max(Math.floor(idleGraceMs / 4), 10), 250);
@@ -216,16 +225,27 @@ export class ManagedServer {
     this.deadlineTimer.unref();
   }
 
-  /** Destroys sockets idle for the whole grace period (counted from when the drain started or they became idle). */
+  /**
+   * Destroys sockets idle for the whole grace period (counted from when the drain started or they became idle).
+   * Idle as node's `closeIdleConnections()` means it: no response being written and no request being received
+   * (node's list, where it exists; else: no byte read since the socket became idle).
+   */
   private sweepIdle(): void {
     const now = Date.now();
     const closingSince = this.closingSince ?? now;
-    for (const record of this.connections.values()) {
-      if (record.upgraded || record.responses.size > 0) continue;
-      if (record.socket.bytesRead !== record.bytesReadWhenIdle) continue;
-      if (now - Math.max(record.idleSince, closingSince) >= this.idleGraceMs) {
+    const list = connectionsList(this.server);
+    const receiving = list ? new Set(list.active().map((parser) => parser.socket)) : undefined;
+    for (const socket of this.connections) {
+      if (isUpgraded(socket) || socket._httpMessage || receiving?.has(socket)) continue;
+      const mark = this.idleMarks.get(socket);
+      if (!mark || socket.bytesRead !== mark.bytesRead) {
+        // Bytes arrived since it went idle: a request may be on its way; its grace starts again.
+        this.markIdle(socket, now);
+        continue;
+      }
+      if (now - Math.max(mark.since, closingSince) >= this.idleGraceMs) {
         this.idleClosed += 1;
-        record.socket.destroy();
+        socket.destroy();
       }
     }
     if (!this.graceEnded && now - closingSince >= this.idleGraceMs) {
@@ -238,10 +258,12 @@ export class ManagedServer {
 
   private cutRemaining(): void {
     if (this.settled) return;
-    for (const record of this.connections.values()) {
-      if (record.upgraded || record.responses.size > 0) this.cut += 1;
-      if (record.upgraded || [...record.responses].some(isEventStream)) this.cutLongLived += 1;
-      record.socket.destroy();
+    for (const socket of this.connections) {
+      const upgraded = isUpgraded(socket);
+      const response = socket._httpMessage;
+      if (upgraded || response) this.cut += 1;
+      if (upgraded || (response && isEventStream(response))) this.cutLongLived += 1;
+      socket.destroy();
     }
     if (this.partiallyTracked) this.server.closeAllConnections();
     // Unknown upgraded sockets could still hold the server open; the deadline is the deadline.
@@ -270,10 +292,12 @@ export class ManagedServer {
     return { cut: this.cut, cutLongLived: this.cutLongLived, served: this.served, inFlightAtStart: this.inFlightAtStart, idleClosed: this.idleClosed };
   }
 
-  /** Gives the server back its own close and emit (after an app-initiated close, so a later listen starts fresh). */
+  /** Gives the server back its own close (after an app-initiated close, so a later listen starts fresh). */
   release(): void {
     this.server.close = this.originalClose;
-    this.server.emit = this.originalEmit;
+    this.server.off('secureConnection', this.onSecureConnection);
+    for (const socket of this.connections) socket.off('close', this.forget);
+    this.connections.clear();
   }
 
   /** Marks a response so node sends `Connection: close` and ends the socket after it. */
@@ -283,4 +307,3 @@ export class ManagedServer {
     response.setHeader('Connection', 'close');
   }
 }
-
