@@ -1,6 +1,7 @@
 /**
  * `@zero-downtime/express`: one middleware that puts the server an Express app runs on under the worker drain of
- * `@zero-downtime/core/worker`, marks responses while draining, and optionally answers readiness and liveness.
+ * `@zero-downtime/core/worker` and optionally answers readiness and liveness. Per request it only compares one
+ * reference, whether or not a drain runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -8,7 +9,6 @@ import {
   healthResponse,
   InvalidOptionError,
   manageServer,
-  markResponseDraining,
   resolveHealthPaths,
   HEALTH_PATH_DEFAULTS,
   type HealthKind,
@@ -32,6 +32,10 @@ type ManagedServer = Parameters<typeof manageServer>[0];
 
 function isHttpServer(value: unknown): value is ManagedServer {
   return typeof value === 'object' && value !== null && typeof (value as ManagedServer).closeIdleConnections === 'function';
+}
+
+function serverOf(request: IncomingMessage): unknown {
+  return (request.socket as { server?: unknown } | undefined)?.server;
 }
 
 /** Express 4 and 5 set `request.path` (relative to the mount point); plain node requests only have `url`. */
@@ -61,11 +65,24 @@ export function zeroDowntime(options: ZeroDowntimeExpressOptions = {}): ZeroDown
   const { readinessPath, livenessPath } = resolveHealthPaths({ readinessPath: readinessOption, livenessPath: livenessOption });
   configure(workerOptions);
 
-  return function zeroDowntimeMiddleware(request, response, next) {
-    const server = (request.socket as { server?: unknown } | undefined)?.server;
-    // Core finds servers by itself at their first connection; this covers one created before core was loaded.
+  // Nothing per request but one comparison: core marks every response Connection: close from the drain's start on
+  // (before Express sees the request), so the middleware only makes sure the server it serves on is managed.
+  let knownServer: unknown;
+  const manage = (server: unknown): void => {
+    knownServer = server;
+    // Core finds servers by itself at their listen() or first connection; this covers one created before core was loaded.
     if (isHttpServer(server)) manageServer(server);
-    markResponseDraining(response);
+  };
+  if (readinessPath === false && livenessPath === false) {
+    return function zeroDowntimeMiddleware(request, _response, next) {
+      const server = serverOf(request);
+      if (server !== knownServer) manage(server);
+      next();
+    };
+  }
+  return function zeroDowntimeMiddleware(request, response, next) {
+    const server = serverOf(request);
+    if (server !== knownServer) manage(server);
     if (request.method === 'GET' || request.method === 'HEAD') {
       const path = pathOf(request);
       if (readinessPath !== false && path === readinessPath) return answerHealth('readiness', response);

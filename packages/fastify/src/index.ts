@@ -6,7 +6,6 @@ import {
   healthResponse,
   isDraining,
   manageServer,
-  markResponseDraining,
   shutdown,
   InvalidOptionError,
   HEALTH_PATH_DEFAULTS,
@@ -74,16 +73,8 @@ const plugin: FastifyPluginAsync<ZeroDowntimeFastifyOptions> = async (fastify, o
 
   fastify.decorate('zeroDowntime', { isDraining, shutdown } satisfies ZeroDowntimeDecorator);
 
-  // onRequest covers requests that arrive while draining (and hijacked replies),
-  // onSend covers requests that were already running when the drain started.
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    markResponseDraining(reply.raw);
-    done();
-  });
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    markResponseDraining(reply.raw);
-    done(null, payload);
-  });
+  // No onRequest or onSend hook: core marks every response Connection: close from the drain's start on, at node's
+  // request start, before Fastify sees the request (hijacked replies included). An app pays nothing per request.
 
   for (const [kind, path] of [
     ['readiness', resolved.readinessPath],
