@@ -34,7 +34,8 @@ for (let round = 0; round < 6; round++) {
   console.log(`${scraped ? 'scraped' : 'quiet  '} ok=${summary.ok} failed=${summary.failed} scrapes=${scrapes} workerCPU=${cpu}ms -> ${(cpu / summary.ok * 1000).toFixed(1)} us/request`);
 }
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-console.log(`median us/request: scraped ${median(results.scraped).toFixed(1)} (${results.scraped.map((v) => v.toFixed(1)).join(', ')}), quiet ${median(results.quiet).toFixed(1)} (${results.quiet.map((v) => v.toFixed(1)).join(', ')}), ratio ${(median(results.scraped) / median(results.quiet)).toFixed(3)}`);
+const overlap = Math.max(...results.scraped) >= Math.min(...results.quiet) && Math.max(...results.quiet) >= Math.min(...results.scraped);
+console.log(`median us/request: scraped ${median(results.scraped).toFixed(1)} (${results.scraped.map((v) => v.toFixed(1)).join(', ')}), quiet ${median(results.quiet).toFixed(1)} (${results.quiet.map((v) => v.toFixed(1)).join(', ')}), ratio ${(median(results.scraped) / median(results.quiet)).toFixed(3)}${overlap ? '; the two spreads overlap: no difference measurable at this noise' : ''}`);
 await zdt(['stop', '--control', path.join(dir, 'c.sock')]);
 killTracked();
 rmSync(dir, { recursive: true, force: true });
