@@ -2,7 +2,7 @@ import { executionAsyncResource } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { ManagedServer, type HttpSocket, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
+import { ManagedServer, isHttp2Server, type HttpSocket, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
 
 interface RequestChannelMessage {
   request: unknown;
@@ -15,7 +15,7 @@ const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
 const REQUEST_START_CHANNEL = 'http.server.request.start';
 const RESPONSE_FINISH_CHANNEL = 'http.server.response.finish';
 
-/** An http(s) server in Node >= 18.2 (the only kind the drain knows how to handle). */
+/** An http(s) server in Node >= 18.2. */
 function isHttpServer(value: unknown): value is ManagedHttpServer {
   const candidate = value as Partial<ManagedHttpServer> | null | undefined;
   return (
@@ -24,6 +24,11 @@ function isHttpServer(value: unknown): value is ManagedHttpServer {
     typeof candidate.closeIdleConnections === 'function' &&
     typeof candidate.closeAllConnections === 'function'
   );
+}
+
+/** A server the drain knows how to handle: http(s) in Node >= 18.2, or HTTP/2 (its sessions are followed). */
+function isManagedServer(value: unknown): value is ManagedHttpServer {
+  return isHttpServer(value) || isHttp2Server(value);
 }
 
 /**
@@ -56,8 +61,10 @@ export class HttpTracker {
   private readonly onNetSocket = (message: unknown): void => {
     const socket = (message as { socket: Socket & { server?: unknown } }).socket;
     const server = socket.server;
-    if (!isHttpServer(server)) return;
+    if (!isManagedServer(server)) return;
     const managed = this.manage(server, true);
+    // HTTP/2: the server's 'session' event follows the connection.
+    if (managed.http2) return;
     // tls wraps this raw socket; the managed server follows the wrapping socket from 'secureConnection'.
     if (!managed.tls) managed.trackConnection(socket);
   };
@@ -80,7 +87,7 @@ export class HttpTracker {
   /** A server is managed from its listen() on, before any connection: a drain then finds every listening server. */
   private readonly onListen = (message: unknown): void => {
     const server = (message as { server?: unknown }).server;
-    if (isHttpServer(server)) this.manage(server, true);
+    if (isManagedServer(server)) this.manage(server, true);
   };
 
   subscribe(): void {

@@ -1,8 +1,30 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 
+/** http and https servers; HTTP/2 servers (`http2.createServer`, `createSecureServer`) are managed as these too. */
 export type ManagedHttpServer = HttpServer | HttpsServer;
+
+/** An HTTP/2 server: no `closeIdleConnections`, and `updateSettings` (Node >= 15.1), which http servers lack. */
+export function isHttp2Server(value: unknown): boolean {
+  const candidate = value as { updateSettings?: unknown; closeIdleConnections?: unknown; on?: unknown } | null | undefined;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.updateSettings === 'function' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.closeIdleConnections !== 'function'
+  );
+}
+
+/** Streams open on an HTTP/2 session, from node's own session state (internal: 0 when it cannot be read). */
+function openStreams(session: ServerHttp2Session): number {
+  const key = Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'state');
+  const state = key ? (session as unknown as Record<symbol, { streams?: { size?: unknown } } | undefined>)[key] : undefined;
+  const size = state?.streams?.size;
+  return typeof size === 'number' ? size : 0;
+}
 
 /**
  * What node keeps on an http connection's socket, read only once a drain has started: nothing is recorded per
@@ -90,6 +112,10 @@ export class ManagedServer {
   readonly server: ManagedHttpServer;
   /** tls servers wrap the raw socket: http sees the wrapping socket, announced by 'secureConnection'. */
   readonly tls: boolean;
+  /** An HTTP/2 server: its sessions are followed (from 'session') instead of its connections. */
+  readonly http2: boolean;
+  /** HTTP/2 sessions open on this server (one per connection); nothing per stream. */
+  private readonly sessions = new Set<ServerHttp2Session>();
   /** Sockets seen from their start: plain http at their connection, https at 'secureConnection'. */
   private readonly connections = new Set<HttpSocket>();
   /** Only while closing. */
@@ -113,11 +139,14 @@ export class ManagedServer {
   /** One listener for every socket's 'close' (`this` is the socket): no closure per connection. */
   private readonly forget: (this: HttpSocket) => void;
   private readonly onSecureConnection = (socket: Socket): void => this.trackConnection(socket);
+  private readonly onSession = (session: ServerHttp2Session): void => this.trackSession(session);
 
   constructor(server: ManagedHttpServer, fullyTracked: boolean, onCloseCalled: OnCloseCalled) {
     this.server = server;
     this.tls = typeof (server as { addContext?: unknown }).addContext === 'function';
-    this.partiallyTracked = !fullyTracked;
+    this.http2 = isHttp2Server(server);
+    // Sessions opened before an HTTP/2 server was managed are not reachable (node keeps no public list of them).
+    this.partiallyTracked = !fullyTracked && !this.http2;
     this.originalClose = server.close;
     const managed = this;
     this.forget = function forget(this: HttpSocket) {
@@ -135,7 +164,34 @@ export class ManagedServer {
       return this;
     } as ManagedHttpServer['close'];
     // A listener of its own, per connection: upgrades need none (node frees the parser of an upgraded socket).
-    if (this.tls) server.on('secureConnection', this.onSecureConnection);
+    if (this.http2) server.on('session', this.onSession);
+    else if (this.tls) server.on('secureConnection', this.onSecureConnection);
+  }
+
+  /** A new HTTP/2 session: followed until it closes; during a drain it gets its GOAWAY at once. */
+  private trackSession(session: ServerHttp2Session): void {
+    if (this.sessions.has(session)) return;
+    this.sessions.add(session);
+    session.once('close', () => {
+      this.sessions.delete(session);
+      this.checkDone();
+    });
+    if (this.closingSince !== undefined) this.closeSession(session);
+  }
+
+  /**
+   * GOAWAY with the last stream node processed (node's `session.close()`), and the session closes once its last
+   * stream ends: every stream already received is answered normally, the client opens a new session elsewhere.
+   * Node offers no shutdown notice (RFC 9113's first GOAWAY with 2^31-1): a GOAWAY sent through `session.goaway()`
+   * makes nghttp2 ignore every later stream, so that first phase would only delay the same refusal.
+   */
+  private closeSession(session: ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    try {
+      session.close();
+    } catch {
+      session.destroy();
+    }
   }
 
   get closing(): boolean {
@@ -206,6 +262,10 @@ export class ManagedServer {
       const parsed = socket.parser?.incoming;
       if (!parsed || parsed === response.req) ManagedServer.markClose(response);
     }
+    for (const session of this.sessions) {
+      this.inFlightAtStart += openStreams(session);
+      this.closeSession(session);
+    }
     this.scheduleDeadline();
     const sweepEveryMs = Math.min(Math.max(Math.floor(idleGraceMs / 4), 10), 250);
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEveryMs);
@@ -250,6 +310,7 @@ export class ManagedServer {
     }
     if (!this.graceEnded && now - closingSince >= this.idleGraceMs) {
       this.graceEnded = true;
+      if (this.http2) return;
       // Connections we never saw (opened before the server was managed) can only be reached through the server's
       // own list: close the ones node knows are idle, once.
       if (this.partiallyTracked) this.server.closeIdleConnections();
@@ -265,6 +326,10 @@ export class ManagedServer {
       if (upgraded || (response && isEventStream(response))) this.cutLongLived += 1;
       socket.destroy();
     }
+    for (const session of this.sessions) {
+      if (openStreams(session) > 0) this.cut += 1;
+      session.destroy();
+    }
     if (this.partiallyTracked) this.server.closeAllConnections();
     // Unknown upgraded sockets could still hold the server open; the deadline is the deadline.
     this.settle();
@@ -272,7 +337,7 @@ export class ManagedServer {
 
   private checkDone(): void {
     if (this.settled || this.closingSince === undefined) return;
-    if (this.server.listening || this.connections.size > 0) return;
+    if (this.server.listening || this.connections.size > 0 || this.sessions.size > 0) return;
     // Unknown connections may remain: wait for the server's own 'close' (all of them gone) or the deadline.
     if (this.partiallyTracked) return;
     this.settle();
@@ -296,6 +361,7 @@ export class ManagedServer {
   release(): void {
     this.server.close = this.originalClose;
     this.server.off('secureConnection', this.onSecureConnection);
+    this.server.off('session' as 'close', this.onSession as () => void);
     for (const socket of this.connections) socket.off('close', this.forget);
     this.connections.clear();
   }
