@@ -31,7 +31,7 @@ export type ZeroDowntimeMiddleware = (
 type ManagedServer = Parameters<typeof manageServer>[0];
 
 function isHttpServer(value: unknown): value is ManagedServer {
-  return typeof value === 'object' && value !== null && typeof (value as ManagedServer).closeIdleConnections === 'function';
+  return typeof value === 'object' && value !== null && typeof (value as { closeIdleConnections?: unknown }).closeIdleConnections === 'function';
 }
 
 function serverOf(request: IncomingMessage): unknown {

@@ -4,6 +4,8 @@
  */
 import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+import { isHttp2Server } from './server-drain.js';
 import { isDrainingState } from './drain-state.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { getRuntime } from './runtime.js';
@@ -44,12 +46,14 @@ export function configure(options: WorkerOptions): void {
   runtime.applyOptions(merged, resolveWorkerOptions(merged));
 }
 
-/** Puts an http or https server under the drain. Idempotent. Servers that serve a request are managed anyway. */
-export function manageServer(server: HttpServer | HttpsServer): void {
-  if (typeof server !== 'object' || server === null || typeof (server as HttpServer).closeIdleConnections !== 'function') {
-    throw new InvalidOptionError('server', 'an http.Server or https.Server', server);
+/**
+ * Puts an http, https or HTTP/2 server under the drain. Idempotent. Servers that serve a request are managed anyway.
+ */
+export function manageServer(server: HttpServer | HttpsServer | Http2Server | Http2SecureServer): void {
+  if (typeof server !== 'object' || server === null || (typeof (server as HttpServer).closeIdleConnections !== 'function' && !isHttp2Server(server))) {
+    throw new InvalidOptionError('server', 'an http.Server, https.Server or HTTP/2 server', server);
   }
-  getRuntime().manageServer(server);
+  getRuntime().manageServer(server as HttpServer);
 }
 
 /** Tells the supervisor this worker is ready (readiness 'message'); under PM2 also answers `wait_ready`. */
