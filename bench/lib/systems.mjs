@@ -197,14 +197,16 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, killTimeou
  * foreground (its own process, so its RSS is the primary's alone), `zdt reload`
  * over the control socket, SIGTERM to stop.
  */
-export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeoutMs = 5_000 }) {
+export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeoutMs = 5_000, batchSize = 1 }) {
   const scratch = makeScratch('zdt');
   const control = path.join(scratch.dir, 'zdt.sock');
   let running;
   return {
     scratch,
     async start() {
-      running = zdtStart([app, '--workers', String(workers), '--drain-timeout', `${drainTimeoutMs}ms`, '--control', control], {
+      // JSON log lines carry the supervisor's own time of each event: the rollout breakdown reads them.
+      const args = [app, '--workers', String(workers), '--drain-timeout', `${drainTimeoutMs}ms`, '--control', control, '--batch-size', String(batchSize), '--log-format', 'json'];
+      running = zdtStart(args, {
         what: name,
         cwd: scratch.dir,
         env: { ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile, BENCH_EVENTS_FILE: scratch.eventsFile },
@@ -218,6 +220,8 @@ export function zdtSupervisor({ name, app, workers, port, env = {}, drainTimeout
     },
     primaryPid: () => running.pid,
     workerPids: () => childrenOf(running.pid),
+    /** Every line the supervisor printed so far (JSON log records). */
+    logLines: () => running.output,
     async reload() {
       const result = await zdt(['reload', '--control', control], { cwd: scratch.dir });
       const lines = `${result.stdout}\n${result.stderr}`.split('\n').map((line) => line.trim()).filter(Boolean);
