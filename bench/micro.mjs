@@ -259,8 +259,8 @@ function startSides(firstStarted) {
  * Takes batches from both sides in turn, `roundsPerPair` rounds from each pair of processes, pair after pair: two
  * processes running the same code differ by a percent or several (where their memory landed, how their start went),
  * and many pairs spread that over both sides. At least `rounds` rounds; then more pairs while the 95% confidence
- * interval of the median ratio is wider than `targetWidth`, up to `maxRounds`: a noisy framework or a busy machine
- * gets more runs, not a figure it cannot support.
+ * interval of the median ratio is wider than `targetWidth` and straddles 1 + `targetWidth`, up to `maxRounds`: a
+ * noisy framework or a busy machine gets more runs, not a figure it cannot support.
  */
 async function conduct() {
   const samples = { bare: [], adapted: [] };
@@ -269,7 +269,8 @@ async function conduct() {
   const settled = () => {
     if (samples.bare.length < rounds) return false;
     const ratio = summarize(pairedRatios(samples.bare, samples.adapted));
-    return ratio.ciHigh - ratio.ciLow <= targetWidth || samples.bare.length + roundsPerPair > maxRounds;
+    const decided = ratio.ciHigh - ratio.ciLow <= targetWidth || ratio.ciHigh <= 1 + targetWidth || ratio.ciLow > 1 + targetWidth;
+    return decided || samples.bare.length + roundsPerPair > maxRounds;
   };
   while (!settled()) {
     const sides = startSides(pairs % 2 ? 'adapted' : 'bare');

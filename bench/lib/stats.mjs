@@ -37,12 +37,14 @@ export function pairedRatios(reference, candidate) {
 }
 
 /**
- * A ratio's verdict against `target` (a ratio the candidate must stay at or under): decided only when the
- * confidence interval of the median is narrower than `maxWidth`; otherwise the run was too noisy to say.
+ * A ratio's verdict against `target` (a ratio the candidate must stay at or under). Decided when the 95% confidence
+ * interval of the median lies on one side of the target (wholly at or under it: met; wholly over it: not met), or is
+ * narrower than `maxWidth`; otherwise the run was too noisy to say, and no ratio is printed.
  */
 export function judgeRatio(summary, { target, maxWidth }) {
   const width = summary.ciHigh - summary.ciLow;
-  if (!(width <= maxWidth)) return { decided: false, met: false, width };
+  const oneSide = summary.ciHigh <= target || summary.ciLow > target;
+  if (!oneSide && !(width <= maxWidth)) return { decided: false, met: false, width };
   return { decided: true, met: summary.median <= target, width };
 }
 
