@@ -43,6 +43,8 @@ for (const { name, entry } of examples) describe(`examples/${name}`, () => {
         throw new Error(`zdt start exited with ${code}:\n${supervisor.output.join('\n')}`);
       }),
     ]);
+    // The first answer comes from the first worker to listen; a reload is refused until every worker is ready.
+    await supervisor.waitForLine(/supervisor pid \d+ running/, 60_000);
     const before = childrenOf(supervisor.pid!);
     expect(before).toHaveLength(2);
 
