@@ -59,6 +59,21 @@ describe('the request path before and during the drain', () => {
     expect((await app.waitForEvent('cleanup')).report).toMatchObject({ clean: true, cut: 0, served: 3, inFlightAtStart: 1, idleClosed: 1 });
   });
 
+  it('a handler that throws synchronously behind a pipelined request: the request ahead is answered, then the connection closes, nothing is cut', async () => {
+    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '100', DRAIN_TIMEOUT_MS: '10000' } });
+    const port = await app.port();
+    const socket = net.connect(port, '127.0.0.1');
+    const received = readUntilClosed(socket);
+    socket.write('GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\nGET /throw HTTP/1.1\r\nHost: x\r\n\r\n');
+
+    const text = await within(received, 15_000, 'the answer ahead and the close');
+    expect(text.match(/HTTP\/1\.1 \d{3} [A-Z ]+(?=\r\n)/g)).toEqual(['HTTP/1.1 200 OK']);
+    expect(text).toContain('Connection: close');
+    expect(text).toContain('slow done');
+    expect(await app.waitForExit()).toEqual({ code: 1, signal: null });
+    expect((await app.waitForEvent('cleanup')).report).toMatchObject({ reason: 'uncaughtException', clean: true, cut: 0 });
+  });
+
   it('a request in flight at the drain start finishes with Connection: close; a keep-alive socket that stays idle is closed after its grace', async () => {
     const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '200', DRAIN_TIMEOUT_MS: '10000' } });
     const port = await app.port();
