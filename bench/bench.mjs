@@ -55,6 +55,7 @@ const settings = {
   // Many short runs taken in turn: the spread of their paired ratios says how far a figure can be trusted.
   throughputMs: 400,
   throughputRounds: flags.quick ? 16 : 60,
+  throughputMaxRounds: flags.quick ? 16 : 240,
   microRounds: flags.quick ? 82 : 205,
   microMaxRounds: flags.quick ? 205 : 697,
   killTimeoutMs: 5_000,
@@ -437,7 +438,15 @@ const MICRO_MAX_CI_WIDTH = 0.03;
 async function compareThroughput(contenders) {
   const runs = contenders.map(() => []);
   for (const contender of contenders) await measureThroughput({ port: contender.port, connections: 32, durationMs: 1_000 });
-  for (let round = 0; round < settings.throughputRounds; round += 1) {
+  const undecided = () =>
+    runs.slice(1).some((list) => {
+      const cpuRatio = summarize(pairedRatios(runs[0].map((run) => run.cpuPerRequestUs), list.map((run) => run.cpuPerRequestUs)));
+      return !judgeRatio(cpuRatio, { target: OVERHEAD_TARGET, maxWidth: THROUGHPUT_MAX_CI_WIDTH }).decided;
+    });
+  // At least `throughputRounds`; then, while a ratio cannot be decided yet, more rounds in blocks of 20 up to
+  // `throughputMaxRounds`: a noisy framework or a busy machine gets more runs, never a figure they cannot support.
+  for (let round = 0; round < settings.throughputMaxRounds; round += 1) {
+    if (round >= settings.throughputRounds && (round - settings.throughputRounds) % 20 === 0 && !undecided()) break;
     const order = contenders.map((_, index) => index);
     if (round % 2) order.reverse();
     for (const index of order) {
@@ -477,7 +486,7 @@ async function throughputAndMemory() {
     });
   }
   if (wantedSystems.has('pm2')) contenders.push({ key: 'pm2', label: 'PM2 cluster', make: (port) => pm2Cluster({ app: apps.plain, workers: settings.workers, port }) });
-  progress(`[4] ${contenders.map((contender) => contender.label).join(', ')}: throughput, ${settings.throughputRounds} rounds of ${settings.throughputMs} ms`);
+  progress(`[4] ${contenders.map((contender) => contender.label).join(', ')}: throughput, ${settings.throughputRounds} to ${settings.throughputMaxRounds} rounds of ${settings.throughputMs} ms`);
   const running = [];
   for (const contender of contenders) {
     const port = await freePort();
@@ -498,7 +507,7 @@ async function throughputAndMemory() {
   const frameworks = [];
   for (const framework of FRAMEWORKS) {
     if (!integrationAvailable(framework)) continue;
-    progress(`[4] ${framework}: alone beside with zero-downtime, ${settings.throughputRounds} rounds of ${settings.throughputMs} ms`);
+    progress(`[4] ${framework}: alone beside with zero-downtime, ${settings.throughputRounds} to ${settings.throughputMaxRounds} rounds of ${settings.throughputMs} ms`);
     const pair = [];
     for (const adapter of ['0', '1']) {
       const port = await freePort();
@@ -667,7 +676,7 @@ function markdown(results) {
     }
     push(
       '',
-      `GET /ping over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn (A B, then B A), ${settings.throughputRounds} runs of ${settings.throughputMs} ms each. Each ratio is the median of the ratios of runs taken next to each other, with a 95% confidence interval of that median (order statistics), the interquartile range and the extremes; when the interval is neither wholly at or under ${OVERHEAD_TARGET} nor wholly over it, and wider than ${THROUGHPUT_MAX_CI_WIDTH}, the run cannot tell and says "too noisy to decide" instead of a ratio. CPU time per request (primary + workers, every thread's schedstat counter, in ns) is the steadier measure of overhead: the load generator runs on the same machine and competes for the CPUs, and so does anything else running.`,
+      `GET /ping over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn (A B, then B A), at least ${settings.throughputRounds} runs of ${settings.throughputMs} ms each, then more in blocks of 20 while a CPU ratio is not yet decided, up to ${settings.throughputMaxRounds}. Each ratio is the median of the ratios of runs taken next to each other, with a 95% confidence interval of that median (order statistics), the interquartile range and the extremes; when the interval is neither wholly at or under ${OVERHEAD_TARGET} nor wholly over it, and wider than ${THROUGHPUT_MAX_CI_WIDTH}, the run cannot tell and says "too noisy to decide" instead of a ratio. CPU time per request (primary + workers, every thread's schedstat counter, in ns) is the steadier measure of overhead: the load generator runs on the same machine and competes for the CPUs, and so does anything else running.`,
       '',
     );
     push('## 5. Memory (RSS after the throughput runs, plain app)', '');
@@ -815,6 +824,9 @@ async function main() {
   const table = markdown(results);
   process.stdout.write(`${table}\n`);
   mkdirSync(flags.out, { recursive: true });
+  // A run of some scenarios only, or a quick one, writes beside the complete results instead of over them.
+  const complete = !flags.quick && ['1', '2', '3', '4', '5', '6', '7'].every((scenario) => scenarios.has(scenario));
+  const prefix = complete ? '' : `partial-${[...scenarios].join('-')}${flags.quick ? '-quick' : ''}-`;
   if (results.rollouts?.some((row) => !row.error)) {
     const svg = rolloutChart(
       results.rollouts.filter((row) => !row.error).map((row) => ({
@@ -825,7 +837,7 @@ async function main() {
       })),
       { title: `Requests/s and failures across ${settings.rollouts} rolling restarts (${settings.workers} workers, ${settings.clients} keep-alive clients)` },
     );
-    writeFileSync(path.join(flags.out, 'rollout.svg'), svg);
+    writeFileSync(path.join(flags.out, `${prefix}rollout.svg`), svg);
   }
   if (results.badRelease?.some((row) => !row.error)) {
     const svg = rolloutChart(
@@ -837,9 +849,9 @@ async function main() {
       })),
       { title: `Deploying a release that throws at boot (${settings.workers} workers, ${settings.clients} keep-alive clients)`, shading: 'the reload command running' },
     );
-    writeFileSync(path.join(flags.out, 'bad-release.svg'), svg);
+    writeFileSync(path.join(flags.out, `${prefix}bad-release.svg`), svg);
   }
-  writeFileSync(path.join(flags.out, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(path.join(flags.out, `${prefix}latest.json`), `${JSON.stringify(results, null, 2)}\n`);
   progress(`bench done in ${((Date.now() - began) / 1000).toFixed(0)} s; results in ${path.relative(process.cwd(), flags.out)}/`);
 }
 
