@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { get, isAlive, killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
+import { get, killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
+import { reloadAndCheck, workersOf } from './lib/rollout.js';
 
 const unmodified = (name: string) => fileURLToPath(new URL(`./fixtures/unmodified/${name}`, import.meta.url));
 const adapted = (name: string) => fileURLToPath(new URL(`./fixtures/apps/${name}`, import.meta.url));
@@ -25,10 +26,6 @@ afterAll(() => {
   console.log(`\nzero-line mode, ${ROLLOUTS} rolling restarts, 2 workers, 8 keep-alive clients:\n${figures.join('\n')}`);
 });
 
-interface Status {
-  workers: Array<{ pid: number; state: string; generation: number }>;
-}
-
 async function rollingRestarts(name: string, entry: string, env: Record<string, string> = {}, extra: string[] = []) {
   const control = path.join(scratch, `${++sockets}.sock`);
   const running = zdtStart([entry, '--workers', '2', '--control', control, ...extra], { env });
@@ -37,22 +34,11 @@ async function rollingRestarts(name: string, entry: string, env: Record<string, 
   await load.waitForRequests(20);
   const durations: number[] = [];
   for (let rollout = 1; rollout <= ROLLOUTS; rollout++) {
-    const before = JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status;
-    const reload = await zdt(['reload', '--control', control]);
-    expect(reload.code, reload.stderr).toBe(0);
-    durations.push(Number(/replaced in (\d+)ms/.exec(reload.stdout)![1]));
-    const after = JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status;
-    // Every worker replaced, each new one serving, the old ones gone.
-    expect(after.workers.map((worker) => [worker.generation, worker.state])).toEqual([
-      [rollout, 'ready'],
-      [rollout, 'ready'],
-    ]);
-    expect(after.workers.filter((worker) => before.workers.some((old) => old.pid === worker.pid))).toEqual([]);
-    expect(before.workers.filter((worker) => isAlive(worker.pid))).toEqual([]);
+    durations.push(await reloadAndCheck(control, rollout));
     await load.waitForRequests(10);
   }
   const summary = await load.stop();
-  const newest = (JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status).workers.map((worker) => worker.pid);
+  const newest = (await workersOf(control)).map((worker) => worker.pid);
   expect(newest.some((pid) => summary.pids.has(pid))).toBe(true);
   expect(summary.failures).toEqual({});
   expect(summary.failed).toBe(0);

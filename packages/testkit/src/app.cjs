@@ -79,4 +79,23 @@ function printCleanup(counts, details = {}) {
   process.stdout.write(`cleanup ${JSON.stringify({ finished: counts.finished, inFlight: counts.inFlight, ...details })}\n`);
 }
 
-module.exports = { serveContract, contractController, countRequests, printCleanup };
+// A self-signed certificate for 127.0.0.1 and localhost, valid 100 years, for tests only (https and HTTP/2 over TLS).
+const key = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFif1ln8IBrWqss5Y
+feh2H4J+N1BNn+E6z6B7uzq7yUShRANCAARcAumpQp1AyffsrfV+yisb7Am8twa7
+OLB8qG3mTQrM4+A6V3PjWlNC86ZRHS1WXr7CpVG1kNlAZb6jLiNqW/DD
+-----END PRIVATE KEY-----`;
+const cert = `-----BEGIN CERTIFICATE-----
+MIIBmjCCAUGgAwIBAgIUESVY8ghYpqfve6coWGDQ1ezbHW8wCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNTE1MjY1NFoYDzIxMjYxMTAx
+MTUyNjU0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAARcAumpQp1AyffsrfV+yisb7Am8twa7OLB8qG3mTQrM4+A6V3PjWlNC
+86ZRHS1WXr7CpVG1kNlAZb6jLiNqW/DDo28wbTAdBgNVHQ4EFgQUlv1bSsxPuFJ5
+kYH9ft7P3g6WP+AwHwYDVR0jBBgwFoAUlv1bSsxPuFJ5kYH9ft7P3g6WP+AwDwYD
+VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwCgYIKoZI
+zj0EAwIDRwAwRAIgQsIxDS3FbJaaUHI4inrIcwYp04TYWSsJfDaGLZ/YYDMCICu8
+IOyph6NBVuFLqL1USheZKckkqlaM36HHSwpMY9KU
+-----END CERTIFICATE-----`;
+const testCertificate = { key, cert };
+
+module.exports = { serveContract, contractController, countRequests, printCleanup, testCertificate };

@@ -22,6 +22,8 @@ export interface LoadOptions {
   requestTimeoutMs?: number;
   /** When it returns true, a refused connection is counted apart (a standalone process closed its listener on purpose). */
   refusedIsExpected?: () => boolean;
+  /** HTTP/1.1 over TLS, trusting this certificate. */
+  tls?: { ca: string };
 }
 
 export interface LoadSummary {
@@ -62,6 +64,51 @@ export declare function measureThroughput(options: { port: number; host?: string
   failed: number;
   durationMs: number;
 }>;
+
+// ---------------------------------------------------------------- load-h2.mjs
+export interface H2LoadOptions {
+  port: number;
+  host?: string;
+  /** Clients, each with one session at a time. @default 4 */
+  sessions?: number;
+  /** Requests each client keeps in flight on its session. @default 2 */
+  streams?: number;
+  /** Connect over TLS (ALPN h2), trusting this certificate. */
+  tls?: { ca: string };
+  /** @default 120_000 */
+  durationMs?: number;
+  /** @default 500_000 */
+  maxRequestsPerClient?: number;
+  /** @default 30_000 */
+  requestTimeoutMs?: number;
+  /** When it returns true, a refused connection ends the client instead of counting as failed (a standalone process stopped). */
+  refusedIsExpected?: () => boolean;
+}
+
+export interface H2LoadSummary {
+  durationMs: number;
+  sent: number;
+  ok: number;
+  failed: number;
+  /** Failed requests by reason: status 503, reset N, timeout, a connect error's code, echo mismatch... */
+  failures: Record<string, number>;
+  /** Streams the server never processed (REFUSED_STREAM or above a GOAWAY's last stream id), sent again on a new session (RFC 9113 §8.7). */
+  refusedRetried: number;
+  refusedExpected: number;
+  sessionsOpened: number;
+  goaways: number;
+  pids: Set<number>;
+}
+
+export interface H2Load {
+  progress(): { sent: number; ok: number; failed: number; failures: Record<string, number>; pids: Set<number>; refusedRetried: number; goaways: number };
+  waitForRequests(count: number): Promise<void>;
+  stop(): Promise<H2LoadSummary>;
+  done: Promise<H2LoadSummary>;
+}
+
+export declare function startH2Load(options: H2LoadOptions): H2Load;
+export declare function contractBreach(status: number, text: string, sentData?: string): string | undefined;
 
 // ---------------------------------------------------------------- processes.mjs
 export interface Exit {

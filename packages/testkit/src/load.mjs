@@ -6,6 +6,7 @@
 //
 // The route contract every fixture app serves: GET /ping -> { pid }, POST /echo { data } -> { data, pid }.
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +26,7 @@ function reasonOf(error) {
 }
 
 /** Checks one answer against the contract; returns the failure reason, or undefined when it holds. */
-function contractBreach(status, text, sentData) {
+export function contractBreach(status, text, sentData) {
   if (status !== 200) return `status ${status}`;
   let answer;
   try {
@@ -52,7 +53,9 @@ export function startLoad({
   bodyBytes = 64,
   requestTimeoutMs = 30_000,
   refusedIsExpected,
+  tls,
 }) {
+  const transport = tls ? https : http;
   const startedAt = performance.now();
   const startedAtEpochMs = Date.now();
   // Parallel arrays keep the record compact at tens of thousands of requests per second.
@@ -99,7 +102,7 @@ export function startLoad({
         clearTimeout(timer);
         resolve(reason);
       };
-      const outgoing = http.request(
+      const outgoing = transport.request(
         {
           host,
           port,
@@ -134,7 +137,7 @@ export function startLoad({
   }
 
   async function client(clientIndex) {
-    const agent = new http.Agent({ keepAlive, maxSockets: 1 });
+    const agent = new transport.Agent({ keepAlive, maxSockets: 1, ...(tls ? { ca: tls.ca } : {}) });
     try {
       for (let count = 0; count < maxRequestsPerClient && !stopping && performance.now() - startedAt < durationMs; count += 1) {
         const post = (count + clientIndex) % 2 === 1;
@@ -186,16 +189,11 @@ export function startLoad({
      * Rejects if the load reaches its bound first.
      */
     waitForRequests(count) {
-      const target = ok + failed + count;
-      return new Promise((resolve, reject) => {
-        const wake = () => {
-          if (ok + failed < target && !stopping && !ended) return;
-          waiters.delete(wake);
-          if (ok + failed >= target || stopping) resolve();
-          else reject(new Error(`the load reached its bound (${durationMs} ms or ${maxRequestsPerClient} requests per client) before ${count} more requests`));
-        };
-        waiters.add(wake);
-        wake();
+      return waitForCompleted(waiters, count, {
+        completed: () => ok + failed,
+        stopping: () => stopping,
+        ended: () => ended,
+        bound: `${durationMs} ms or ${maxRequestsPerClient} requests per client`,
       });
     },
     stop() {
@@ -205,6 +203,24 @@ export function startLoad({
     },
     done,
   };
+}
+
+/**
+ * Resolves once `count` more requests have completed (answered or failed); at once when the load is stopped. Rejects
+ * if the load reaches its bound first. `waiters`: the load's set of wake-up functions, called after every request.
+ */
+export function waitForCompleted(waiters, count, { completed, stopping, ended, bound }) {
+  const target = completed() + count;
+  return new Promise((resolve, reject) => {
+    const wake = () => {
+      if (completed() < target && !stopping() && !ended()) return;
+      waiters.delete(wake);
+      if (completed() >= target || stopping()) resolve();
+      else reject(new Error(`the load reached its bound (${bound}) before ${count} more requests`));
+    };
+    waiters.add(wake);
+    wake();
+  });
 }
 
 /** Percentile (0..100) of a numeric array, nearest-rank. */

@@ -2,6 +2,7 @@ import { executionAsyncResource } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import { ManagedServer, isHttp2Server, type HttpSocket, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
 
 interface RequestChannelMessage {
@@ -21,6 +22,7 @@ function isHttpServer(value: unknown): value is ManagedHttpServer {
   return (
     typeof candidate === 'object' &&
     candidate !== null &&
+    !isHttp2Server(candidate) &&
     typeof candidate.closeIdleConnections === 'function' &&
     typeof candidate.closeAllConnections === 'function'
   );
@@ -72,7 +74,8 @@ export class HttpTracker {
   /** Subscribed to only while draining. */
   private readonly onRequestStart = (message: unknown): void => {
     const { response, socket, server } = message as RequestChannelMessage;
-    if (!isHttpServer(server)) return;
+    // HTTP/1.1 on a secure HTTP/2 server with allowHTTP1 comes through here too.
+    if (!isManagedServer(server)) return;
     const managed = this.manage(server, false);
     managed.requestStarted(socket);
     if (this.draining() || managed.closing) ManagedServer.markClose(response);
@@ -174,8 +177,8 @@ export class HttpTracker {
   }
 
   /** Upgraded sockets and event streams open right now, on every server. */
-  longLived(): Set<Socket | ServerResponse> {
-    const found = new Set<Socket | ServerResponse>();
+  longLived(): Set<Socket | ServerResponse | ServerHttp2Stream> {
+    const found = new Set<Socket | ServerResponse | ServerHttp2Stream>();
     for (const managed of this.servers.values()) for (const exchange of managed.longLived()) found.add(exchange);
     return found;
   }

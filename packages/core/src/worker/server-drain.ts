@@ -1,29 +1,33 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
-import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Http2SecureServer, Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 
 /** http and https servers; HTTP/2 servers (`http2.createServer`, `createSecureServer`) are managed as these too. */
 export type ManagedHttpServer = HttpServer | HttpsServer;
 
-/** An HTTP/2 server: no `closeIdleConnections`, and `updateSettings` (Node >= 15.1), which http servers lack. */
+/**
+ * An HTTP/2 server: `updateSettings` (Node >= 15.1), which http and https servers lack. (A secure HTTP/2 server has a
+ * `closeIdleConnections` of its own in some Node versions, for its HTTP/1.1 side: that does not make it an http one.)
+ */
 export function isHttp2Server(value: unknown): boolean {
-  const candidate = value as { updateSettings?: unknown; closeIdleConnections?: unknown; on?: unknown } | null | undefined;
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    typeof candidate.updateSettings === 'function' &&
-    typeof candidate.on === 'function' &&
-    typeof candidate.closeIdleConnections !== 'function'
-  );
+  const candidate = value as { updateSettings?: unknown; on?: unknown } | null | undefined;
+  return typeof candidate === 'object' && candidate !== null && typeof candidate.updateSettings === 'function' && typeof candidate.on === 'function';
 }
 
-/** Streams open on an HTTP/2 session, from node's own session state (internal: 0 when it cannot be read). */
-function openStreams(session: ServerHttp2Session): number {
+/** Streams open on an HTTP/2 session, from node's own session state (internal: none when it cannot be read). */
+function openStreams(session: ServerHttp2Session): ServerHttp2Stream[] {
   const key = Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'state');
-  const state = key ? (session as unknown as Record<symbol, { streams?: { size?: unknown } } | undefined>)[key] : undefined;
-  const size = state?.streams?.size;
-  return typeof size === 'number' ? size : 0;
+  const state = key ? (session as unknown as Record<symbol, { streams?: Map<unknown, ServerHttp2Stream> } | undefined>)[key] : undefined;
+  // node's own SafeMap: a Map by behaviour, not by instanceof.
+  const streams = state?.streams;
+  return typeof streams?.values === 'function' ? [...streams.values()] : [];
+}
+
+/** An HTTP/2 stream answered as `text/event-stream` (server-sent events). */
+function isEventStream2(stream: ServerHttp2Stream): boolean {
+  const contentType = (stream as ServerHttp2Stream & { sentHeaders?: Record<string, unknown> }).sentHeaders?.['content-type'];
+  return typeof contentType === 'string' && SSE_CONTENT_TYPE.test(contentType);
 }
 
 /**
@@ -66,6 +70,8 @@ export interface ServerDrainResult {
 export type OnCloseCalled = (managed: ManagedServer, callback: ((error?: Error) => void) | undefined) => void;
 
 const SSE_CONTENT_TYPE = /^\s*text\/event-stream/i;
+/** A stream that closed without a reset (node:http2's constants, without loading node:http2 here). */
+const NGHTTP2_NO_ERROR = 0;
 const SSE_HEADER_LINE = /\r\ncontent-type:\s*text\/event-stream/i;
 
 function isEventStream(response: ServerResponse): boolean {
@@ -138,7 +144,11 @@ export class ManagedServer {
   private readonly originalClose: ManagedHttpServer['close'];
   /** One listener for every socket's 'close' (`this` is the socket): no closure per connection. */
   private readonly forget: (this: HttpSocket) => void;
-  private readonly onSecureConnection = (socket: Socket): void => this.trackConnection(socket);
+  /** https, and HTTP/1.1 on a secure HTTP/2 server with `allowHTTP1` (its h2 connections are followed as sessions). */
+  private readonly onSecureConnection = (socket: Socket & { alpnProtocol?: string | false }): void => {
+    if (this.http2 && socket.alpnProtocol === 'h2') return;
+    this.trackConnection(socket);
+  };
   private readonly onSession = (session: ServerHttp2Session): void => this.trackSession(session);
 
   constructor(server: ManagedHttpServer, fullyTracked: boolean, onCloseCalled: OnCloseCalled) {
@@ -165,7 +175,7 @@ export class ManagedServer {
     } as ManagedHttpServer['close'];
     // A listener of its own, per connection: upgrades need none (node frees the parser of an upgraded socket).
     if (this.http2) server.on('session', this.onSession);
-    else if (this.tls) server.on('secureConnection', this.onSecureConnection);
+    if (this.tls) server.on('secureConnection', this.onSecureConnection);
   }
 
   /** A new HTTP/2 session: followed until it closes; during a drain it gets its GOAWAY at once. */
@@ -224,13 +234,14 @@ export class ManagedServer {
     this.idleMarks.set(socket, { since: now, bytesRead: socket.bytesRead });
   }
 
-  /** Upgraded sockets and event streams open right now. */
-  longLived(): Array<Socket | ServerResponse> {
-    const found: Array<Socket | ServerResponse> = [];
+  /** Upgraded sockets and event streams (HTTP/1.1 responses, HTTP/2 streams) open right now. */
+  longLived(): Array<Socket | ServerResponse | ServerHttp2Stream> {
+    const found: Array<Socket | ServerResponse | ServerHttp2Stream> = [];
     for (const socket of this.connections) {
       if (isUpgraded(socket)) found.push(socket);
       else if (socket._httpMessage && isEventStream(socket._httpMessage)) found.push(socket._httpMessage);
     }
+    for (const session of this.sessions) for (const stream of openStreams(session)) if (isEventStream2(stream)) found.push(stream);
     return found;
   }
 
@@ -263,7 +274,13 @@ export class ManagedServer {
       if (!parsed || parsed === response.req) ManagedServer.markClose(response);
     }
     for (const session of this.sessions) {
-      this.inFlightAtStart += openStreams(session);
+      // Counted from the drain start only: a stream that ends without a reset was served.
+      for (const stream of openStreams(session)) {
+        this.inFlightAtStart += 1;
+        stream.once('close', () => {
+          if (stream.rstCode === NGHTTP2_NO_ERROR) this.served += 1;
+        });
+      }
       this.closeSession(session);
     }
     this.scheduleDeadline();
@@ -327,10 +344,12 @@ export class ManagedServer {
       socket.destroy();
     }
     for (const session of this.sessions) {
-      if (openStreams(session) > 0) this.cut += 1;
+      const streams = openStreams(session);
+      if (streams.length > 0) this.cut += 1;
+      if (streams.some(isEventStream2)) this.cutLongLived += 1;
       session.destroy();
     }
-    if (this.partiallyTracked) this.server.closeAllConnections();
+    if (this.partiallyTracked && !this.http2) this.server.closeAllConnections();
     // Unknown upgraded sockets could still hold the server open; the deadline is the deadline.
     this.settle();
   }

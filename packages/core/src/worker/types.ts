@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { ServerResponse } from 'node:http';
 
 export type { DrainState } from './drain-state.js';
@@ -27,11 +28,11 @@ export interface DrainReport {
 export interface DrainStartInfo {
   reason: string;
   /**
-   * Long-lived exchanges open at this moment: upgraded sockets (WebSocket) and responses sent as
-   * `text/event-stream`. Close them properly (WebSocket close code 1001); whatever is still open at the deadline
-   * is destroyed.
+   * Long-lived exchanges open at this moment: upgraded sockets (WebSocket), responses sent as `text/event-stream`
+   * and, on HTTP/2, streams answered as `text/event-stream` (`ServerHttp2Stream`: `end()` it). Close them properly
+   * (WebSocket close code 1001); whatever is still open at the deadline is destroyed.
    */
-  longLived: Set<Socket | ServerResponse>;
+  longLived: Set<Socket | ServerResponse | ServerHttp2Stream>;
 }
 
 /** Given to `onShutdown` cleanup hooks, which run after the HTTP drain. */
