@@ -25,13 +25,16 @@ const figures: string[] = [];
 afterEach(() => killTracked());
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
-  const ratios = (['node', 'fastify', 'nest'] as const)
-    .map((app) => [app, medians.get(`${app} true h2 and HTTP/1.1`), medians.get(`${app} true HTTP/1.1 only`)] as const)
-    .filter(([, mixed, reference]) => mixed && reference)
-    .map(([app, mixed, reference]) => `${LABEL[app]} ${(mixed! / reference!).toFixed(2)}x`);
+  const ratio = (app: keyof typeof LABEL, run: string) => {
+    const [measured, reference] = [medians.get(`${app} ${run}`), medians.get(`${app} true HTTP/1.1 only`)];
+    return measured && reference ? (measured / reference).toFixed(2) : 'n/a';
+  };
+  const ratios = (['node', 'fastify', 'nest'] as const).map(
+    (app) => `${LABEL[app]} h2c ${ratio(app, 'false h2')}x, TLS with both kinds ${ratio(app, 'true h2 and HTTP/1.1')}x`,
+  );
   console.log(
     `\nHTTP/2, ${ROLLOUTS} rolling restarts, 2 workers; HTTP/2 clients: 4 sessions x 2 streams back to back; HTTP/1.1: keep-alive clients (4 beside HTTP/2, 8 alone):\n${figures.join('\n')}` +
-      (ratios.length ? `\nrollout median with HTTP/2 clients over the same app's with HTTP/1.1 clients only: ${ratios.join(', ')}` : ''),
+      `\nrollout median with HTTP/2 clients over the same app's with HTTP/1.1 clients only (TLS): ${ratios.join('; ')}`,
   );
 });
 
