@@ -1,7 +1,7 @@
 /**
  * `@zero-downtime/express`: one middleware that puts the server an Express app runs on under the worker drain of
- * `@zero-downtime/core/worker` and optionally answers readiness and liveness. Per request it only compares one
- * reference, whether or not a drain runs.
+ * `@zero-downtime/core/worker` and optionally answers readiness and liveness. Without health routes it leaves the
+ * app's middleware stack after the first request (nothing per request); with them, one comparison and the routes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -46,6 +46,30 @@ function pathOf(request: IncomingMessage & { path?: unknown }): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
+interface RouterLike {
+  stack: Array<{ handle?: unknown }>;
+}
+
+/**
+ * Takes `middleware` out of the middleware stack of the app serving `request` (Express 4: `app._router`, Express 5:
+ * `app.router`). The stack is replaced, not changed in place: Express reads a router's stack once per request, so a
+ * request being dispatched keeps the array it started with and no layer is skipped. Where the middleware is not in
+ * the app's own stack (mounted in an `express.Router()`), it stays, and costs one layer per request.
+ */
+function leaveStack(request: IncomingMessage, middleware: ZeroDowntimeMiddleware): void {
+  // An Express app is a function.
+  const app = (request as { app?: { _router?: unknown; router?: unknown } }).app;
+  if (typeof app !== 'function' && (typeof app !== 'object' || app === null)) return;
+  try {
+    // Express 4's `app.router` getter throws: read `_router` first, which only Express 4 has.
+    const router = (app._router ?? app.router) as RouterLike | undefined;
+    if (!router || !Array.isArray(router.stack) || !router.stack.some((layer) => layer?.handle === middleware)) return;
+    router.stack = router.stack.filter((layer) => layer?.handle !== middleware);
+  } catch {
+    // Not an Express app as we know it: the middleware stays.
+  }
+}
+
 function answerHealth(kind: HealthKind, response: ServerResponse): void {
   const { status, body } = healthResponse(kind);
   response.statusCode = status;
@@ -74,11 +98,17 @@ export function zeroDowntime(options: ZeroDowntimeExpressOptions = {}): ZeroDown
     if (isHttpServer(server)) manageServer(server);
   };
   if (readinessPath === false && livenessPath === false) {
-    return function zeroDowntimeMiddleware(request, _response, next) {
+    // Without health routes the middleware has nothing to do per request once it has seen the server: it leaves the
+    // app's middleware stack after its first request, so Express does not walk one more layer for every request.
+    const middleware: ZeroDowntimeMiddleware = function zeroDowntimeMiddleware(request, _response, next) {
       const server = serverOf(request);
-      if (server !== knownServer) manage(server);
+      if (server !== knownServer) {
+        manage(server);
+        leaveStack(request, middleware);
+      }
       next();
     };
+    return middleware;
   }
   return function zeroDowntimeMiddleware(request, response, next) {
     const server = serverOf(request);
