@@ -17,6 +17,7 @@ import { reloadAndCheck, workersOf } from './lib/rollout.js';
 import { testCertificate } from '@zero-downtime/testkit/app';
 
 const APP = fileURLToPath(new URL('./fixtures/h2/app.mjs', import.meta.url));
+const UNMODIFIED = fileURLToPath(new URL('./fixtures/unmodified/http2.cjs', import.meta.url));
 const ROLLOUTS = 5;
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'zdt-h2-'));
 let sockets = 0;
@@ -41,7 +42,7 @@ afterAll(() => {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 type Clients = 'h2' | 'h2 and HTTP/1.1' | 'HTTP/1.1 only';
-const LABEL = { node: 'node:http2', fastify: 'fastify http2', nest: 'nest on fastify http2' } as const;
+const LABEL = { node: 'node:http2', fastify: 'fastify http2', nest: 'nest on fastify http2', unmodified: 'node:http2 importing nothing' } as const;
 /** Rollout medians by app and clients, for the comparison printed at the end. */
 const medians = new Map<string, number>();
 
@@ -49,7 +50,8 @@ const medians = new Map<string, number>();
 async function rollingRestarts(app: keyof typeof LABEL, secure: boolean, clients: Clients) {
   const name = `${LABEL[app]} ${secure ? 'TLS (ALPN h2, allowHTTP1)' : 'cleartext h2c'}, ${clients} clients`;
   const control = path.join(scratch, `${++sockets}.sock`);
-  const running = zdtStart([APP, '--workers', '2', '--control', control], { env: { H2_APP: app, H2_TLS: secure ? '1' : '0' } });
+  const entry = app === 'unmodified' ? UNMODIFIED : APP;
+  const running = zdtStart([entry, '--workers', '2', '--control', control], { env: { H2_APP: app, H2_TLS: secure ? '1' : '0' } });
   await running.waitForLine(/supervisor pid \d+ running/);
   const tls = secure ? { ca: testCertificate.cert } : undefined;
   const h2 = clients === 'HTTP/1.1 only' ? undefined : startH2Load({ port: running.port(), sessions: 4, streams: 2, tls, durationMs: 180_000 });
@@ -91,6 +93,9 @@ async function rollingRestarts(app: keyof typeof LABEL, secure: boolean, clients
 }
 
 describe('HTTP/2 rolling restarts under zdt start', () => {
+  it(`a node:http2 app that imports nothing (zero-line mode), cleartext h2c: ${ROLLOUTS} rolling restarts, zero failed requests, every worker replaced`, async () => {
+    await rollingRestarts('unmodified', false, 'h2');
+  });
   for (const app of ['node', 'fastify', 'nest'] as const) {
     it(`${LABEL[app]} cleartext h2c: ${ROLLOUTS} rolling restarts, zero failed requests, every worker replaced`, async () => {
       await rollingRestarts(app, false, 'h2');
