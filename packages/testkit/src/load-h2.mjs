@@ -3,8 +3,8 @@
 // checked against the route contract. When its session gets a GOAWAY or closes, the client opens a new one, as HTTP/2
 // clients do (a supervised app's listener sends it to whichever worker accepts).
 //
-// One retry, and only the one RFC 9113 §8.7 declares safe: a stream the server never processed (closed with
-// REFUSED_STREAM, or above the last stream id of a GOAWAY) is sent again on a new session. Browsers, curl, Go's and
+// One kind of retry, the one RFC 9113 §8.7 declares safe: a stream the server never processed (closed with
+// REFUSED_STREAM, or above the last stream id of a GOAWAY) is sent again on a new session, as often as it is refused. Browsers, curl, Go's and
 // gRPC's clients do this by themselves; node's http2 client does not, so this client does it and counts each such
 // stream in `refusedRetried`, apart from the requests. Everything else that is not the contract's answer (a 503, any
 // other reset, a session error, a timeout) is a failed request, by the reason the client saw.
