@@ -438,11 +438,10 @@ const MICRO_MAX_CI_WIDTH = 0.03;
 async function compareThroughput(contenders) {
   const runs = contenders.map(() => []);
   for (const contender of contenders) await measureThroughput({ port: contender.port, connections: 32, durationMs: 1_000 });
-  const undecided = () =>
-    runs.slice(1).some((list) => {
-      const cpuRatio = summarize(pairedRatios(runs[0].map((run) => run.cpuPerRequestUs), list.map((run) => run.cpuPerRequestUs)));
-      return !judgeRatio(cpuRatio, { target: OVERHEAD_TARGET, maxWidth: THROUGHPUT_MAX_CI_WIDTH }).decided;
-    });
+  /** A contender's CPU per request over the first's, run by run, and whether it tells 3% apart. */
+  const cpuRatioOf = (list) => summarize(pairedRatios(runs[0].map((run) => run.cpuPerRequestUs), list.map((run) => run.cpuPerRequestUs)));
+  const verdictOf = (cpuRatio) => judgeRatio(cpuRatio, { target: OVERHEAD_TARGET, maxWidth: THROUGHPUT_MAX_CI_WIDTH });
+  const undecided = () => runs.slice(1).some((list) => !verdictOf(cpuRatioOf(list)).decided);
   // At least `throughputRounds`; then, while a ratio cannot be decided yet, more rounds in blocks of 20 up to
   // `throughputMaxRounds`: a noisy framework or a busy machine gets more runs, never a figure they cannot support.
   for (let round = 0; round < settings.throughputMaxRounds; round += 1) {
@@ -457,10 +456,9 @@ async function compareThroughput(contenders) {
       runs[index].push({ rps: result.rps, cpuPerRequestUs: (cpuAfter - cpuBefore) / 1_000 / Math.max(1, result.ok) });
     }
   }
-  const reference = runs[0];
   return runs.map((list) => {
-    const rpsRatio = summarize(pairedRatios(reference.map((run) => run.rps), list.map((run) => run.rps)));
-    const cpuRatio = summarize(pairedRatios(reference.map((run) => run.cpuPerRequestUs), list.map((run) => run.cpuPerRequestUs)));
+    const rpsRatio = summarize(pairedRatios(runs[0].map((run) => run.rps), list.map((run) => run.rps)));
+    const cpuRatio = cpuRatioOf(list);
     return {
       rps: Math.round(summarize(list.map((run) => run.rps)).median),
       rpsSpread: summarize(list.map((run) => run.rps)),
@@ -468,7 +466,7 @@ async function compareThroughput(contenders) {
       cpuSpread: summarize(list.map((run) => run.cpuPerRequestUs)),
       rpsRatio,
       cpuRatio,
-      cpuVerdict: judgeRatio(cpuRatio, { target: OVERHEAD_TARGET, maxWidth: THROUGHPUT_MAX_CI_WIDTH }),
+      cpuVerdict: verdictOf(cpuRatio),
       runs: list.map((run) => ({ rps: run.rps, cpuPerRequestUs: Number(run.cpuPerRequestUs.toFixed(2)) })),
     };
   });

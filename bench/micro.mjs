@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { pairedRatios, summarize } from './lib/stats.mjs';
+import { expressApp, fastifyApp, nestApp } from './apps/frameworks.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,7 +52,7 @@ const maxRounds = Math.max(rounds, Number(flags['max-rounds']));
 const targetWidth = Number(flags['target-width']);
 const warmUpMs = Number(flags['warm-up-ms']);
 const require = createRequire(import.meta.url);
-const { serveContract, contractController } = require('@zero-downtime/testkit/app');
+const { serveContract } = require('@zero-downtime/testkit/app');
 
 /**
  * The worker side, loaded as an app would load it, on the adapted side only, with its defaults (quiet). Not with
@@ -67,32 +68,21 @@ async function loadWorkerSide() {
 
 /** Two Duplex streams wired to each other: what one writes, the other reads. */
 function connectionPair() {
-  let client;
-  let server;
-  client = new Duplex({
-    read() {},
-    write(chunk, _encoding, callback) {
-      server.push(chunk);
-      callback();
-    },
-    final(callback) {
-      server.push(null);
-      callback();
-    },
-  });
-  server = new Duplex({
-    read() {},
-    write(chunk, _encoding, callback) {
-      client.push(chunk);
-      callback();
-    },
-    final(callback) {
-      client.push(null);
-      callback();
-    },
-  });
-  server.remoteAddress = '127.0.0.1';
-  return { client, server };
+  const ends = [];
+  const end = (peer) =>
+    new Duplex({
+      read() {},
+      write(chunk, _encoding, callback) {
+        ends[peer].push(chunk);
+        callback();
+      },
+      final(callback) {
+        ends[peer].push(null);
+        callback();
+      },
+    });
+  ends.push(end(1), end(0));
+  return { client: ends[0], server: ends[1] };
 }
 
 /** A served node:http server (not listening: connections are handed to it) for each side. */
@@ -107,37 +97,19 @@ async function build(framework, adapted) {
     return server;
   }
   if (framework === 'express') {
-    const express = require('express');
-    const app = express();
-    if (adapted) app.use((await import('@zero-downtime/express')).zeroDowntime());
-    app.use(express.json());
-    app.get('/ping', (_request, response) => response.json({ pid: process.pid }));
-    const server = http.createServer(app);
+    const server = http.createServer(await expressApp(adapted));
     if (adapted) worker.manageServer(server);
     return server;
   }
   if (framework === 'fastify') {
-    const Fastify = require('fastify');
-    const app = Fastify({ logger: false });
-    if (adapted) await app.register((await import('@zero-downtime/fastify')).default);
-    app.get('/ping', async () => ({ pid: process.pid }));
+    const app = await fastifyApp(adapted);
     await app.ready();
     // What the plugin does at onListen; nothing listens here.
     if (adapted) worker.manageServer(app.server);
     return app.server;
   }
   if (framework === 'nest') {
-    require('reflect-metadata');
-    const nestCommon = require('@nestjs/common');
-    const { NestFactory } = require('@nestjs/core');
-    const adapter = adapted ? await import('@zero-downtime/nest') : undefined;
-    class AppModule {}
-    nestCommon.Module({
-      imports: adapter ? [adapter.ZeroDowntimeModule.forRoot({ logger: false })] : [],
-      controllers: [contractController(nestCommon)],
-    })(AppModule);
-    const app = await NestFactory.create(AppModule, { logger: false });
-    if (adapter) adapter.enableZeroDowntime(app);
+    const app = await nestApp(adapted);
     await app.init();
     const server = app.getHttpServer();
     // What the module does once the server listens; nothing listens here.
