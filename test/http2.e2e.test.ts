@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killTracked, startH2Load, startLoad, startProcess, zdt, zdtStart } from '@zero-downtime/testkit';
-import { reloadAndCheck, workersOf } from './lib/rollout.js';
+import { median, reloadAndCheck, workersOf } from './lib/rollout.js';
 import { testCertificate } from '@zero-downtime/testkit/app';
 
 const APP = fileURLToPath(new URL('./fixtures/h2/app.mjs', import.meta.url));
@@ -39,7 +39,6 @@ afterAll(() => {
   );
 });
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 type Clients = 'h2' | 'h2 and HTTP/1.1' | 'HTTP/1.1 only';
 const LABEL = { node: 'node:http2', fastify: 'fastify http2', nest: 'nest on fastify http2', unmodified: 'node:http2 importing nothing' } as const;
@@ -70,7 +69,7 @@ async function rollingRestarts(app: keyof typeof LABEL, secure: boolean, clients
   expect(newest.some((pid) => (h2Summary ?? h1Summary)!.pids.has(pid))).toBe(true);
   expect((await zdt(['stop', '--control', control])).code).toBe(0);
   expect(await running.exited).toEqual({ code: 0, signal: null });
-  medians.set(`${app} ${secure} ${clients}`, median(durations)!);
+  medians.set(`${app} ${secure} ${clients}`, median(durations));
   const parts = [];
   if (h2Summary) {
     parts.push(
@@ -109,9 +108,14 @@ describe('HTTP/2 rolling restarts under zdt start', () => {
   }
 });
 
+/** A session of its own to the app: cleartext, or TLS trusting the test certificate. */
+function connect(port: number, tls: { ca: string } | undefined) {
+  return http2.connect(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, tls ? { ca: tls.ca } : {});
+}
+
 /** One GET over HTTP/2 on a session of its own: status and body. */
 async function h2Get(port: number, tls: { ca: string } | undefined, path: string) {
-  const session = http2.connect(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, tls ? { ca: tls.ca } : {});
+  const session = connect(port, tls);
   try {
     return await new Promise<{ status: number; body: string }>((resolve, reject) => {
       session.once('error', reject);
@@ -131,7 +135,7 @@ async function h2Get(port: number, tls: { ca: string } | undefined, path: string
 
 /** Opens GET /events on a session of its own; resolves with what the stream received and how it ended. */
 function eventStream(port: number, tls: { ca: string } | undefined) {
-  const session = http2.connect(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, tls ? { ca: tls.ca } : {});
+  const session = connect(port, tls);
   session.on('error', () => {});
   const stream = session.request({ ':path': '/events' });
   let text = '';

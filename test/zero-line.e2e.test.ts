@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { get, killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
-import { reloadAndCheck, workersOf } from './lib/rollout.js';
+import { median, reloadAndCheck, workersOf } from './lib/rollout.js';
 
 const unmodified = (name: string) => fileURLToPath(new URL(`./fixtures/unmodified/${name}`, import.meta.url));
 const adapted = (name: string) => fileURLToPath(new URL(`./fixtures/apps/${name}`, import.meta.url));
@@ -44,8 +44,7 @@ async function rollingRestarts(name: string, entry: string, env: Record<string, 
   expect(summary.failed).toBe(0);
   expect((await zdt(['stop', '--control', control])).code).toBe(0);
   expect(await running.exited).toEqual({ code: 0, signal: null });
-  const median = [...durations].sort((a, b) => a - b)[Math.floor(durations.length / 2)];
-  figures.push(`${name}: ${summary.sent} requests, ${summary.failed} failed; rollouts ${durations.join(', ')} ms (median ${median})`);
+  figures.push(`${name}: ${summary.sent} requests, ${summary.failed} failed; rollouts ${durations.join(', ')} ms (median ${median(durations)})`);
   return { summary, durations, running };
 }
 

@@ -6,6 +6,11 @@ interface Status {
   workers: Array<{ pid: number; state: string; generation: number }>;
 }
 
+/** The middle value (the upper one of an even count): how the rollout tests summarize their rollout times. */
+export function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
+
 /** The supervisor's workers, from `zdt status --json`. */
 export async function workersOf(control: string): Promise<Status['workers']> {
   return (JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as Status).workers;

@@ -22,6 +22,11 @@ function readUntilClosed(socket: net.Socket): Promise<string> {
   });
 }
 
+/** The status lines of the answers read off a connection (a body runs straight into the next status line). */
+function statusLines(text: string): string[] | null {
+  return text.match(/HTTP\/1\.1 \d{3} [A-Z ]+(?=\r\n)/g);
+}
+
 describe('the request path before and during the drain', () => {
   it('follows no request and wraps nothing while serving; from the drain start on it follows every request', async () => {
     const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
@@ -52,8 +57,7 @@ describe('the request path before and during the drain', () => {
     process.kill(app.pid, 'SIGTERM');
     const text = await within(received, 15_000, 'pipelined answers and the close');
     // Answers follow each other on the wire without a separator: a body runs straight into the next status line.
-    const statusLines = text.match(/HTTP\/1\.1 \d{3} [A-Z ]+(?=\r\n)/g);
-    expect(statusLines).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+    expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
     expect(text).toContain('slow done');
     expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
     expect((await app.waitForEvent('cleanup')).report).toMatchObject({ clean: true, cut: 0, served: 3, inFlightAtStart: 1, idleClosed: 1 });
@@ -67,7 +71,7 @@ describe('the request path before and during the drain', () => {
     socket.write('GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\nGET /throw HTTP/1.1\r\nHost: x\r\n\r\n');
 
     const text = await within(received, 15_000, 'the answer ahead and the close');
-    expect(text.match(/HTTP\/1\.1 \d{3} [A-Z ]+(?=\r\n)/g)).toEqual(['HTTP/1.1 200 OK']);
+    expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
     expect(text).toContain('Connection: close');
     expect(text).toContain('slow done');
     expect(await app.waitForExit()).toEqual({ code: 1, signal: null });
