@@ -29,7 +29,7 @@ function isHttpServer(value: unknown): value is ManagedHttpServer {
 }
 
 /** A server the drain knows how to handle: http(s) in Node >= 18.2, or HTTP/2 (its sessions are followed). */
-function isManagedServer(value: unknown): value is ManagedHttpServer {
+export function isManagedServer(value: unknown): value is ManagedHttpServer {
   return isHttpServer(value) || isHttp2Server(value);
 }
 

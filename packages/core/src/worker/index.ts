@@ -5,7 +5,7 @@
 import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
-import { isHttp2Server } from './server-drain.js';
+import { isManagedServer } from './http-tracker.js';
 import { isDrainingState } from './drain-state.js';
 import { resolveWorkerOptions, type WorkerOptions } from './options.js';
 import { getRuntime } from './runtime.js';
@@ -50,7 +50,7 @@ export function configure(options: WorkerOptions): void {
  * Puts an http, https or HTTP/2 server under the drain. Idempotent. Servers that serve a request are managed anyway.
  */
 export function manageServer(server: HttpServer | HttpsServer | Http2Server | Http2SecureServer): void {
-  if (typeof server !== 'object' || server === null || (typeof (server as HttpServer).closeIdleConnections !== 'function' && !isHttp2Server(server))) {
+  if (!isManagedServer(server)) {
     throw new InvalidOptionError('server', 'an http.Server, https.Server or HTTP/2 server', server);
   }
   getRuntime().manageServer(server as HttpServer);
