@@ -92,6 +92,9 @@ describe('the metrics endpoint', () => {
     expect(value(families, 'zdt_drain_duration_seconds')).toBe(2);
     expect(value(families, 'zdt_drain_cut_total', { kind: 'request' })).toBe(0);
     expect(value(families, 'zdt_drain_cut_total', { kind: 'long_lived' })).toBe(0);
+    // Keep-alive clients that wait for each answer pipeline nothing: no request was held back from the app.
+    expect(value(families, 'zdt_drain_requests_unprocessed_total')).toBe(0);
+    expect(value(families, 'zdt_drain_requests_served_total')).toBeGreaterThanOrEqual(0);
     expect(value(families, 'zdt_restarts_total', { cause: 'reload' })).toBe(2);
     expect(value(families, 'zdt_workers', { state: 'ready' })).toBe(2);
     expect(value(families, 'zdt_generation')).toBe(1);

@@ -86,6 +86,8 @@ export interface DrainedMessage {
   served?: number;
   /** Idle keep-alive sockets closed after their grace period. */
   idleClosed?: number;
+  /** Requests never handed to the app: parsed after their connection's closing answer went out. */
+  unprocessed?: number;
   durationMs?: number;
   /** The app's prom-client metrics as the drain ended, so its counters outlive the worker. */
   appMetrics?: AppMetric[] | null;

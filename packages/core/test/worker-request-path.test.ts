@@ -63,6 +63,42 @@ describe('the request path before and during the drain', () => {
     expect((await app.waitForEvent('cleanup')).report).toMatchObject({ clean: true, cut: 0, served: 3, inFlightAtStart: 1, idleClosed: 1 });
   });
 
+  it('pipelined during the drain: Connection: close goes on the last answer queued, and every request is answered', async () => {
+    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
+    const port = await app.port();
+    const socket = net.connect(port, '127.0.0.1');
+    const received = readUntilClosed(socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    process.kill(app.pid, 'SIGTERM');
+    await app.waitForEvent('drain-start');
+    // Parsed at once, answered in order: the first two answers wait for the app, the third is written at once.
+    socket.write('GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n');
+    const text = await within(received, 15_000, 'three answers and the close');
+    expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+    const connectionHeaders = text.match(/\r\nConnection: [a-z-]+/gi)?.map((line) => line.trim());
+    expect(connectionHeaders).toEqual(['Connection: keep-alive', 'Connection: keep-alive', 'Connection: close']);
+    expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
+    expect((await app.waitForEvent('cleanup')).report).toMatchObject({ clean: true, cut: 0, served: 3, unprocessed: 0, idleClosed: 0 });
+  });
+
+  it('a request parsed after its connection\'s closing answer went out is never handed to the app, and is counted', async () => {
+    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
+    const port = await app.port();
+    const socket = net.connect(port, '127.0.0.1');
+    const received = readUntilClosed(socket);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    process.kill(app.pid, 'SIGTERM');
+    await app.waitForEvent('drain-start');
+    // /ping is answered inside the parse, before the two behind it are parsed: its answer says close and goes out.
+    socket.write('GET /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n\r\n');
+    const text = await within(received, 15_000, 'one answer and the close');
+    expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
+    expect(text).toContain('Connection: close');
+    expect(await app.waitForExit()).toEqual({ code: 0, signal: null });
+    expect((await app.waitForEvent('cleanup')).report).toMatchObject({ clean: true, cut: 0, served: 1, unprocessed: 2 });
+    expect(app.events.filter((event) => event.event === 'slow-started')).toEqual([]);
+  });
+
   it('a handler that throws synchronously behind a pipelined request: the request ahead is answered, then the connection closes, nothing is cut', async () => {
     const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '100', DRAIN_TIMEOUT_MS: '10000' } });
     const port = await app.port();

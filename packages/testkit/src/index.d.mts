@@ -195,3 +195,32 @@ export interface ZdtOptions {
 
 export declare function zdtStart(args: string[], options?: ZdtOptions & { what?: string }): RunningZdt;
 export declare function zdt(args: string[], options?: ZdtOptions & { uid?: number; timeoutMs?: number }): Promise<RunResult>;
+
+export interface PipelinedLoadTotals {
+  sent: number;
+  answered: number;
+  /** Answers that did not echo their request's id with status 200, or came without a request. */
+  wrongAnswers: number;
+  connectionsOpened: number;
+  /** Connections the server closed with requests unanswered, without saying `Connection: close` first. */
+  closedByServer: number;
+  errors: Record<string, number>;
+  /** Ids sent but never answered. */
+  unanswered: string[];
+}
+
+export interface PipelinedLoad {
+  answered(): number;
+  waitForAnswers(count: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<PipelinedLoadTotals>;
+}
+
+/** Raw-TCP clients that pipeline batches of POSTs whose bodies are unique ids; each answer must echo its id. */
+export function startPipelinedLoad(options: {
+  port: number;
+  connections?: number;
+  depth?: number;
+  path?: string;
+  prefix?: string;
+  host?: string;
+}): PipelinedLoad;

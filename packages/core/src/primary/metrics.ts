@@ -56,6 +56,7 @@ export interface DrainSample {
   cut: number;
   cutLongLived: number;
   idleClosed: number;
+  unprocessed: number;
 }
 
 export class SupervisorMetrics {
@@ -67,7 +68,8 @@ export class SupervisorMetrics {
   readonly drains = new Counter('zdt_drains_total', 'Worker drains reported by the worker module, by reason.');
   readonly drainDuration = new Histogram('zdt_drain_duration_seconds', 'HTTP drain duration, from the trigger to the last connection closed.', [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60]);
   readonly drainInFlight = new Counter('zdt_drain_requests_in_flight_total', 'Requests in flight when a drain started, summed over drains.');
-  readonly drainServed = new Counter('zdt_drain_requests_served_total', 'Requests that finished during a drain.');
+  readonly drainServed = new Counter('zdt_drain_requests_served_total', 'Requests answered after a drain started.');
+  readonly drainUnprocessed = new Counter('zdt_drain_requests_unprocessed_total', 'Requests never handed to the app during a drain: parsed after their connection\'s closing answer went out (the client may resend them).');
   readonly drainCut = new Counter('zdt_drain_cut_total', 'Connections destroyed at the drain deadline with work still running, by kind: request, long_lived (WebSocket, event stream).');
   readonly drainIdleClosed = new Counter('zdt_drain_idle_sockets_closed_total', 'Idle keep-alive sockets closed after their grace period during drains.');
   readonly killedAtDeadline = new Counter('zdt_workers_killed_at_deadline_total', 'Stopping workers SIGKILLed at the kill deadline (drain + cleanup + 1 s).');
@@ -82,6 +84,7 @@ export class SupervisorMetrics {
     this.drainCut.inc({ kind: 'request' }, sample.cut - sample.cutLongLived);
     this.drainCut.inc({ kind: 'long_lived' }, sample.cutLongLived);
     this.drainIdleClosed.inc({}, sample.idleClosed);
+    this.drainUnprocessed.inc({}, sample.unprocessed);
   }
 
   families(sample: SupervisorSample): Family[] {
@@ -125,6 +128,7 @@ export class SupervisorMetrics {
       this.drainServed.family(),
       this.drainCut.family(),
       this.drainIdleClosed.family(),
+      this.drainUnprocessed.family(),
       this.killedAtDeadline.family(),
       this.cleanupDuration.family(),
       this.cleanupFailures.family(),
@@ -145,6 +149,7 @@ export class SupervisorMetrics {
       drainRequestsServed: this.drainServed.snapshot(),
       drainCut: this.drainCut.snapshot(),
       drainIdleSocketsClosed: this.drainIdleClosed.snapshot(),
+      drainRequestsUnprocessed: this.drainUnprocessed.snapshot(),
       workersKilledAtDeadline: this.killedAtDeadline.snapshot(),
       cleanupDurationSeconds: this.cleanupDuration.snapshot(),
       cleanupFailures: this.cleanupFailures.snapshot(),

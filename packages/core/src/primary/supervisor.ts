@@ -589,6 +589,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         cut: message.cut,
         cutLongLived: message.cutLongLived ?? 0,
         idleClosed: message.idleClosed ?? 0,
+        unprocessed: message.unprocessed ?? 0,
       });
       handle.reportDrain({
         clean: message.clean,
@@ -597,6 +598,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         inFlight: message.inFlight ?? 0,
         served: message.served ?? 0,
         idleClosed: message.idleClosed ?? 0,
+        unprocessed: message.unprocessed ?? 0,
         durationMs: message.durationMs,
       });
       if (message.cut > 0) {

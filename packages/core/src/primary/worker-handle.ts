@@ -54,6 +54,7 @@ export interface DrainOutcome {
   inFlight: number;
   served: number;
   idleClosed: number;
+  unprocessed: number;
   durationMs: number | undefined;
 }
 

@@ -1,12 +1,14 @@
 import { executionAsyncResource } from 'node:async_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
-import { ManagedServer, isHttp2Server, type HttpSocket, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
+import { markConnectionClose } from './http1-drain.js';
+import type { HttpSocket } from './node-internals.js';
+import { ManagedServer, isHttp2Server, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
 
 interface RequestChannelMessage {
-  request: unknown;
+  request: IncomingMessage;
   response: ServerResponse;
   socket: Socket;
   server: ManagedHttpServer;
@@ -73,12 +75,11 @@ export class HttpTracker {
 
   /** Subscribed to only while draining. */
   private readonly onRequestStart = (message: unknown): void => {
-    const { response, socket, server } = message as RequestChannelMessage;
+    const { request, response, socket, server } = message as RequestChannelMessage;
     // HTTP/1.1 on a secure HTTP/2 server with allowHTTP1 comes through here too.
     if (!isManagedServer(server)) return;
     const managed = this.manage(server, false);
-    managed.requestStarted(socket);
-    if (this.draining() || managed.closing) ManagedServer.markClose(response);
+    if (this.draining() || managed.closing) managed.requestStarted(socket, request, response);
   };
 
   /** Subscribed to only while draining. */
@@ -135,7 +136,8 @@ export class HttpTracker {
   markResponse(response: ServerResponse): void {
     const server = (response.socket as (Socket & { server?: ManagedHttpServer }) | null)?.server;
     const managed = server ? this.servers.get(server) : undefined;
-    if (this.draining() || managed?.closing) ManagedServer.markClose(response);
+    if (managed && (this.draining() || managed.closing)) managed.markClose(response);
+    else if (this.draining()) markConnectionClose(response);
   }
 
   /**
@@ -154,13 +156,13 @@ export class HttpTracker {
     if (!request || !response || typeof response.setHeader !== 'function') return;
     if (response.req !== request) {
       // Pipelined behind a response still being written: that one goes out, then the connection ends.
-      if (!response.headersSent) ManagedServer.markClose(response);
+      if (!response.headersSent) markConnectionClose(response);
       else response.once('finish', () => socket.end());
       return;
     }
     if (response.headersSent || response.writableEnded) return;
     try {
-      ManagedServer.markClose(response);
+      markConnectionClose(response);
       response.statusCode = 500;
       response.setHeader('content-type', 'text/plain; charset=utf-8');
       response.end('Internal Server Error');
@@ -198,6 +200,7 @@ export class HttpTracker {
       served: total('served'),
       inFlightAtStart: total('inFlightAtStart'),
       idleClosed: total('idleClosed'),
+      unprocessed: total('unprocessed'),
     };
   }
 

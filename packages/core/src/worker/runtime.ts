@@ -220,8 +220,18 @@ export class WorkerRuntime {
 
     this.http.stopListening(deadlineAt, idleGraceMs);
     this.hooks.callDrainStart(reason, () => this.http.longLived(), deadlineAt, logger);
-    const { cut, cutLongLived, served, inFlightAtStart, idleClosed } = await this.http.whenAllClosed();
-    const report: DrainReport = { reason, clean: cut === 0, cut, cutLongLived, served, inFlightAtStart, idleClosed, durationMs: Date.now() - startedAt };
+    const { cut, cutLongLived, served, inFlightAtStart, idleClosed, unprocessed } = await this.http.whenAllClosed();
+    const report: DrainReport = {
+      reason,
+      clean: cut === 0,
+      cut,
+      cutLongLived,
+      served,
+      inFlightAtStart,
+      idleClosed,
+      unprocessed,
+      durationMs: Date.now() - startedAt,
+    };
     if (cut > 0) logger.warn(report, `drain deadline reached: cut ${cut} connection(s)`);
     else logger.info(report, 'HTTP drained');
 
@@ -234,6 +244,7 @@ export class WorkerRuntime {
       inFlight: inFlightAtStart,
       served,
       idleClosed,
+      unprocessed,
       durationMs: report.durationMs,
       appMetrics: this.supervised ? await readAppMetrics() : null,
     });

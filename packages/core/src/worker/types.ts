@@ -14,12 +14,17 @@ export interface DrainReport {
   cut: number;
   /** Of `cut`: upgraded sockets (WebSocket) and event streams. */
   cutLongLived: number;
-  /** Requests that finished while draining. */
+  /** Requests answered after the drain started. */
   served: number;
   /** Requests in flight when the drain started. */
   inFlightAtStart: number;
   /** Idle keep-alive sockets closed after their grace period. */
   idleClosed: number;
+  /**
+   * Requests parsed after their connection's closing answer (`Connection: close`) went out: never handed to the app,
+   * the connection closed unread. The client knows they were not processed and may send them again (RFC 9112 9.3.2).
+   */
+  unprocessed: number;
   /** From the trigger to the last connection closed. */
   durationMs: number;
 }
