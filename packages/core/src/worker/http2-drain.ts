@@ -5,10 +5,13 @@
  * A GOAWAY carries the last stream the server processed; streams the client sent while it travelled are refused
  * (never processed: clients that resend refused streams see nothing, others count a failure). Node offers no
  * shutdown notice (RFC 9113's first GOAWAY with 2^31-1 that keeps accepting streams), so the drain times the one
- * GOAWAY it has: a session with streams open at the drain start gets it at once (it reaches the client before the
- * answers to those streams end, so a client sending one request at a time is told before it sends the next); an
- * idle session gets it together with its next stream (the GOAWAY then includes that stream, which is answered), or
- * when the idle grace ends, whichever comes first.
+ * GOAWAY it has. A session with an answer still being written gets it at once: it reaches the client before that
+ * answer ends, so a client that sends one request at a time is told before it sends the next. A session with no
+ * answer pending (its client may be sending its next request right now) waits for its client's next requests (or
+ * the end of the idle grace): several streams in one read (a client with requests in parallel) get the GOAWAY once
+ * the read is consumed, naming all of them; a client seen sending one at a time gets it with its next stream, before
+ * that stream's answer. Streams a client sends while the GOAWAY travels are still refused, never processed: only the
+ * shutdown notice (which node does not expose) could avoid that.
  */
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { openStreams, sentHeaders } from './node-internals.js';
@@ -25,10 +28,21 @@ function isEventStream2(stream: ServerHttp2Stream): boolean {
 
 /**
  * GOAWAY with the last stream node processed (node's `session.close()`); the session closes once its last stream
- * ends. (`session.goaway()` with 2^31-1 would make nghttp2 ignore every later stream while promising to process it.)
+ * ends. nghttp2 refuses every stream it receives after this call (it closes them with REFUSED_STREAM once the GOAWAY
+ * is out: their ids are above the one it names), so from here on a new stream on this session is not handed to the
+ * app: it is counted in `held`, and the client knows it was not processed. (`session.goaway()` with 2^31-1 would
+ * make nghttp2 ignore every later stream while promising to process it.)
  */
-function sendGoaway(session: ServerHttp2Session): void {
+function sendGoaway(session: ServerHttp2Session, onHeld: () => void): void {
   if (session.closed || session.destroyed) return;
+  const emit = session.emit;
+  session.emit = function emitUnlessRefused(this: ServerHttp2Session, event: string | symbol, ...args: unknown[]) {
+    if (event === 'stream') {
+      onHeld();
+      return true;
+    }
+    return emit.apply(this, [event, ...args] as Parameters<ServerHttp2Session['emit']>);
+  } as ServerHttp2Session['emit'];
   try {
     session.close();
   } catch {
@@ -41,10 +55,15 @@ export interface Http2Counts {
   cut: number;
   cutLongLived: number;
   inFlightAtStart: number;
+  /** Streams received after their session's GOAWAY was sent: refused, never handed to the app. */
+  unprocessed: number;
 }
 
 export class Http2Drain {
-  readonly counts: Http2Counts = { served: 0, cut: 0, cutLongLived: 0, inFlightAtStart: 0 };
+  readonly counts: Http2Counts = { served: 0, cut: 0, cutLongLived: 0, inFlightAtStart: 0, unprocessed: 0 };
+  private readonly onHeld = (): void => {
+    this.counts.unprocessed += 1;
+  };
   /** HTTP/2 sessions open on this server. */
   readonly sessions = new Set<ServerHttp2Session>();
   /** During a drain: idle sessions whose GOAWAY waits for their next stream or the end of the grace. */
@@ -66,13 +85,40 @@ export class Http2Drain {
   }
 
   private goawayWhenTimely(session: ServerHttp2Session): void {
-    if (openStreams(session).length > 0) return sendGoaway(session);
+    // A stream whose answer is still to be written: the GOAWAY sent now reaches the client before that answer ends.
+    if (openStreams(session).some((stream) => !stream.writableEnded)) return sendGoaway(session, this.onHeld);
     this.waiting.add(session);
-    session.once('stream', (stream: ServerHttp2Stream) => {
-      if (!this.waiting.delete(session)) return;
+    // Streams received in the current read of the socket, and whether a read brought exactly one (a client sending
+    // one request at a time).
+    let inThisRead = 0;
+    let oneAtATime = false;
+    const onStream = (stream: ServerHttp2Stream): void => {
+      if (!this.waiting.has(session)) return;
       this.followStream(stream);
-      sendGoaway(session);
-    });
+      if (oneAtATime) {
+        // The app already has this stream (its listener came first): the GOAWAY names it as the last one processed
+        // and reaches the client before its answer ends, so the client sends its next request elsewhere.
+        this.waiting.delete(session);
+        session.off('stream', onStream);
+        sendGoaway(session, this.onHeld);
+        return;
+      }
+      if (inThisRead++ > 0) return;
+      // Once this read is consumed: a GOAWAY sent from inside it would name this stream as the last one and nghttp2
+      // would refuse the streams after it in the same read, which a client sending several at once has in flight.
+      setImmediate(() => {
+        if (!this.waiting.has(session)) return;
+        if (inThisRead > 1) {
+          this.waiting.delete(session);
+          session.off('stream', onStream);
+          sendGoaway(session, this.onHeld);
+        } else {
+          oneAtATime = true;
+          inThisRead = 0;
+        }
+      });
+    };
+    session.on('stream', onStream);
   }
 
   /** A stream answered during the drain: served when it ends without a reset. */
@@ -94,7 +140,7 @@ export class Http2Drain {
 
   /** The idle grace ended: sessions that stayed idle get their GOAWAY now. */
   graceEnded(): void {
-    for (const session of this.waiting) sendGoaway(session);
+    for (const session of this.waiting) sendGoaway(session, this.onHeld);
     this.waiting.clear();
   }
 

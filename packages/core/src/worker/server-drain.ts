@@ -208,7 +208,7 @@ export class ManagedServer {
       served: one.served + two.served,
       inFlightAtStart: one.inFlightAtStart + two.inFlightAtStart,
       idleClosed: one.idleClosed,
-      unprocessed: one.unprocessed,
+      unprocessed: one.unprocessed + two.unprocessed,
     };
   }
 
