@@ -29,6 +29,8 @@ describe('pipelined requests through rolling restarts', () => {
   for (const { name, entry } of [
     { name: 'plain node:http (unmodified, zero-line)', entry: fixture('plain.cjs') },
     { name: 'fastify 5 with the plugin', entry: fixture('fastify.mjs') },
+    { name: 'express 5 with the middleware', entry: fixture('express.mjs') },
+    { name: 'nest 11 on express with the module', entry: fixture('nest.mjs') },
   ]) {
     it(`${name}: every request the app processed is answered`, async () => {
       const ledger = path.join(scratch, `${figures.length}-${Date.now()}.ledger`);
