@@ -20,36 +20,15 @@
 import net from 'node:net';
 import path from 'node:path';
 import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
-import { ControlInUseError, ControlPathError, ControlPermissionError, ControlUnavailableError, UsageError, ZdtError } from '../errors.js';
+import { ControlInUseError, ControlPathError, ControlPermissionError, UsageError, ZdtError } from '../errors.js';
 import type { Supervisor, SupervisorEvents } from './supervisor.js';
-import {
-  checkControlDirectory,
-  checkExistingSocket,
-  checkSocketPathLength,
-  describeUid,
-  isMissingEntry,
-  prepareControlDirectory,
-} from './control-path.js';
+import { permissionError } from './control-client.js';
+import type { ControlRequest, ControlResponse, UpgradeRequest } from './control-messages.js';
+import { checkExistingSocket, checkSocketPathLength, prepareControlDirectory } from './control-path.js';
 
 export { CONTROL_ENV, defaultControlPath } from './control-path.js';
-
-export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale' | 'upgrade';
-
-export type ControlRequest =
-  | { command: 'reload' | 'status' | 'stop' }
-  | { command: 'scale'; workers: number }
-  | { command: 'upgrade'; node?: string; timeoutMs?: number };
-
-/** What `zdt upgrade` asks for: the Node.js binary of the new supervisor, and how long it may take to be ready. */
-export interface UpgradeRequest {
-  node?: string;
-  timeoutMs?: number;
-}
-
-export type ControlResponse =
-  | { type: 'progress'; event: string; message: string; data?: unknown }
-  | { type: 'result'; ok: true; data?: unknown }
-  | { type: 'error'; ok: false; code: string; message: string };
+export { sendControlCommand } from './control-client.js';
+export type { ControlCommand, ControlRequest, ControlResponse, UpgradeRequest } from './control-messages.js';
 
 /**
  * What the server calls for each command instead of the supervisor's own method: `zdt start` re-reads its
@@ -86,10 +65,6 @@ export function temporaryControlPath(socketPath: string, pid = process.pid): str
 
 export const CONTROL_IDLE_TIMEOUT_MS = 5_000;
 export const CONTROL_MAX_CONNECTIONS = 64;
-
-function permissionError(socketPath: string, error: NodeJS.ErrnoException): ControlPermissionError {
-  return new ControlPermissionError(socketPath, `${describeUid(process.getuid?.() ?? -1)} got ${error.code} on it`, { cause: error });
-}
 
 /** Resolves true when something accepts connections on the socket path. */
 function probe(socketPath: string): Promise<boolean> {
@@ -388,72 +363,4 @@ export class ControlServer {
       for (const [event, listener] of Object.entries(listeners)) supervisor.off(event as 'fork', listener as () => void);
     };
   }
-}
-
-/**
- * Sends one command (a name, or a request such as `{ command: 'scale', workers: 3 }`)
- * to the supervisor at `socketPath`; calls `onProgress` for each progress line and
- * resolves with the final result or error line.
- * Before connecting, checks that the socket and every directory on its path
- * are the caller's own (ControlUntrustedError otherwise) and that the path fits
- * a Unix socket (ControlPathError). Rejects ControlPermissionError on EACCES or
- * EPERM, ControlUnavailableError when nobody answers there.
- */
-export function sendControlCommand(
-  socketPath: string,
-  command: Exclude<ControlCommand, 'scale'> | ControlRequest,
-  onProgress: (response: Extract<ControlResponse, { type: 'progress' }>) => void = () => {},
-): Promise<Exclude<ControlResponse, { type: 'progress' }>> {
-  const resolved = path.resolve(socketPath);
-  try {
-    checkSocketPathLength(resolved);
-    checkControlDirectory(resolved);
-    if (!checkExistingSocket(resolved)) {
-      return Promise.reject(new ControlUnavailableError(resolved, { cause: new Error('no socket file there') }));
-    }
-  } catch (error) {
-    // A missing directory just means no supervisor ever ran there.
-    if (isMissingEntry(error)) {
-      return Promise.reject(new ControlUnavailableError(resolved, { cause: error }));
-    }
-    return Promise.reject(error);
-  }
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(resolved);
-    let buffer = '';
-    let settled = false;
-    const finish = (outcome: () => void) => {
-      if (settled) return;
-      settled = true;
-      outcome();
-      socket.end();
-    };
-    socket.setEncoding('utf8');
-    const request: ControlRequest = typeof command === 'string' ? { command } : command;
-    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        let response: ControlResponse;
-        try {
-          response = JSON.parse(line) as ControlResponse;
-        } catch {
-          continue;
-        }
-        if (response.type === 'progress') onProgress(response);
-        else finish(() => resolve(response));
-      }
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      finish(() =>
-        reject(error.code === 'EACCES' || error.code === 'EPERM' ? permissionError(resolved, error) : new ControlUnavailableError(resolved, { cause: error })),
-      );
-    });
-    socket.on('close', () => {
-      finish(() => reject(new ControlUnavailableError(resolved, { cause: new Error('connection closed before an answer') })));
-    });
-  });
 }
