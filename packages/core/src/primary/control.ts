@@ -20,7 +20,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
-import { ControlInUseError, ControlPathError, ControlPermissionError, UsageError, ZdtError } from '../errors.js';
+import { ControlInUseError, ControlPathError, UsageError, ZdtError } from '../errors.js';
 import type { Supervisor, SupervisorEvents } from './supervisor.js';
 import { permissionError } from './control-client.js';
 import type { ControlRequest, ControlResponse, UpgradeRequest } from './control-messages.js';
