@@ -1,0 +1,128 @@
+/**
+ * The pipelined HTTP/1.1 client: each client opens a connection, writes `depth` requests at once, reads the answers
+ * in order, and closes it for the next batch. Only idempotent routes (GET, HEAD) are pipelined.
+ *
+ * One kind of retry, the one RFC 9112 §9.3.2 allows: requests left unanswered when the server closed the connection
+ * cleanly (after an answer with Connection: close, or with a FIN between answers) are sent again on a new connection,
+ * and counted in `retried`, apart from the requests. A reset while no answer said the connection closes, a response
+ * cut in the middle, or a timeout fails the requests it left unanswered.
+ */
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { answerBreach, pidIn, reasonOf, type Route } from './routes.js';
+import { Tally, type RunningLoad } from './tally.js';
+import { requestBytes, takeResponses } from './wire.js';
+
+export interface PipelinedLoadOptions {
+  port: number;
+  host?: string;
+  /** @default 2 */
+  clients?: number;
+  /** Requests written at once. @default 4 */
+  depth?: number;
+  /** The routes to send; those not GET or HEAD are left out. */
+  routes: readonly Route[];
+  /** @default 120_000 */
+  durationMs?: number;
+  /** @default 200_000 */
+  maxRequestsPerClient?: number;
+  /** @default 30_000 */
+  requestTimeoutMs?: number;
+}
+
+export interface PipelinedLoadSummary extends ReturnType<Tally['summary']> {
+  /** Unanswered requests sent again after a clean close (RFC 9112 §9.3.2). */
+  retried: number;
+  connectionsOpened: number;
+}
+
+export type PipelinedLoad = RunningLoad<PipelinedLoadSummary>;
+
+/** The routes a pipelined client may send. */
+export function pipelinableRoutes(routes: readonly Route[]): Route[] {
+  return routes.filter((route) => route.method === 'GET' || route.method === 'HEAD');
+}
+
+export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad {
+  const { port, host = '127.0.0.1', clients = 2, depth = 4, requestTimeoutMs = 30_000 } = options;
+  const routes = pipelinableRoutes(options.routes);
+  if (routes.length === 0) throw new TypeError('startPipelinedLoad: no GET or HEAD route to pipeline');
+  const tally = new Tally(options.durationMs ?? 120_000, options.maxRequestsPerClient ?? 200_000);
+  let retried = 0;
+  let connectionsOpened = 0;
+
+  /** Sends `batch` on a new connection; resolves with the routes left unanswered and whether they may be retried. */
+  function sendBatch(batch: Route[]): Promise<{ unanswered: Route[]; retry: boolean }> {
+    connectionsOpened += 1;
+    return new Promise((resolve) => {
+      const pending = [...batch];
+      let buffer: Buffer = Buffer.alloc(0);
+      let closing = false;
+      let settled = false;
+      const socket = net.connect({ host, port });
+      const finish = (retry: boolean, reason?: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        if (!retry && reason !== undefined) {
+          for (let index = 0; index < pending.length; index += 1) tally.record(reason);
+          resolve({ unanswered: [], retry: false });
+        } else resolve({ unanswered: pending, retry });
+      };
+      const timer = setTimeout(() => finish(false, 'timeout'), requestTimeoutMs);
+      timer.unref();
+      socket.setNoDelay(true);
+      socket.on('connect', () => socket.write(Buffer.concat(batch.map((route) => requestBytes(route.method, route.path, `${host}:${port}`)))));
+      socket.on('data', (chunk: Buffer) => {
+        const { responses, rest } = takeResponses(buffer.length ? Buffer.concat([buffer, chunk]) : chunk);
+        buffer = rest;
+        for (const response of responses) {
+          const route = pending.shift();
+          if (!route) break;
+          const text = response.body.toString('utf8');
+          const breach = answerBreach(route, response.status, text);
+          tally.record(breach, breach === undefined ? pidIn(text) : undefined);
+          if (response.closes) closing = true;
+        }
+        if (pending.length === 0 || closing) finish(true);
+      });
+      socket.on('error', (error) => finish(closing, reasonOf(error)));
+      socket.on('close', () => {
+        if (buffer.length > 0 && pending.length > 0) {
+          // An answer cut in the middle: that request failed; the ones after it were never answered.
+          tally.record('incomplete response');
+          pending.shift();
+        }
+        finish(true);
+      });
+    });
+  }
+
+  async function client(clientIndex: number) {
+    let count = 0;
+    let carried: Route[] = [];
+    while (tally.running(count)) {
+      const batch = [...carried];
+      while (batch.length < depth) batch.push(routes[(count + clientIndex + batch.length) % routes.length]!);
+      count += batch.length - carried.length;
+      const { unanswered, retry } = await sendBatch(batch);
+      carried = retry ? unanswered : [];
+      retried += carried.length;
+      if (!retry) await sleep(5);
+    }
+  }
+
+  const summary = (): PipelinedLoadSummary => ({ ...tally.summary(), retried, connectionsOpened });
+  const done = tally.run(Array.from({ length: clients }, (_, index) => client(index)), summary);
+  return {
+    progress: () => tally.progress(),
+    waitForRequests: (count) => tally.waitForRequests(count),
+    stop() {
+      tally.stopping = true;
+      tally.wake();
+      return done;
+    },
+    done,
+  };
+}
