@@ -2,6 +2,7 @@
  * The fetch client: Node's global fetch (undici, pooled keep-alive connections), `clients` loops each with one request
  * in flight, the routes in turn. Nothing is retried by this client; undici itself retries nothing that was sent.
  */
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerBreach, echoBody, echoData, pidIn, reasonOf, routeFor, type Route } from './routes.js';
 import { Tally, type RunningLoad } from './tally.js';
@@ -48,8 +49,9 @@ export function startFetchLoad(options: FetchLoadOptions): FetchLoad {
   async function client(clientIndex: number) {
     for (let count = 0; tally.running(count); count += 1) {
       const route = routeFor(routes, clientIndex, count);
+      const began = performance.now();
       const [reason, pid] = await once(route, route.echo ? echoData(`fetch-${clientIndex}-${count}`) : undefined);
-      tally.record(reason, pid);
+      tally.record(reason, pid, began);
       if (reason !== undefined) await sleep(5);
     }
   }

@@ -83,7 +83,7 @@ export function startLoad(options: LoadOptions): Load {
     const index = Math.floor((finished - tally.startedAt) / BUCKET_MS);
     while (series.length <= index) series.push({ ok: 0, failed: 0 });
     series[index]![reason === undefined ? 'ok' : 'failed'] += 1;
-    tally.record(reason, pid);
+    tally.record(reason, pid, began);
   }
 
   /** One request; resolves with the failure reason, 'refused-expected', or undefined (and the pid) when it succeeded. */

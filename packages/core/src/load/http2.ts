@@ -11,6 +11,7 @@
  * answer (a 503, any other reset, a session error, a timeout) is a failed request, by the reason the client saw.
  */
 import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerBreach, CONTRACT_ROUTES, echoBody, echoData, pidIn, routeFor, type Route } from './routes.js';
 import { Tally, type LoadProgress, type RunningLoad } from './tally.js';
@@ -158,13 +159,14 @@ export function startH2Load(options: H2LoadOptions): H2Load {
           await sleep(PAUSE_AFTER_FAILURE_MS);
           break;
         }
+        const began = performance.now();
         const [reason, pid] = await once(current, route, data);
         if (reason === 'not sent' || reason === 'refused') {
           if (reason === 'refused') refusedRetried += 1;
           current.goingAway = true;
           continue;
         }
-        tally.record(reason, pid);
+        tally.record(reason, pid, began);
         break;
       }
     }

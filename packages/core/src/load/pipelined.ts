@@ -8,6 +8,7 @@
  * cut in the middle, or a timeout fails the requests it left unanswered.
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerBreach, pidIn, reasonOf, type Route } from './routes.js';
 import { Tally, type RunningLoad } from './tally.js';
@@ -54,6 +55,7 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
   /** Sends `batch` on a new connection; resolves with the routes left unanswered and whether they may be retried. */
   function sendBatch(batch: Route[]): Promise<{ unanswered: Route[]; retry: boolean }> {
     connectionsOpened += 1;
+    const began = performance.now();
     return new Promise((resolve) => {
       const pending = [...batch];
       let buffer: Buffer = Buffer.alloc(0);
@@ -66,7 +68,7 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
         clearTimeout(timer);
         socket.destroy();
         if (!retry && reason !== undefined) {
-          for (let index = 0; index < pending.length; index += 1) tally.record(reason);
+          for (let index = 0; index < pending.length; index += 1) tally.record(reason, undefined, began);
           resolve({ unanswered: [], retry: false });
         } else resolve({ unanswered: pending, retry });
       };
@@ -82,7 +84,7 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
           if (!route) break;
           const text = response.body.toString('utf8');
           const breach = answerBreach(route, response.status, text);
-          tally.record(breach, breach === undefined ? pidIn(text) : undefined);
+          tally.record(breach, breach === undefined ? pidIn(text) : undefined, began);
           if (response.closes) closing = true;
         }
         if (pending.length === 0 || closing) finish(true);
@@ -91,7 +93,7 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
       socket.on('close', () => {
         if (buffer.length > 0 && pending.length > 0) {
           // An answer cut in the middle: that request failed; the ones after it were never answered.
-          tally.record('incomplete response');
+          tally.record('incomplete response', undefined, began);
           pending.shift();
         }
         finish(true);

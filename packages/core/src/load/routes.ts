@@ -77,8 +77,9 @@ export function routeFor(routes: readonly Route[], clientIndex: number, count: n
   return routes[(count + clientIndex) % routes.length]!;
 }
 
-/** One failed request: when it finished (performance.now()) and why. */
+/** One failed request: when it was sent and when it failed (performance.now()), and why. */
 export interface FailureRecord {
+  began: number;
   at: number;
   reason: string;
 }

@@ -35,14 +35,16 @@ export class Tally {
     return count < this.maxRequestsPerClient && !this.stopping && performance.now() - this.startedAt < this.durationMs;
   }
 
-  record(reason: string | undefined, pid?: number): void {
+  /** `began`: when the request was sent (performance.now()); now when unknown. */
+  record(reason: string | undefined, pid?: number, began?: number): void {
     if (reason === undefined) {
       this.ok += 1;
       if (pid !== undefined) this.pids.add(pid);
     } else {
       this.failed += 1;
       this.failures.set(reason, (this.failures.get(reason) ?? 0) + 1);
-      this.failureLog.push({ at: performance.now(), reason });
+      const at = performance.now();
+      this.failureLog.push({ began: began ?? at, at, reason });
     }
     this.wake();
   }
