@@ -58,6 +58,10 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
   let phase = 'starting';
   const deadline = setTimeout(() => app.kill('SIGTERM'), plan.timeoutMs);
   deadline.unref();
+  // Interrupted (Ctrl-C, a CI job cancelled): stop the app too, and report what was seen so far.
+  const interrupted = () => app.kill('SIGTERM');
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await app.start(settings.readyTimeoutMs + 30_000);
     const listening = app.listening!;
@@ -105,6 +109,8 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     };
   } finally {
     clearTimeout(deadline);
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
     if (progress) {
       clearInterval(progress);
       process.stderr.write('\r\x1b[K');
