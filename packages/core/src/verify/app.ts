@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StartFailedError } from '../errors.js';
+import { StartFailedError, UsageError } from '../errors.js';
 import { sendControlCommand, type ControlRequest, type ControlResponse } from '../primary/control.js';
 import type { SupervisorStatus } from '../primary/supervisor.js';
 
@@ -94,6 +94,7 @@ export class AppUnderTest {
       };
       const wake = () => {
         if (check()) done();
+        else if (this.exitedWith === 'exit 2' && this.successorPids.length === 0) done(new UsageError(`zdt start refused its arguments or configuration:\n${this.tail()}`));
         else if (this.exitedWith !== undefined && this.successorPids.length === 0) done(new StartFailedError(`zdt start ended (${this.exitedWith}) before ${what}\n${this.tail()}`));
       };
       this.waiters.add(wake);

@@ -5,14 +5,14 @@
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { ZdtError, UsageError, ConfigError, EntryNotFoundError, InvalidOptionError } from '../errors.js';
+import { ConfigError, EntryNotFoundError, InvalidOptionError, StartFailedError, UsageError, ZdtError } from '../errors.js';
 import { AppUnderTest } from './app.js';
 import { HELP, parseVerifyArgs, type TrafficKind, type VerifyPlan } from './args.js';
 import { budgetChecks, keepAliveCheck, type CheckResult } from './checks.js';
 import { runEvents, type EventResult } from './events.js';
 import { causesOf, describeRoute, formatJson, formatJunit, formatText, judgeKind, type VerifyResult } from './report.js';
 import { readAppSettings } from './settings.js';
-import { chooseRoutes, servesH2, startTraffic, type RunningKind } from './traffic.js';
+import { chooseRoutes, probe, startTraffic, type RunningKind } from './traffic.js';
 
 /** Requests each kind completes before the first event, and between events. */
 const WARM_UP_REQUESTS = 20;
@@ -67,9 +67,13 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     const listening = app.listening!;
     const port = plan.port ?? listening.port;
     const host = plan.host ?? (/^(0\.0\.0\.0|::)$/.test(listening.host) ? '127.0.0.1' : listening.host);
-    const routes = await chooseRoutes(plan.routes, host, port);
-    const kinds: TrafficKind[] = plan.traffic.filter((kind) => kind !== 'h2');
-    if (plan.traffic.includes('h2') && (await servesH2(host, port, routes[0]!.path))) kinds.push('h2');
+    // HTTP/1.1 kinds only when the app speaks it (an h2c-only server does not); HTTP/2 only when it answers it.
+    const speaksHttp1 = (await probe('h1', host, port, '/')) !== undefined;
+    const speaksHttp2 = plan.traffic.includes('h2') && (await probe('h2', host, port, '/')) !== undefined;
+    if (!speaksHttp1 && !speaksHttp2) throw new StartFailedError(`the app answers neither HTTP/1.1 nor HTTP/2 (cleartext) on ${host}:${port}`);
+    const routes = await chooseRoutes(plan.routes, speaksHttp1 ? 'h1' : 'h2', host, port);
+    const kinds: TrafficKind[] = speaksHttp1 ? plan.traffic.filter((kind) => kind !== 'h2') : [];
+    if (speaksHttp2) kinds.push('h2');
 
     const checks: CheckResult[] = budgetChecks(plan, settings);
     if (plan.behind) checks.unshift(await keepAliveCheck(plan.behind, host, port, routes.find((route) => route.method === 'GET') ?? routes[0]!));

@@ -42,6 +42,7 @@ export async function readAppSettings(plan: VerifyPlan): Promise<AppSettings> {
     const value = values[flag];
     if (typeof value === 'string') Object.assign(commandLine, readFlag(`--${flag}`, key, value, workingDirectory));
   }
+  for (const address of (values.listen as string[] | undefined) ?? []) readFlag('--listen', 'listen', address, workingDirectory);
   let envName: string | undefined;
   for (const item of (values.env as string[] | undefined) ?? []) {
     const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(item);

@@ -43,35 +43,38 @@ export interface RunningKind {
   stop(): Promise<KindSummary>;
 }
 
-/** The user's routes, or the first health path that answers 200, else GET / with any status below 500. */
-export async function chooseRoutes(given: Route[] | undefined, host: string, port: number): Promise<Route[]> {
-  if (given) return given;
-  for (const path of HEALTH_PATHS) {
+/** The status GET `path` answers over HTTP/1.1 or HTTP/2 (cleartext, prior knowledge); undefined when nothing answers. */
+export async function probe(protocol: 'h1' | 'h2', host: string, port: number, path: string): Promise<number | undefined> {
+  if (protocol === 'h1') {
     try {
-      if ((await get(port, path, { host, timeoutMs: 2_000 })).status === 200) return [{ method: 'GET', path, status: 200 }];
+      return (await get(port, path, { host, timeoutMs: 2_000 })).status;
     } catch {
-      // not answering there: try the next
+      return undefined;
     }
   }
-  return [{ method: 'GET', path: '/' }];
-}
-
-/** True when the app answers an HTTP/2 cleartext request (prior knowledge) within a second. */
-export function servesH2(host: string, port: number, path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const session = http2.connect(`http://${host}:${port}`);
-    const done = (answer: boolean) => {
+    const session = http2.connect(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    const done = (status: number | undefined) => {
       clearTimeout(timer);
       session.destroy();
-      resolve(answer);
+      resolve(status);
     };
-    const timer = setTimeout(() => done(false), 1_000);
-    session.on('error', () => done(false));
+    const timer = setTimeout(() => done(undefined), 2_000);
+    session.on('error', () => done(undefined));
     const stream = session.request({ ':path': path });
-    stream.on('response', () => done(true));
-    stream.on('error', () => done(false));
+    stream.on('response', (headers) => done(Number(headers[':status'])));
+    stream.on('error', () => done(undefined));
     stream.end();
   });
+}
+
+/** The user's routes, or the first health path that answers 200, else GET / with any status below 500. */
+export async function chooseRoutes(given: Route[] | undefined, protocol: 'h1' | 'h2', host: string, port: number): Promise<Route[]> {
+  if (given) return given;
+  for (const path of HEALTH_PATHS) {
+    if ((await probe(protocol, host, port, path)) === 200) return [{ method: 'GET', path, status: 200 }];
+  }
+  return [{ method: 'GET', path: '/' }];
 }
 
 export function startTraffic(kinds: TrafficKind[], routes: Route[], host: string, port: number, clients: number): RunningKind[] {
