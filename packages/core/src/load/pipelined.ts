@@ -2,10 +2,11 @@
  * The pipelined HTTP/1.1 client: each client opens a connection, writes `depth` requests at once, reads the answers
  * in order, and closes it for the next batch. Only idempotent routes (GET, HEAD) are pipelined.
  *
- * One kind of retry, the one RFC 9112 §9.3.2 allows: requests left unanswered when the server closed the connection
- * cleanly (after an answer with Connection: close, or with a FIN between answers) are sent again on a new connection,
- * and counted in `retried`, apart from the requests. A reset while no answer said the connection closes, a response
- * cut in the middle, or a timeout fails the requests it left unanswered.
+ * One kind of retry, the one RFC 9112 §9.3.2 allows, counted in `retried`, apart from the requests: requests left
+ * unanswered behind an answer with Connection: close were never processed and are sent again on a new connection, as
+ * often as that happens; requests left unanswered by a clean close (a FIN between answers) are sent again once (RFC
+ * 9110 §9.2.2: a retry is not retried; left unanswered again, it fails as 'closed without an answer'). A reset while no answer said the connection closes, a
+ * response cut in the middle, or a timeout fails the requests it left unanswered.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -39,6 +40,12 @@ export interface PipelinedLoadSummary extends ReturnType<Tally['summary']> {
 
 export type PipelinedLoad = RunningLoad<PipelinedLoadSummary>;
 
+/** A request to write: its route, and whether it is already a retry. */
+interface Pending {
+  route: Route;
+  retry: boolean;
+}
+
 /** The routes a pipelined client may send. */
 export function pipelinableRoutes(routes: readonly Route[]): Route[] {
   return routes.filter((route) => route.method === 'GET' || route.method === 'HEAD');
@@ -52,8 +59,8 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
   let retried = 0;
   let connectionsOpened = 0;
 
-  /** Sends `batch` on a new connection; resolves with the routes left unanswered and whether they may be retried. */
-  function sendBatch(batch: Route[]): Promise<{ unanswered: Route[]; retry: boolean }> {
+  /** Sends `batch` on a new connection; resolves with the requests left unanswered and whether they may be retried. */
+  function sendBatch(batch: Pending[]): Promise<{ unanswered: Pending[]; retry: boolean; unprocessed: boolean }> {
     connectionsOpened += 1;
     const began = performance.now();
     return new Promise((resolve) => {
@@ -69,18 +76,18 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
         socket.destroy();
         if (!retry && reason !== undefined) {
           for (let index = 0; index < pending.length; index += 1) tally.record(reason, undefined, began);
-          resolve({ unanswered: [], retry: false });
-        } else resolve({ unanswered: pending, retry });
+          resolve({ unanswered: [], retry: false, unprocessed: false });
+        } else resolve({ unanswered: pending, retry, unprocessed: closing });
       };
       const timer = setTimeout(() => finish(false, 'timeout'), requestTimeoutMs);
       timer.unref();
       socket.setNoDelay(true);
-      socket.on('connect', () => socket.write(Buffer.concat(batch.map((route) => requestBytes(route.method, route.path, `${host}:${port}`)))));
+      socket.on('connect', () => socket.write(Buffer.concat(batch.map(({ route }) => requestBytes(route.method, route.path, `${host}:${port}`)))));
       socket.on('data', (chunk: Buffer) => {
         const { responses, rest } = takeResponses(buffer.length ? Buffer.concat([buffer, chunk]) : chunk);
         buffer = rest;
         for (const response of responses) {
-          const route = pending.shift();
+          const route = pending.shift()?.route;
           if (!route) break;
           const text = response.body.toString('utf8');
           const breach = answerBreach(route, response.status, text);
@@ -103,13 +110,21 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
 
   async function client(clientIndex: number) {
     let count = 0;
-    let carried: Route[] = [];
-    while (tally.running(count)) {
+    let carried: Pending[] = [];
+    // New requests while the load runs; what a clean close left unanswered is resent (once) unless it was stopped.
+    while (tally.running(count) || (carried.length > 0 && !tally.stopping)) {
       const batch = [...carried];
-      while (batch.length < depth) batch.push(routes[(count + clientIndex + batch.length) % routes.length]!);
+      while (batch.length < depth && tally.running(count + batch.length - carried.length)) {
+        batch.push({ route: routes[(count + clientIndex + batch.length) % routes.length]!, retry: false });
+      }
       count += batch.length - carried.length;
-      const { unanswered, retry } = await sendBatch(batch);
-      carried = retry ? unanswered : [];
+      const { unanswered, retry, unprocessed } = await sendBatch(batch);
+      carried = [];
+      for (const request of retry ? unanswered : []) {
+        if (unprocessed) carried.push(request);
+        else if (request.retry) tally.record('closed without an answer', undefined, performance.now());
+        else carried.push({ route: request.route, retry: true });
+      }
       retried += carried.length;
       if (!retry) await sleep(5);
     }
