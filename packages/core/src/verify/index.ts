@@ -79,8 +79,9 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     if (plan.behind) checks.unshift(await keepAliveCheck(plan.behind, host, port, routes.find((route) => route.method === 'GET') ?? routes[0]!));
 
     traffic = startTraffic(kinds, routes, host, port, plan.clients);
+    const shown = traffic;
     if (process.stderr.isTTY && !plan.json) {
-      progress = setInterval(() => process.stderr.write(`\r\x1b[K${progressLine(traffic, phase, began)}`), 250);
+      progress = setInterval(() => process.stderr.write(`\r\x1b[K${progressLine(shown, phase, began)}`), 250);
       progress.unref();
     }
     phase = 'warming up';
