@@ -27,7 +27,7 @@ export default defineConfig([
   {
     ...common,
     // What users import: ESM and CommonJS, each with its own declarations.
-    entry: { index: 'src/index.ts', worker: 'src/worker/index.ts' },
+    entry: { index: 'src/index.ts', worker: 'src/worker/index.ts', load: 'src/load/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     esbuildPlugins: [sharedErrors],

@@ -49,6 +49,7 @@ import type { ListenerInfo } from './primary/listeners.js';
 import { findOrphanedWorkers, stopOrphanedWorkers } from './primary/orphans.js';
 import { WORKER_ENV } from './protocol.js';
 import { describeServing } from './primary/rollout.js';
+import { verify } from './verify/index.js';
 import {
   Configuration,
   findConfigurationFile,
@@ -914,6 +915,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (name === undefined) throw new UsageError('missing command');
+    if (name === 'verify') return await verify(rest);
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, scale, upgrade, status or stop`);
     return await COMMANDS[command](rest);
   } catch (error) {

@@ -1,114 +1,31 @@
 // Types for the testkit's plain ES modules, so TypeScript tests and plain Node scripts share one implementation.
 import type { ChildProcess, ForkOptions, SpawnOptions } from 'node:child_process';
-import type { Agent } from 'node:http';
 
-// ---------------------------------------------------------------- load.mjs
-export declare const BUCKET_MS: number;
-
-export interface LoadOptions {
-  port: number;
-  host?: string;
-  /** @default 8 */
-  clients?: number;
-  /** false: a new connection per request (Connection: close). @default true */
-  keepAlive?: boolean;
-  /** Hard bound on the time the load runs. @default 120_000 */
-  durationMs?: number;
-  /** Hard bound on each client's requests. @default 200_000 */
-  maxRequestsPerClient?: number;
-  /** Size of each POST's data. @default 64 */
-  bodyBytes?: number;
-  /** @default 30_000 */
-  requestTimeoutMs?: number;
-  /** When it returns true, a refused connection is counted apart (a standalone process closed its listener on purpose). */
-  refusedIsExpected?: () => boolean;
-  /** HTTP/1.1 over TLS, trusting this certificate. */
-  tls?: { ca: string };
-}
-
-export interface LoadSummary {
-  startedAtEpochMs: number;
-  durationMs: number;
-  /** Requests completed: ok + failed (expected refusals are not sent requests). */
-  sent: number;
-  ok: number;
-  failed: number;
-  /** Failed requests by reason: ECONNREFUSED, ECONNRESET, socket hang up, timeout, status 503, echo mismatch, unexpected body. */
-  failures: Record<string, number>;
-  refusedExpected: number;
-  /** Every pid that answered. */
-  pids: Set<number>;
-  /** Answers that carried Connection: close. */
-  connectionClose: number;
-  /** Per 100 ms: requests that finished then, answered or failed. */
-  series: Array<{ ok: number; failed: number }>;
-  /** Per request, in completion order: start (ms since the load started), latency (ms), 1 if answered. */
-  times: number[];
-  latencies: number[];
-  oks: number[];
-}
-
-export interface Load {
-  now(): number;
-  progress(): { sent: number; ok: number; failed: number; failures: Record<string, number>; pids: Set<number> };
-  waitForRequests(count: number): Promise<void>;
-  stop(): Promise<LoadSummary>;
-  done: Promise<LoadSummary>;
-}
-
-export declare function startLoad(options: LoadOptions): Load;
-export declare function latencyIn(summary: LoadSummary, windows: Array<[number, number]>): { count: number; p50: number | null; p99: number | null };
-export declare function measureThroughput(options: { port: number; host?: string; connections?: number; durationMs?: number }): Promise<{
-  rps: number;
-  ok: number;
-  failed: number;
-  durationMs: number;
-}>;
-
-// ---------------------------------------------------------------- load-h2.mjs
-export interface H2LoadOptions {
-  port: number;
-  host?: string;
-  /** Clients, each with one session at a time. @default 4 */
-  sessions?: number;
-  /** Requests each client keeps in flight on its session. @default 2 */
-  streams?: number;
-  /** Connect over TLS (ALPN h2), trusting this certificate. */
-  tls?: { ca: string };
-  /** @default 120_000 */
-  durationMs?: number;
-  /** @default 500_000 */
-  maxRequestsPerClient?: number;
-  /** @default 30_000 */
-  requestTimeoutMs?: number;
-  /** When it returns true, a refused connection ends the client instead of counting as failed (a standalone process stopped). */
-  refusedIsExpected?: () => boolean;
-}
-
-export interface H2LoadSummary {
-  durationMs: number;
-  sent: number;
-  ok: number;
-  failed: number;
-  /** Failed requests by reason: status 503, reset N, timeout, a connect error's code, echo mismatch... */
-  failures: Record<string, number>;
-  /** Streams the server never processed (REFUSED_STREAM or above a GOAWAY's last stream id), sent again on a new session (RFC 9113 §8.7). */
-  refusedRetried: number;
-  refusedExpected: number;
-  sessionsOpened: number;
-  goaways: number;
-  pids: Set<number>;
-}
-
-export interface H2Load {
-  progress(): { sent: number; ok: number; failed: number; failures: Record<string, number>; pids: Set<number>; refusedRetried: number; goaways: number };
-  waitForRequests(count: number): Promise<void>;
-  stop(): Promise<H2LoadSummary>;
-  done: Promise<H2LoadSummary>;
-}
-
-export declare function startH2Load(options: H2LoadOptions): H2Load;
-export declare function contractBreach(status: number, text: string, sentData?: string): string | undefined;
+// ---------------------------------------------------------------- load.mjs, load-h2.mjs, request.mjs (the product's)
+export {
+  BUCKET_MS,
+  CONTRACT_ROUTES,
+  contractBreach,
+  latencyIn,
+  measureThroughput,
+  startFetchLoad,
+  startH2Load,
+  startLoad,
+  startPipelinedLoad,
+  waitForCompleted,
+  get,
+  pidOf,
+  request,
+  type H2Load,
+  type H2LoadOptions,
+  type H2LoadSummary,
+  type Load,
+  type LoadOptions,
+  type LoadSummary,
+  type Reply,
+  type RequestOptions,
+  type Route,
+} from '@zero-downtime/core/load';
 
 // ---------------------------------------------------------------- processes.mjs
 export interface Exit {
@@ -160,24 +77,6 @@ export interface RunResult extends Exit {
 export declare function run(command: string, args?: string[], options?: SpawnOptions & { timeoutMs?: number }): Promise<RunResult>;
 
 // ---------------------------------------------------------------- request.mjs
-export interface Reply {
-  status: number;
-  body: string;
-  connection: string | undefined;
-  reusedSocket: boolean;
-}
-
-export interface RequestOptions {
-  /** @default '/ping' */
-  path?: string;
-  agent?: Agent | false;
-  secure?: boolean;
-  timeoutMs?: number;
-}
-
-export declare function request(port: number, options?: RequestOptions): Promise<Reply>;
-export declare function get(port: number, path?: string, options?: Omit<RequestOptions, 'path'>): Promise<Reply>;
-export declare function pidOf(reply: Reply): number;
 export declare function waitForHttp(port: number, options?: { timeoutMs?: number; path?: string }): Promise<true>;
 
 // ---------------------------------------------------------------- zdt.mjs

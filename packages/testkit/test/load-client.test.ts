@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLoad } from '@zero-downtime/testkit';
+import { startFetchLoad, startLoad, startPipelinedLoad } from '@zero-downtime/testkit';
 import { serveContract } from '@zero-downtime/testkit/app';
 
 type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
@@ -106,5 +106,57 @@ describe('the load client', () => {
     expect(load.progress().sent).toBeGreaterThanOrEqual(4);
     await expect(load.waitForRequests(100)).rejects.toThrow(/reached its bound .* before 100 more requests/);
     expect((await load.stop()).sent).toBe(8);
+  });
+});
+
+describe('the routes, fetch and pipelined clients', () => {
+  const routes = [
+    { method: 'GET', path: '/ping', status: 200 },
+    { method: 'POST', path: '/echo', echo: true },
+  ];
+
+  it('checks each route by its own status and echo, and keeps when each failure was sent and seen', async () => {
+    const { port } = await serve((request, response) => {
+      if (request.method === 'GET') return response.writeHead(204).end();
+      serveContract(request, response);
+    });
+    const summary = await startLoad({ port, routes, ...bounded }).done;
+    expect(summary.failures).toEqual({ 'status 204': 4 });
+    expect(summary.ok).toBe(4);
+    expect(summary.failureLog).toHaveLength(4);
+    for (const failure of summary.failureLog) expect(failure.at).toBeGreaterThanOrEqual(failure.began);
+  });
+
+  it('fetch: answers per route, failures by the reason undici gives', async () => {
+    const { port } = await serve((request, response) => serveContract(request, response));
+    const summary = await startFetchLoad({ port, routes, ...bounded }).done;
+    expect(summary).toMatchObject({ sent: 8, ok: 8, failed: 0 });
+    const broken = await serve((request) => request.socket.destroy());
+    const failedSummary = await startFetchLoad({ port: broken.port, routes, ...bounded }).done;
+    expect(failedSummary.failed).toBe(8);
+    expect(Object.keys(failedSummary.failures)).toEqual(['UND_ERR_SOCKET']);
+  });
+
+  it('pipelined: reads chunked and sized answers in order, and resends what a clean close left unanswered', async () => {
+    let served = 0;
+    const { port } = await serve((request, response) => {
+      served += 1;
+      // Every third answer closes the connection: what was pipelined behind it is sent again, not failed.
+      if (served % 3 === 0) response.setHeader('connection', 'close');
+      if (served % 2 === 0) response.write(JSON.stringify({ pid: process.pid }));
+      else response.setHeader('content-length', Buffer.byteLength(JSON.stringify({ pid: process.pid })));
+      response.end(served % 2 === 0 ? undefined : JSON.stringify({ pid: process.pid }));
+    });
+    const summary = await startPipelinedLoad({ port, routes: [{ method: 'GET', path: '/ping', status: 200, requirePid: true }], clients: 2, depth: 4, maxRequestsPerClient: 12 }).done;
+    expect(summary.failed).toBe(0);
+    expect(summary.ok).toBeGreaterThanOrEqual(24);
+    expect(summary.retried).toBeGreaterThan(0);
+  });
+
+  it('pipelined: a reset before any answer said the connection closes fails what it left unanswered', async () => {
+    const { port } = await serve((request) => request.socket.resetAndDestroy());
+    const summary = await startPipelinedLoad({ port, routes, clients: 1, depth: 4, maxRequestsPerClient: 4 }).done;
+    expect(summary.sent).toBe(4);
+    expect(summary.failures).toEqual({ ECONNRESET: 4 });
   });
 });

@@ -1,0 +1,115 @@
+/**
+ * The traffic `zdt verify` drives: which routes (the user's, else the first health route that answers), which kinds
+ * (HTTP/2 only when the app answers it), and one running load client per kind.
+ */
+import http2 from 'node:http2';
+import {
+  get,
+  pipelinableRoutes,
+  startFetchLoad,
+  startH2Load,
+  startLoad,
+  startPipelinedLoad,
+  type FailureRecord,
+  type LoadProgress,
+  type Route,
+} from '../load/index.js';
+import type { TrafficKind } from './args.js';
+
+/** Tried in order when no --route is given; the first that answers 200 is used. */
+const HEALTH_PATHS = ['/health', '/healthz', '/live', '/ping'];
+/** Bound on each run's requests: the run ends with its events, long before. */
+const MAX_REQUESTS_PER_CLIENT = 10_000_000;
+/** A request unanswered this long fails, by timeout. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface KindSummary {
+  sent: number;
+  ok: number;
+  failed: number;
+  failures: Record<string, number>;
+  failureLog: FailureRecord[];
+  pids: Set<number>;
+  /** Sent again as the protocol allows (pipelined after a clean close, HTTP/2 refused streams). */
+  retried: number;
+}
+
+export interface RunningKind {
+  kind: TrafficKind;
+  /** Requests this kind keeps in flight at most. */
+  concurrency: number;
+  progress(): LoadProgress;
+  waitForRequests(count: number): Promise<void>;
+  stop(): Promise<KindSummary>;
+}
+
+/** The status GET `path` answers over HTTP/1.1 or HTTP/2 (cleartext, prior knowledge); undefined when nothing answers. */
+export async function probe(protocol: 'h1' | 'h2', host: string, port: number, path: string): Promise<number | undefined> {
+  if (protocol === 'h1') {
+    try {
+      return (await get(port, path, { host, timeoutMs: 2_000 })).status;
+    } catch {
+      return undefined;
+    }
+  }
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    const done = (status: number | undefined) => {
+      clearTimeout(timer);
+      session.destroy();
+      resolve(status);
+    };
+    const timer = setTimeout(() => done(undefined), 2_000);
+    session.on('error', () => done(undefined));
+    const stream = session.request({ ':path': path });
+    stream.on('response', (headers) => done(Number(headers[':status'])));
+    stream.on('error', () => done(undefined));
+    stream.end();
+  });
+}
+
+/** The user's routes, or the first health path that answers 200, else GET / with any status below 500. */
+export async function chooseRoutes(given: Route[] | undefined, protocol: 'h1' | 'h2', host: string, port: number): Promise<Route[]> {
+  if (given) return given;
+  for (const path of HEALTH_PATHS) {
+    if ((await probe(protocol, host, port, path)) === 200) return [{ method: 'GET', path, status: 200 }];
+  }
+  return [{ method: 'GET', path: '/' }];
+}
+
+export function startTraffic(kinds: TrafficKind[], routes: Route[], host: string, port: number, clients: number): RunningKind[] {
+  const common = { host, port, routes, durationMs: 2_147_483_647, maxRequestsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+  const running: RunningKind[] = [];
+  for (const kind of kinds) {
+    if (kind === 'keep-alive' || kind === 'close') {
+      const load = startLoad({ ...common, clients, keepAlive: kind === 'keep-alive' });
+      running.push({ kind, concurrency: clients, ...wrap(load, () => 0) });
+    } else if (kind === 'fetch') {
+      running.push({ kind, concurrency: clients, ...wrap(startFetchLoad({ ...common, clients }), () => 0) });
+    } else if (kind === 'pipelined') {
+      if (pipelinableRoutes(routes).length === 0) continue;
+      const depth = 4;
+      const load = startPipelinedLoad({ ...common, clients, depth });
+      running.push({ kind, concurrency: clients * depth, ...wrap(load, (summary) => summary.retried) });
+    } else {
+      const streams = 2;
+      const load = startH2Load({ ...common, sessions: clients, streams });
+      running.push({ kind, concurrency: clients * streams, ...wrap(load, (summary) => summary.refusedRetried) });
+    }
+  }
+  return running;
+}
+
+type AnyLoad<Summary> = { progress(): LoadProgress; waitForRequests(count: number): Promise<void>; stop(): Promise<Summary> };
+
+function wrap<Summary extends Omit<KindSummary, 'retried'>>(load: AnyLoad<Summary>, retried: (summary: Summary) => number) {
+  return {
+    progress: () => load.progress(),
+    waitForRequests: (count: number) => load.waitForRequests(count),
+    stop: async (): Promise<KindSummary> => {
+      const summary = await load.stop();
+      const { sent, ok, failed, failures, failureLog, pids } = summary;
+      return { sent, ok, failed, failures, failureLog, pids, retried: retried(summary) };
+    },
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * `zdt verify` as a user runs it, on real apps: it passes on a plain app, and fails naming the cause on three broken
+ * ones (an app that cuts its connections when told to stop, one whose keep-alive timeout is shorter than the proxy
+ * declared in front of it, and a release that throws at boot but was meant to deploy). Its JUnit file is read with a
+ * strict XML parser (sax, in strict mode: the only XML parser in this install).
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { killTracked, zdt } from '@zero-downtime/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { appPath } from './lib/apps.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/verify/${name}`, import.meta.url));
+const directories: string[] = [];
+afterEach(() => {
+  killTracked();
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+/** `zdt verify` with two workers on port 0, bounded in time; the JUnit file goes to a temporary directory. */
+async function verify(args: string[]) {
+  const directory = mkdtempSync(path.join(tmpdir(), 'verify-test-'));
+  directories.push(directory);
+  const junit = path.join(directory, 'junit.xml');
+  const result = await zdt(['verify', ...args, '--workers', '2', '--env', 'PORT=0', '--clients', '2', '--timeout', '90s', '--junit', junit], { timeoutMs: 110_000 });
+  return { ...result, junit };
+}
+
+interface XmlElement {
+  name: string;
+  attributes: Record<string, string>;
+  children: XmlElement[];
+  text: string;
+}
+
+/** Parses with sax in strict mode (any malformed XML throws), into a small element tree. */
+function parseXml(text: string): XmlElement {
+  const store = path.join(fileURLToPath(new URL('../node_modules/.pnpm/', import.meta.url)));
+  const saxDirectory = readdirSync(store).find((entry) => entry.startsWith('sax@'));
+  if (!saxDirectory) throw new Error('sax is not installed');
+  const sax = createRequire(import.meta.url)(path.join(store, saxDirectory, 'node_modules', 'sax')) as {
+    parser(strict: boolean): { onopentag: unknown; onclosetag: unknown; ontext: unknown; onerror: unknown; write(text: string): { close(): void } };
+  };
+  const parser = sax.parser(true);
+  const root: XmlElement = { name: '#document', attributes: {}, children: [], text: '' };
+  const stack = [root];
+  parser.onopentag = (node: { name: string; attributes: Record<string, string> }) => {
+    const element = { name: node.name, attributes: node.attributes, children: [], text: '' };
+    stack.at(-1)!.children.push(element);
+    stack.push(element);
+  };
+  parser.onclosetag = () => stack.pop();
+  parser.ontext = (chunk: string) => (stack.at(-1)!.text += chunk);
+  parser.onerror = (error: Error) => {
+    throw error;
+  };
+  parser.write(text).close();
+  expect(root.children).toHaveLength(1);
+  return root.children[0]!;
+}
+
+/** The JUnit shape CI systems read: testsuites > testsuite > testcase, counts that add up, a failure per failed case. */
+function readJunit(file: string) {
+  const root = parseXml(readFileSync(file, 'utf8'));
+  expect(root.name).toBe('testsuites');
+  const cases = root.children.flatMap((suite) => {
+    expect(suite.name).toBe('testsuite');
+    expect(Number(suite.attributes.tests)).toBe(suite.children.length);
+    const failed = suite.children.filter((testcase) => testcase.children.some((child) => child.name === 'failure'));
+    expect(Number(suite.attributes.failures)).toBe(failed.length);
+    for (const testcase of suite.children) {
+      expect(testcase.name).toBe('testcase');
+      expect(testcase.attributes.name).toBeTruthy();
+      expect(Number.isFinite(Number(testcase.attributes.time))).toBe(true);
+    }
+    return suite.children;
+  });
+  expect(Number(root.attributes.tests)).toBe(cases.length);
+  const failures = cases.filter((testcase) => testcase.children.some((child) => child.name === 'failure'));
+  expect(Number(root.attributes.failures)).toBe(failures.length);
+  return { cases, failures: failures.map((testcase) => ({ name: testcase.attributes.name!, message: testcase.children[0]!.attributes.message! })) };
+}
+
+describe('zdt verify', () => {
+  it('passes on a plain app through reloads, a crash and a refused release, with a JUnit file that parses', async () => {
+    const result = await verify([appPath('plain.cjs'), '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      ok: boolean;
+      target: { routes: string[] };
+      traffic: Array<{ kind: string; sent: number; failed: number }>;
+      events: Array<{ name: string; ok: boolean }>;
+    };
+    expect(report.ok).toBe(true);
+    expect(report.target.routes).toEqual(['GET /ping 200']);
+    expect(report.traffic.map((kind) => kind.kind)).toEqual(['keep-alive', 'close', 'fetch', 'pipelined']);
+    for (const kind of report.traffic) {
+      expect(kind.failed).toBe(0);
+      expect(kind.sent).toBeGreaterThan(0);
+    }
+    expect(report.events.map((event) => [event.name, event.ok])).toEqual([
+      ['reload 1', true],
+      ['reload 2', true],
+      ['worker crash (SIGKILL)', true],
+      ['bad release refused (that throws at boot)', true],
+      ['stop', true],
+    ]);
+    const junit = readJunit(result.junit);
+    expect(junit.cases).toHaveLength(4 + 5);
+    expect(junit.failures).toEqual([]);
+  });
+
+  it('fails on an app that cuts its connections when told to stop, naming the failed requests', async () => {
+    const result = await verify([fixture('abrupt.cjs'), '--no-auto-drain', '--reloads', '1', '--no-crash', '--no-bad-release', '--traffic', 'keep-alive,close']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAILED in/);
+    expect(result.stdout).toMatch(/- (keep-alive|close): \d+ request\(s\) failed \((ECONNRESET|socket hang up)/);
+    const junit = readJunit(result.junit);
+    expect(junit.failures.map((failure) => failure.name)).not.toHaveLength(0);
+  });
+
+  it('fails on an app whose keep-alive timeout is shorter than the declared upstream, naming the fix', async () => {
+    const result = await verify([fixture('keep-alive.cjs'), '--env', 'KEEP_ALIVE_MS=5000', '--behind', 'nginx', '--reloads', '0', '--no-crash', '--no-bad-release']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('keepAliveTimeout vs nginx (60s): the app closes idle connections after 5s (Keep-Alive: timeout=5 in the answer)');
+    expect(result.stdout).toContain('server.keepAliveTimeout = 65000; server.headersTimeout = 66000');
+    const junit = readJunit(result.junit);
+    expect(junit.failures.map((failure) => failure.name)).toEqual(['keepAliveTimeout vs nginx (60s)']);
+  });
+
+  it('fails when a release that was meant to deploy throws at boot, naming the refused reload', async () => {
+    const result = await verify([fixture('throws-on-reload.cjs'), '--reloads', '1', '--no-crash', '--no-bad-release']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/- reload 1: the release was refused: ERR_ZDT_ROLLOUT_FAILED: .*release 2 cannot boot/);
+    const junit = readJunit(result.junit);
+    expect(junit.failures.map((failure) => failure.name)).toEqual(['reload 1']);
+  });
+
+  it('exits 2 on bad input, naming the value received', async () => {
+    const result = await zdt(['verify', appPath('plain.cjs'), '--reloads', 'two'], { timeoutMs: 30_000 });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--reloads: expected a whole number from 0 to 100, received "two"');
+  });
+});
