@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killTracked, startPipelinedLoad, zdt, zdtStart } from '@zero-downtime/testkit';
+import { killTracked, startLedgerPipeline, zdt, zdtStart } from '@zero-downtime/testkit';
 import { reloadAndCheck } from './lib/rollout.js';
 
 const ROLLOUTS = 3;
@@ -38,7 +38,7 @@ describe('pipelined requests through rolling restarts', () => {
       const control = path.join(scratch, `${Date.now()}.sock`);
       const running = zdtStart([entry, '--workers', '2', '--control', control], { env: { LEDGER: ledger } });
       await running.waitForLine(/supervisor pid \d+ running/);
-      const load = startPipelinedLoad({ port: running.port(), connections: 8, depth: 4 });
+      const load = startLedgerPipeline({ port: running.port(), connections: 8, depth: 4 });
       await load.waitForAnswers(200);
       for (let rollout = 1; rollout <= ROLLOUTS; rollout++) {
         await reloadAndCheck(control, rollout);

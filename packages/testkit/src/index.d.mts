@@ -95,7 +95,7 @@ export interface ZdtOptions {
 export declare function zdtStart(args: string[], options?: ZdtOptions & { what?: string }): RunningZdt;
 export declare function zdt(args: string[], options?: ZdtOptions & { uid?: number; timeoutMs?: number }): Promise<RunResult>;
 
-export interface PipelinedLoadTotals {
+export interface LedgerPipelineTotals {
   sent: number;
   answered: number;
   /** Answers that did not echo their request's id with status 200, or came without a request. */
@@ -108,18 +108,17 @@ export interface PipelinedLoadTotals {
   unanswered: string[];
 }
 
-export interface PipelinedLoad {
-  answered(): number;
+export interface LedgerPipeline {
   waitForAnswers(count: number, timeoutMs?: number): Promise<void>;
-  stop(): Promise<PipelinedLoadTotals>;
+  stop(): Promise<LedgerPipelineTotals>;
 }
 
-/** Raw-TCP clients that pipeline batches of POSTs whose bodies are unique ids; each answer must echo its id. */
-export function startPipelinedLoad(options: {
+/** Raw-TCP clients that pipeline batches of POSTs whose text bodies are unique ids; each answer must echo its id. */
+export function startLedgerPipeline(options: {
   port: number;
   connections?: number;
   depth?: number;
   path?: string;
   prefix?: string;
   host?: string;
-}): PipelinedLoad;
+}): LedgerPipeline;

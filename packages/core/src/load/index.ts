@@ -11,3 +11,4 @@ export { startFetchLoad, type FetchLoad, type FetchLoadOptions, type FetchLoadSu
 export { startH2Load, type H2Load, type H2LoadOptions, type H2LoadSummary } from './http2.js';
 export { measureThroughput, type ThroughputOptions } from './throughput.js';
 export { get, pidOf, request, type Reply, type RequestOptions } from './request.js';
+export { requestBytes, takeResponses, type WireResponse } from './wire.js';

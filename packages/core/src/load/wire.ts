@@ -63,7 +63,7 @@ function dechunk(buffer: Buffer, start: number): [Buffer, number] | undefined {
 }
 
 /** One request as bytes. */
-export function requestBytes(method: string, path: string, host: string, body?: string): Buffer {
-  const length = body === undefined ? '' : `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+export function requestBytes(method: string, path: string, host: string, body?: string, contentType = 'application/json'): Buffer {
+  const length = body === undefined ? '' : `content-type: ${contentType}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
   return Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${host}\r\n${length}\r\n${body ?? ''}`);
 }
