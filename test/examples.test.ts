@@ -5,12 +5,12 @@
  * the database-style cleanup run in every old worker, and `zdt stop` leaves
  * nothing running. So the examples cannot rot.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { childrenOf, freePort, killTracked, startLoad, waitFor, waitForExit, waitForHttp, zdt, zdtStart } from '@zero-downtime/testkit';
+import { childrenOf, freePort, killTracked, run, startLoad, waitFor, waitForExit, waitForHttp, zdt, zdtStart } from '@zero-downtime/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -20,6 +20,15 @@ const examples = [
   { name: 'fastify', entry: 'app.mjs' },
   { name: 'nest', entry: 'main.mjs' },
 ];
+
+/** A `zdt` on PATH that runs this checkout's CLI, so an example's own npm script runs as its README says. */
+function zdtOnPath(): string {
+  const bin = mkdtempSync(path.join(tmpdir(), 'zdt-bin-'));
+  scratch.push(bin);
+  const cli = path.join(root, 'packages', 'core', 'bin', 'zdt.cjs');
+  writeFileSync(path.join(bin, 'zdt'), `#!/bin/sh\nexec "${process.execPath}" "${cli}" "$@"\n`, { mode: 0o755 });
+  return bin;
+}
 
 const scratch: string[] = [];
 
@@ -71,4 +80,20 @@ for (const { name, entry } of examples) describe(`examples/${name}`, () => {
     expect(await supervisor.exited, supervisor.output.join('\n')).toEqual({ code: 0, signal: null });
     for (const pid of [...before, ...after]) expect(await waitForExit(pid, 15_000)).toBe(true);
   });
+});
+
+// The project's own CI proves each example's deploys the way a user's CI would: the example's `verify` script
+// (`zdt verify` with its routes, a crash, a release that must be refused), run as `npm run verify` runs it.
+for (const name of ['express', 'fastify', 'nest', 'kubernetes']) describe(`examples/${name}: zdt verify`, () => {
+  it('its verify script passes: no request failed that should not, every event and check passed', async () => {
+    const cwd = path.join(root, 'examples', name);
+    const script = (JSON.parse(readFileSync(path.join(cwd, 'package.json'), 'utf8')) as { scripts: { verify: string } }).scripts.verify;
+    const result = await run('sh', ['-c', script], {
+      cwd,
+      env: { ...process.env, PATH: `${zdtOnPath()}${path.delimiter}${process.env.PATH ?? ''}`, PORT: String(await freePort()) },
+      timeoutMs: 170_000,
+    });
+    expect(result.code, `${script}\n${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stdout).toMatch(/PASSED in/);
+  }, 180_000);
 });

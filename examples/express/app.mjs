@@ -21,4 +21,9 @@ onShutdown(() => database.end(), { name: 'database' });
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '127.0.0.1';
-app.listen(port, host, () => console.log(`[worker ${process.pid}] listening on http://${host}:${port}`));
+const server = app.listen(port, host, () => console.log(`[worker ${process.pid}] listening on http://${host}:${port}`));
+// Behind a proxy that keeps idle upstream connections (nginx keepalive_timeout 60 s, AWS ALB 60 s), the app must keep
+// them longer than the proxy, or the proxy sends a request on a connection the app is closing and answers 502. Node's
+// default is 5 s. headersTimeout stays above keepAliveTimeout.
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;

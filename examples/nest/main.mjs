@@ -48,5 +48,11 @@ Module({
 })(AppModule);
 
 const app = enableZeroDowntime(await NestFactory.create(AppModule, { logger: ['error', 'warn'] }));
+// Behind a proxy that keeps idle upstream connections (nginx keepalive_timeout 60 s, AWS ALB 60 s), the app must keep
+// them longer than the proxy, or the proxy sends a request on a connection the app is closing and answers 502. Node's
+// default is 5 s. headersTimeout stays above keepAliveTimeout.
+const server = app.getHttpServer();
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
 await app.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1');
 console.log(`[worker ${process.pid}] listening on ${await app.getUrl()}`);
