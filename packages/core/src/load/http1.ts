@@ -61,72 +61,78 @@ export interface Load extends RunningLoad<LoadSummary> {
   now(): number;
 }
 
+/** Every request's start, latency and outcome, in parallel arrays (compact at tens of thousands per second). */
+class Record {
+  readonly times: number[] = [];
+  readonly latencies: number[] = [];
+  readonly oks: number[] = [];
+  readonly series: Array<{ ok: number; failed: number }> = [];
+  refusedExpected = 0;
+  connectionClose = 0;
+
+  constructor(private readonly tally: Tally) {}
+
+  add(began: number, reason: string | undefined, pid: number | undefined): void {
+    const finished = performance.now();
+    this.times.push(began - this.tally.startedAt);
+    this.latencies.push(finished - began);
+    this.oks.push(reason === undefined ? 1 : 0);
+    const index = Math.floor((finished - this.tally.startedAt) / BUCKET_MS);
+    while (this.series.length <= index) this.series.push({ ok: 0, failed: 0 });
+    this.series[index]![reason === undefined ? 'ok' : 'failed'] += 1;
+    this.tally.record(reason, pid, began);
+  }
+}
+
+interface Target {
+  transport: typeof http | typeof https;
+  host: string;
+  port: number;
+  requestTimeoutMs: number;
+  refusedIsExpected: (() => boolean) | undefined;
+  record: Record;
+}
+
+/** One request; resolves with the failure reason, 'refused-expected', or undefined (and the pid) when it succeeded. */
+function once(target: Target, agent: http.Agent, route: Route, data: string | undefined): Promise<[string | undefined, number | undefined]> {
+  const body = data === undefined ? undefined : echoBody(data);
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (reason: string | undefined, pid?: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve([reason, pid]);
+    };
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const outgoing = target.transport.request({ host: target.host, port: target.port, agent, method: route.method, path: route.path, headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', (error) => finish(reasonOf(error)));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const breach = answerBreach(route, response.statusCode ?? 0, text, data);
+        if (breach === undefined && response.headers.connection === 'close') target.record.connectionClose += 1;
+        finish(breach, breach === undefined ? pidIn(text) : undefined);
+      });
+    });
+    const timer = setTimeout(() => outgoing.destroy(Object.assign(new Error('request timed out'), { code: 'timeout' })), target.requestTimeoutMs);
+    timer.unref();
+    outgoing.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED' && target.refusedIsExpected?.()) finish('refused-expected');
+      else finish(reasonOf(error));
+    });
+    outgoing.end(body);
+  });
+}
+
 export function startLoad(options: LoadOptions): Load {
-  const { port, host = '127.0.0.1', clients = 8, keepAlive = true, routes = CONTRACT_ROUTES, bodyBytes = 64 } = options;
-  const { requestTimeoutMs = 30_000, refusedIsExpected, tls } = options;
+  const { port, host = '127.0.0.1', clients = 8, keepAlive = true, routes = CONTRACT_ROUTES, bodyBytes = 64, tls } = options;
   const transport = tls ? https : http;
   const tally = new Tally(options.durationMs ?? 120_000, options.maxRequestsPerClient ?? 200_000);
   const startedAtEpochMs = Date.now();
-  // Parallel arrays keep the record compact at tens of thousands of requests per second.
-  const times: number[] = [];
-  const latencies: number[] = [];
-  const oks: number[] = [];
-  const series: Array<{ ok: number; failed: number }> = [];
-  let refusedExpected = 0;
-  let connectionClose = 0;
-
-  function record(began: number, reason: string | undefined, pid: number | undefined) {
-    const finished = performance.now();
-    times.push(began - tally.startedAt);
-    latencies.push(finished - began);
-    oks.push(reason === undefined ? 1 : 0);
-    const index = Math.floor((finished - tally.startedAt) / BUCKET_MS);
-    while (series.length <= index) series.push({ ok: 0, failed: 0 });
-    series[index]![reason === undefined ? 'ok' : 'failed'] += 1;
-    tally.record(reason, pid, began);
-  }
-
-  /** One request; resolves with the failure reason, 'refused-expected', or undefined (and the pid) when it succeeded. */
-  function once(agent: http.Agent, route: Route, data: string | undefined): Promise<[string | undefined, number | undefined]> {
-    const body = data === undefined ? undefined : echoBody(data);
-    return new Promise((resolve) => {
-      let settled = false;
-      const finish = (reason: string | undefined, pid?: number) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve([reason, pid]);
-      };
-      const outgoing = transport.request(
-        {
-          host,
-          port,
-          agent,
-          method: route.method,
-          path: route.path,
-          headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', (error) => finish(reasonOf(error)));
-          response.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const breach = answerBreach(route, response.statusCode ?? 0, text, data);
-            if (breach === undefined && response.headers.connection === 'close') connectionClose += 1;
-            finish(breach, breach === undefined ? pidIn(text) : undefined);
-          });
-        },
-      );
-      const timer = setTimeout(() => outgoing.destroy(Object.assign(new Error('request timed out'), { code: 'timeout' })), requestTimeoutMs);
-      timer.unref();
-      outgoing.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ECONNREFUSED' && refusedIsExpected?.()) finish('refused-expected');
-        else finish(reasonOf(error));
-      });
-      outgoing.end(body);
-    });
-  }
+  const record = new Record(tally);
+  const target: Target = { transport, host, port, requestTimeoutMs: options.requestTimeoutMs ?? 30_000, refusedIsExpected: options.refusedIsExpected, record };
 
   async function client(clientIndex: number) {
     const agent = new transport.Agent({ keepAlive, maxSockets: 1, ...(tls ? { ca: tls.ca, rejectUnauthorized: !tls.insecure } : {}) });
@@ -135,13 +141,13 @@ export function startLoad(options: LoadOptions): Load {
         const route = routeFor(routes, clientIndex, count);
         const data = route.echo ? echoData(`${clientIndex}-${count}`, bodyBytes) : undefined;
         const began = performance.now();
-        const [reason, pid] = await once(agent, route, data);
+        const [reason, pid] = await once(target, agent, route, data);
         if (reason === 'refused-expected') {
-          refusedExpected += 1;
+          record.refusedExpected += 1;
           await sleep(PAUSE_AFTER_EXPECTED_REFUSAL_MS);
           continue;
         }
-        record(began, reason, pid);
+        record.add(began, reason, pid);
         if (reason !== undefined) await sleep(PAUSE_AFTER_FAILURE_MS);
       }
     } finally {
@@ -149,7 +155,10 @@ export function startLoad(options: LoadOptions): Load {
     }
   }
 
-  const summary = (): LoadSummary => ({ ...tally.summary(), startedAtEpochMs, refusedExpected, connectionClose, series, times, latencies, oks });
+  const summary = (): LoadSummary => {
+    const { refusedExpected, connectionClose, series, times, latencies, oks } = record;
+    return { ...tally.summary(), startedAtEpochMs, refusedExpected, connectionClose, series, times, latencies, oks };
+  };
   const done = tally.run(Array.from({ length: clients }, (_, index) => client(index)), summary);
   return {
     now: () => performance.now() - tally.startedAt,

@@ -56,91 +56,104 @@ interface Session extends http2.ClientHttp2Session {
   connected: Promise<Error | undefined>;
 }
 
+/**
+ * One request on the session; resolves with undefined (answered per the route), 'refused' or 'not sent' (never
+ * processed, or never sent because the session was going away) or the failure reason.
+ */
+function once(session: Session, route: Route, data: string | undefined, requestTimeoutMs: number): Promise<[string | undefined, number | undefined]> {
+  const body = data === undefined ? undefined : echoBody(data);
+  return new Promise((resolve) => {
+    let settled = false;
+    let status: number | undefined;
+    const chunks: Buffer[] = [];
+    const finish = (reason: string | undefined, pid?: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve([reason, pid]);
+    };
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(
+        body === undefined
+          ? { ':method': route.method, ':path': route.path }
+          : { ':method': route.method, ':path': route.path, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      );
+    } catch {
+      // ERR_HTTP2_GOAWAY_SESSION / ERR_HTTP2_INVALID_SESSION: nothing was sent.
+      finish('not sent');
+      return;
+    }
+    const timer = setTimeout(() => {
+      stream.close(NGHTTP2_CANCEL);
+      finish('timeout');
+    }, requestTimeoutMs);
+    timer.unref();
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      if (status === undefined) {
+        if (stream.rstCode === NGHTTP2_REFUSED_STREAM) return finish('refused');
+        if (!stream.id && stream.rstCode === NGHTTP2_CANCEL) return finish('not sent');
+        return finish(stream.rstCode ? `reset ${stream.rstCode}` : 'closed without an answer');
+      }
+      if (stream.rstCode && stream.rstCode !== NGHTTP2_NO_ERROR) return finish(`reset ${stream.rstCode} after status ${status}`);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const breach = answerBreach(route, status, text, data);
+      finish(breach, breach === undefined ? pidIn(text) : undefined);
+    });
+    stream.end(body);
+  });
+}
+
+/** The sessions of one load: every client's current session, and how many were opened and told to go away. */
+class Sessions {
+  opened = 0;
+  goaways = 0;
+  readonly open = new Set<Session>();
+
+  constructor(
+    private readonly authority: string,
+    private readonly tls: H2LoadOptions['tls'],
+  ) {}
+
+  /** A client's session: reused until it is going away, then replaced by a new one. */
+  holder(): () => Session {
+    let current: Session | undefined;
+    return () => {
+      if (current && !current.closed && !current.destroyed && !current.goingAway) return current;
+      current = this.connect();
+      return current;
+    };
+  }
+
+  private connect(): Session {
+    this.opened += 1;
+    const session = http2.connect(this.authority, this.tls ? { ca: this.tls.ca, rejectUnauthorized: !this.tls.insecure } : {}) as Session;
+    session.goingAway = false;
+    session.connected = new Promise((resolve) => {
+      session.once('connect', () => resolve(undefined));
+      session.once('error', (error) => resolve(error));
+      session.once('close', () => resolve(new Error('session closed before it connected')));
+    });
+    session.on('error', () => {});
+    session.on('goaway', () => {
+      this.goaways += 1;
+      session.goingAway = true;
+    });
+    session.once('close', () => this.open.delete(session));
+    this.open.add(session);
+    return session;
+  }
+}
+
 export function startH2Load(options: H2LoadOptions): H2Load {
   const { port, host = '127.0.0.1', sessions = 4, streams = 2, routes = CONTRACT_ROUTES, tls, requestTimeoutMs = 30_000, refusedIsExpected } = options;
   const tally = new Tally(options.durationMs ?? 120_000, options.maxRequestsPerClient ?? 500_000);
   let refusedRetried = 0;
   let refusedExpected = 0;
-  let sessionsOpened = 0;
-  let goaways = 0;
-  const open = new Set<Session>();
-  const authority = `${tls ? 'https' : 'http'}://${host}:${port}`;
-
-  /** A client's session: reused until it is going away, then replaced by a new one. */
-  function sessionHolder(): () => Session {
-    let current: Session | undefined;
-    return () => {
-      if (current && !current.closed && !current.destroyed && !current.goingAway) return current;
-      sessionsOpened += 1;
-      const session = http2.connect(authority, tls ? { ca: tls.ca, rejectUnauthorized: !tls.insecure } : {}) as Session;
-      session.goingAway = false;
-      session.connected = new Promise((resolve) => {
-        session.once('connect', () => resolve(undefined));
-        session.once('error', (error) => resolve(error));
-        session.once('close', () => resolve(new Error('session closed before it connected')));
-      });
-      session.on('error', () => {});
-      session.on('goaway', () => {
-        goaways += 1;
-        session.goingAway = true;
-      });
-      session.once('close', () => open.delete(session));
-      open.add(session);
-      current = session;
-      return session;
-    };
-  }
-
-  /**
-   * One request on the session; resolves with undefined (answered per the route), 'refused' or 'not sent' (never
-   * processed, or never sent because the session was going away) or the failure reason.
-   */
-  function once(session: Session, route: Route, data: string | undefined): Promise<[string | undefined, number | undefined]> {
-    const body = data === undefined ? undefined : echoBody(data);
-    return new Promise((resolve) => {
-      let settled = false;
-      let status: number | undefined;
-      const chunks: Buffer[] = [];
-      const finish = (reason: string | undefined, pid?: number) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve([reason, pid]);
-      };
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = session.request(
-          body === undefined
-            ? { ':method': route.method, ':path': route.path }
-            : { ':method': route.method, ':path': route.path, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        );
-      } catch {
-        // ERR_HTTP2_GOAWAY_SESSION / ERR_HTTP2_INVALID_SESSION: nothing was sent.
-        finish('not sent');
-        return;
-      }
-      const timer = setTimeout(() => {
-        stream.close(NGHTTP2_CANCEL);
-        finish('timeout');
-      }, requestTimeoutMs);
-      timer.unref();
-      stream.on('response', (headers) => (status = Number(headers[':status'])));
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('error', () => {});
-      stream.on('close', () => {
-        if (status === undefined) {
-          if (stream.rstCode === NGHTTP2_REFUSED_STREAM) return finish('refused');
-          if (!stream.id && stream.rstCode === NGHTTP2_CANCEL) return finish('not sent');
-          return finish(stream.rstCode ? `reset ${stream.rstCode}` : 'closed without an answer');
-        }
-        if (stream.rstCode && stream.rstCode !== NGHTTP2_NO_ERROR) return finish(`reset ${stream.rstCode} after status ${status}`);
-        const text = Buffer.concat(chunks).toString('utf8');
-        const breach = answerBreach(route, status, text, data);
-        finish(breach, breach === undefined ? pidIn(text) : undefined);
-      });
-      stream.end(body);
-    });
-  }
+  const pool = new Sessions(`${tls ? 'https' : 'http'}://${host}:${port}`, tls);
 
   async function lane(clientIndex: number, laneIndex: number, session: () => Session) {
     for (let count = 0; tally.running(count); count += 1) {
@@ -160,7 +173,7 @@ export function startH2Load(options: H2LoadOptions): H2Load {
           break;
         }
         const began = performance.now();
-        const [reason, pid] = await once(current, route, data);
+        const [reason, pid] = await once(current, route, data, requestTimeoutMs);
         if (reason === 'not sent' || reason === 'refused') {
           if (reason === 'refused') refusedRetried += 1;
           current.goingAway = true;
@@ -173,16 +186,16 @@ export function startH2Load(options: H2LoadOptions): H2Load {
   }
 
   async function client(clientIndex: number) {
-    const session = sessionHolder();
+    const session = pool.holder();
     await Promise.all(Array.from({ length: streams }, (_, laneIndex) => lane(clientIndex, laneIndex, session)));
   }
 
-  const summary = (): H2LoadSummary => ({ ...tally.summary(), refusedRetried, refusedExpected, sessionsOpened, goaways });
+  const summary = (): H2LoadSummary => ({ ...tally.summary(), refusedRetried, refusedExpected, sessionsOpened: pool.opened, goaways: pool.goaways });
   const done = tally.run(Array.from({ length: sessions }, (_, index) => client(index)), summary, () => {
-    for (const session of open) session.close();
+    for (const session of pool.open) session.close();
   });
   return {
-    progress: () => ({ ...tally.progress(), refusedRetried, goaways }),
+    progress: () => ({ ...tally.progress(), refusedRetried, goaways: pool.goaways }),
     waitForRequests: (count) => tally.waitForRequests(count),
     stop() {
       tally.stopping = true;

@@ -51,6 +51,62 @@ export function pipelinableRoutes(routes: readonly Route[]): Route[] {
   return routes.filter((route) => route.method === 'GET' || route.method === 'HEAD');
 }
 
+interface BatchTarget {
+  host: string;
+  port: number;
+  requestTimeoutMs: number;
+  tally: Tally;
+}
+
+/** Sends `batch` on a new connection; resolves with the requests left unanswered and whether they may be retried. */
+function sendBatch(target: BatchTarget, batch: Pending[]): Promise<{ unanswered: Pending[]; retry: boolean; unprocessed: boolean }> {
+  const { host, port, requestTimeoutMs, tally } = target;
+  const began = performance.now();
+  return new Promise((resolve) => {
+    const pending = [...batch];
+    let buffer: Buffer = Buffer.alloc(0);
+    let closing = false;
+    let settled = false;
+    const socket = net.connect({ host, port });
+    const finish = (retry: boolean, reason?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (!retry && reason !== undefined) {
+        for (let index = 0; index < pending.length; index += 1) tally.record(reason, undefined, began);
+        resolve({ unanswered: [], retry: false, unprocessed: false });
+      } else resolve({ unanswered: pending, retry, unprocessed: closing });
+    };
+    const timer = setTimeout(() => finish(false, 'timeout'), requestTimeoutMs);
+    timer.unref();
+    socket.setNoDelay(true);
+    socket.on('connect', () => socket.write(Buffer.concat(batch.map(({ route }) => requestBytes(route.method, route.path, `${host}:${port}`)))));
+    socket.on('data', (chunk: Buffer) => {
+      const { responses, rest } = takeResponses(buffer.length ? Buffer.concat([buffer, chunk]) : chunk);
+      buffer = rest;
+      for (const response of responses) {
+        const route = pending.shift()?.route;
+        if (!route) break;
+        const text = response.body.toString('utf8');
+        const breach = answerBreach(route, response.status, text);
+        tally.record(breach, breach === undefined ? pidIn(text) : undefined, began);
+        if (response.closes) closing = true;
+      }
+      if (pending.length === 0 || closing) finish(true);
+    });
+    socket.on('error', (error) => finish(closing, reasonOf(error)));
+    socket.on('close', () => {
+      if (buffer.length > 0 && pending.length > 0) {
+        // An answer cut in the middle: that request failed; the ones after it were never answered.
+        tally.record('incomplete response', undefined, began);
+        pending.shift();
+      }
+      finish(true);
+    });
+  });
+}
+
 export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad {
   const { port, host = '127.0.0.1', clients = 2, depth = 4, requestTimeoutMs = 30_000 } = options;
   const routes = pipelinableRoutes(options.routes);
@@ -58,55 +114,6 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
   const tally = new Tally(options.durationMs ?? 120_000, options.maxRequestsPerClient ?? 200_000);
   let retried = 0;
   let connectionsOpened = 0;
-
-  /** Sends `batch` on a new connection; resolves with the requests left unanswered and whether they may be retried. */
-  function sendBatch(batch: Pending[]): Promise<{ unanswered: Pending[]; retry: boolean; unprocessed: boolean }> {
-    connectionsOpened += 1;
-    const began = performance.now();
-    return new Promise((resolve) => {
-      const pending = [...batch];
-      let buffer: Buffer = Buffer.alloc(0);
-      let closing = false;
-      let settled = false;
-      const socket = net.connect({ host, port });
-      const finish = (retry: boolean, reason?: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.destroy();
-        if (!retry && reason !== undefined) {
-          for (let index = 0; index < pending.length; index += 1) tally.record(reason, undefined, began);
-          resolve({ unanswered: [], retry: false, unprocessed: false });
-        } else resolve({ unanswered: pending, retry, unprocessed: closing });
-      };
-      const timer = setTimeout(() => finish(false, 'timeout'), requestTimeoutMs);
-      timer.unref();
-      socket.setNoDelay(true);
-      socket.on('connect', () => socket.write(Buffer.concat(batch.map(({ route }) => requestBytes(route.method, route.path, `${host}:${port}`)))));
-      socket.on('data', (chunk: Buffer) => {
-        const { responses, rest } = takeResponses(buffer.length ? Buffer.concat([buffer, chunk]) : chunk);
-        buffer = rest;
-        for (const response of responses) {
-          const route = pending.shift()?.route;
-          if (!route) break;
-          const text = response.body.toString('utf8');
-          const breach = answerBreach(route, response.status, text);
-          tally.record(breach, breach === undefined ? pidIn(text) : undefined, began);
-          if (response.closes) closing = true;
-        }
-        if (pending.length === 0 || closing) finish(true);
-      });
-      socket.on('error', (error) => finish(closing, reasonOf(error)));
-      socket.on('close', () => {
-        if (buffer.length > 0 && pending.length > 0) {
-          // An answer cut in the middle: that request failed; the ones after it were never answered.
-          tally.record('incomplete response', undefined, began);
-          pending.shift();
-        }
-        finish(true);
-      });
-    });
-  }
 
   async function client(clientIndex: number) {
     let count = 0;
@@ -118,7 +125,8 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
         batch.push({ route: routes[(count + clientIndex + batch.length) % routes.length]!, retry: false });
       }
       count += batch.length - carried.length;
-      const { unanswered, retry, unprocessed } = await sendBatch(batch);
+      connectionsOpened += 1;
+      const { unanswered, retry, unprocessed } = await sendBatch({ host, port, requestTimeoutMs, tally }, batch);
       carried = [];
       for (const request of retry ? unanswered : []) {
         if (unprocessed) carried.push(request);
