@@ -1,16 +1,23 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import SummaryReporter from './scripts/summary-reporter.js';
 
-// The NestJS adapter's tests run twice: against NestJS 11 (packages/nest's own devDependencies) and against NestJS 12,
-// installed under its real names in packages/nest/test/nest-12 so that its packages find each other as peers. The
-// aliases send the adapter's sources and the test files to that install.
+// Two tiers (test/lib/tier.ts). `pnpm test` is the fast tier: the package tests two files at a time, then the
+// end-to-end tests one at a time, one cell per claim, nothing from the network. `pnpm test:matrix` sets
+// ZDT_TEST_TIER=full: every cell, HAProxy, the packed install, other Node majors and the NestJS 12 project, one file at
+// a time (tests fork real workers and put them under load; on 2 cores running load tests side by side only makes
+// them compete).
+const full = process.env.ZDT_TEST_TIER === 'full';
+
+// The NestJS adapter's tests run twice in the full tier: against NestJS 11 (packages/nest's own devDependencies) and
+// against NestJS 12, installed under its real names in packages/nest/test/nest-12 so that its packages find each
+// other as peers. The aliases send the adapter's sources and the test files to that install.
 const nest12 = fileURLToPath(new URL('./packages/nest/test/nest-12/node_modules/', import.meta.url));
 const nest12Aliases = [{ find: /^@nestjs\/(common|core|platform-express|platform-fastify)(\/.*)?$/, replacement: `${nest12}@nestjs/$1$2` }];
 
-// Tests fork real workers and put them under load; on a 2-core machine running
-// files side by side only makes them compete, so files run one at a time
-// (one pool for every project below).
+/** End-to-end files that need the network (HAProxy from Debian, packages from the npm registry): full tier only. */
+const NETWORK_ONLY = ['test/balancer.e2e.test.ts', 'test/packed-install.e2e.test.ts'];
+
 export default defineConfig({
   test: {
     fileParallelism: false,
@@ -21,13 +28,21 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'all', include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'], provide: { nestMajor: 11 } },
+        test: { name: 'packages', include: ['packages/*/test/**/*.test.ts'], provide: { nestMajor: 11 } },
       },
       {
         extends: true,
-        resolve: { alias: nest12Aliases },
-        test: { name: 'nest-12', include: ['packages/nest/test/**/*.test.ts'], provide: { nestMajor: 12 } },
+        test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...(full ? [] : NETWORK_ONLY)], provide: { nestMajor: 11 } },
       },
+      ...(full
+        ? [
+            {
+              extends: true as const,
+              resolve: { alias: nest12Aliases },
+              test: { name: 'nest-12', include: ['packages/nest/test/**/*.test.ts'], provide: { nestMajor: 12 } },
+            },
+          ]
+        : []),
     ],
   },
 });

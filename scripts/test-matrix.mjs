@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The whole test suite once per Node.js major: on the Node running this script, then on each other major of MAJORS,
+// The whole test suite, full tier, once per Node.js major: on the Node running this script, then on each other major of MAJORS,
 // whose binary comes from the npm registry (`npm install node@<major>`, the package that ships Node itself) into
 // node_modules/.cache/node-<major>. Each run puts its Node first on PATH, so every process the tests start (workers,
 // zdt, npm, PM2) runs on it too. The drain leans on Node internals that move between majors (a response's `_header`,
@@ -46,7 +46,8 @@ function nodeOfMajor(major) {
 function runSuite(node) {
   return new Promise((resolve) => {
     const began = Date.now();
-    const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
+    // The full tier (test/lib/tier.ts): every cell, HAProxy, the packed install, other Node majors, NestJS 12.
+    const env = { ...process.env, ZDT_TEST_TIER: 'full', PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
     const child = spawn(node, [vitest, 'run'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let summary;
     let pending = '';

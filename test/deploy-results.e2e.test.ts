@@ -8,6 +8,7 @@ import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cells, tier } from './lib/tier.js';
 import { get, isAlive, killTracked, waitForExit, zdt, zdtStart, type Reply } from '@zero-downtime/testkit';
 
 const APP = fileURLToPath(new URL('./fixtures/apps/release.cjs', import.meta.url));
@@ -33,15 +34,17 @@ async function inFlight(port: number, ms: number): Promise<{ reply: Promise<Repl
 }
 
 describe('zdt tells the truth about drains', () => {
-  it('a 20 s request in flight survives a reload under --drain-timeout 60s', async () => {
-    const { running, socket, port } = await startOne(['--drain-timeout', '60s']);
-    const { reply: slow } = await inFlight(port, 20_000);
+  // Longer than the supervisor's default readiness and kill windows of other tools (PM2's kill_timeout is 1.6 s).
+  const slowMs = tier(6_000, 20_000);
+  it(`a ${slowMs / 1000} s request in flight survives a reload under --drain-timeout ${tier('15s', '60s')}`, async () => {
+    const { running, socket, port } = await startOne(['--drain-timeout', tier('15s', '60s')]);
+    const { reply: slow } = await inFlight(port, slowMs);
     const reload = await zdt(['reload', '--control', socket]);
     expect(reload.code).toBe(0);
     expect(reload.stdout).toMatch(/reload done: generation 1 serves on every worker/);
     const reply = await slow;
     expect(reply).toMatchObject({ status: 200 });
-    expect(JSON.parse((reply as Reply).body)).toMatchObject({ sleptMs: 20_000 });
+    expect(JSON.parse((reply as Reply).body)).toMatchObject({ sleptMs: slowMs });
     expect((await zdt(['stop', '--control', socket])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
@@ -74,7 +77,7 @@ describe('zdt tells the truth about drains', () => {
 });
 
 describe('hung workers', () => {
-  for (const flags of [['--heartbeat-timeout', '2s'], []]) {
+  for (const flags of cells([['--heartbeat-timeout', '2s'], []], (cell) => cell.length > 0)) {
     it(`are replaced start-first, then killed (${flags.length ? flags.join(' ') : 'default settings'})`, async () => {
       const { running, socket, port } = await startOne(flags);
       const hungPid = running.workerPids()[0]!;
