@@ -9,10 +9,12 @@
  * - `js`, `mjs`, `cjs` and `ts` blocks must parse (TypeScript's transpileModule reports syntax errors), and a block
  *   that is CommonJS (uses `require(`) or TypeScript may not use `await` at the top level: a default NestJS project
  *   compiles to CommonJS.
+ * - Every relative link (and every link to this repository on GitHub) names a file that exists, and a heading of it
+ *   when it has an anchor.
  * - The README's quickstart runs for real: the `js` block before it becomes server.js (on port 0 instead of 3000) and
  *   its three commands run in order against it; `zdt reload` and `zdt status` must exit 0.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,6 +145,31 @@ describe('code in the docs parses', () => {
       const topLevelAwait = block.code.split('\n').filter((line) => /^(?:(?:const|let|var)\s+[^=]+=\s*)?(?:[\w.]+\()?await\b/.test(line));
       expect(topLevelAwait, 'top-level await in a CommonJS or TypeScript (NestJS) snippet').toEqual([]);
     }
+  });
+});
+
+/** GitHub's anchor for a heading: lower case, punctuation but hyphens dropped, spaces to hyphens. */
+const anchorOf = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-');
+const REPOSITORY = 'https://github.com/zero-downtime/zero-downtime/blob/main/';
+
+describe('links in the docs resolve', () => {
+  const files = [...markdownFiles(), path.join(root, 'CONTRIBUTING.md'), path.join(root, 'CHANGELOG.md')];
+  it.each(files.map((file) => [path.relative(root, file), file] as const))('%s', (_name, file) => {
+    const prose = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
+    const broken: string[] = [];
+    for (const [, link] of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+      let target: string;
+      if (link!.startsWith(REPOSITORY)) target = path.join(root, link!.slice(REPOSITORY.length));
+      else if (/^[a-z]+:/.test(link!)) continue;
+      else target = link!.startsWith('#') ? file + link : path.resolve(path.dirname(file), link!);
+      const [where, anchor] = target.split('#') as [string, string | undefined];
+      if (!existsSync(where)) broken.push(`${link} (no such file)`);
+      else if (anchor && where.endsWith('.md')) {
+        const headings = [...readFileSync(where, 'utf8').matchAll(/^#+ (.*)$/gm)].map((match) => anchorOf(match[1]!));
+        if (!headings.includes(anchor)) broken.push(`${link} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
 
