@@ -22,7 +22,7 @@ import { childrenOf, cleanUp, freePort, startLoad, startProcess, waitForExit, wa
 import { appPath, type E2eApp } from './lib/apps.js';
 import { CHECK, ensureHaproxy, startBalancer, type Balancer } from './lib/haproxy.js';
 
-/** The setting docs/balancer-and-kubernetes.md recommends: three readiness check intervals. */
+/** The setting docs/guides/load-balancers.md recommends: three readiness check intervals. */
 const SHUTDOWN_DELAY_MS = 3 * CHECK.intervalMs;
 const INSTANCES = 3;
 const CLIENTS = 8;

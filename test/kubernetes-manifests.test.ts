@@ -1,5 +1,5 @@
 /**
- * examples/kubernetes: the manifests are valid YAML with the fields docs/balancer-and-kubernetes.md names, their
+ * examples/kubernetes: the manifests are valid YAML with the fields docs/guides/kubernetes.md names, their
  * numbers agree with each other and with the options they set (the termination grace covers the delay or preStop, the
  * drain and the cleanup; the readiness probe notices a draining pod within the delay), the Dockerfile runs a non-root
  * user under tini, and the example app, started with a manifest's own settings, serves the probes' paths, keeps
@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { cleanUp, freePort, get, startProcess, waitFor, waitForHttp, zdtStart } from '@zero-downtime/testkit';
 
 const example = fileURLToPath(new URL('../examples/kubernetes/', import.meta.url));
-const docs = readFileSync(fileURLToPath(new URL('../docs/balancer-and-kubernetes.md', import.meta.url)), 'utf8');
+const docs = readFileSync(fileURLToPath(new URL('../docs/guides/kubernetes.md', import.meta.url)), 'utf8');
 
 /** Manifests are untyped YAML: the assertions are their types. */
 interface Manifest {
@@ -58,7 +58,7 @@ const readinessDetectionSeconds = (container: any) => container.readinessProbe.p
 /** The row of the docs' settings table for `setting`. */
 function docsRow(setting: string): string {
   const row = docs.split('\n').find((line) => line.startsWith(`| ${setting} `));
-  expect(row, `docs/balancer-and-kubernetes.md has a row for ${setting}`).toBeDefined();
+  expect(row, `docs/guides/kubernetes.md has a row for ${setting}`).toBeDefined();
   return row!;
 }
 
