@@ -27,6 +27,22 @@ function statusLines(text: string): string[] | null {
   return text.match(/HTTP\/1\.1 \d{3} [A-Z ]+(?=\r\n)/g);
 }
 
+/**
+ * A fixture draining (SIGTERM) with a long idle grace, and a keep-alive connection opened before: `requests` are
+ * written on it at once, pipelined; resolves with everything read until the server closes the connection.
+ */
+async function pipelineDuringDrain(...requests: string[]): Promise<{ app: Fixture; text: string }> {
+  const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
+  const port = await app.port();
+  const socket = net.connect(port, '127.0.0.1');
+  const received = readUntilClosed(socket);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  process.kill(app.pid, 'SIGTERM');
+  await app.waitForEvent('drain-start');
+  socket.write(requests.map((line) => `${line} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+  return { app, text: await within(received, 15_000, `answers to ${requests.join(', ')} and the close`) };
+}
+
 describe('the request path before and during the drain', () => {
   it('follows no request and wraps nothing while serving; from the drain start on it follows every request', async () => {
     const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
@@ -64,16 +80,8 @@ describe('the request path before and during the drain', () => {
   });
 
   it('pipelined during the drain: Connection: close goes on the last answer queued, and every request is answered', async () => {
-    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
-    const port = await app.port();
-    const socket = net.connect(port, '127.0.0.1');
-    const received = readUntilClosed(socket);
-    await new Promise((resolve) => socket.once('connect', resolve));
-    process.kill(app.pid, 'SIGTERM');
-    await app.waitForEvent('drain-start');
     // Parsed at once, answered in order: the first two answers wait for the app, the third is written at once.
-    socket.write('GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n\r\nGET /ping HTTP/1.1\r\nHost: x\r\n\r\n');
-    const text = await within(received, 15_000, 'three answers and the close');
+    const { app, text } = await pipelineDuringDrain('GET /slow?ms=200', 'GET /slow?ms=10', 'GET /ping');
     expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
     const connectionHeaders = text.match(/\r\nConnection: [a-z-]+/gi)?.map((line) => line.trim());
     expect(connectionHeaders).toEqual(['Connection: keep-alive', 'Connection: keep-alive', 'Connection: close']);
@@ -82,16 +90,8 @@ describe('the request path before and during the drain', () => {
   });
 
   it('a request parsed after its connection\'s closing answer went out is never handed to the app, and is counted', async () => {
-    const app = new Fixture('worker-app.cjs', { env: { IDLE_GRACE_MS: '5000', DRAIN_TIMEOUT_MS: '10000' } });
-    const port = await app.port();
-    const socket = net.connect(port, '127.0.0.1');
-    const received = readUntilClosed(socket);
-    await new Promise((resolve) => socket.once('connect', resolve));
-    process.kill(app.pid, 'SIGTERM');
-    await app.waitForEvent('drain-start');
     // /ping is answered inside the parse, before the two behind it are parsed: its answer says close and goes out.
-    socket.write('GET /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=10 HTTP/1.1\r\nHost: x\r\n\r\n');
-    const text = await within(received, 15_000, 'one answer and the close');
+    const { app, text } = await pipelineDuringDrain('GET /ping', 'GET /slow?ms=10', 'GET /slow?ms=10');
     expect(statusLines(text)).toEqual(['HTTP/1.1 200 OK']);
     expect(text).toContain('Connection: close');
     expect(await app.waitForExit()).toEqual({ code: 0, signal: null });

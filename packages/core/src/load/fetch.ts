@@ -57,14 +57,5 @@ export function startFetchLoad(options: FetchLoadOptions): FetchLoad {
   }
 
   const done = tally.run(Array.from({ length: clients }, (_, index) => client(index)), () => tally.summary());
-  return {
-    progress: () => tally.progress(),
-    waitForRequests: (count) => tally.waitForRequests(count),
-    stop() {
-      tally.stopping = true;
-      tally.wake();
-      return done;
-    },
-    done,
-  };
+  return tally.handle(done);
 }

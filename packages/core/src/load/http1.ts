@@ -160,17 +160,7 @@ export function startLoad(options: LoadOptions): Load {
     return { ...tally.summary(), startedAtEpochMs, refusedExpected, connectionClose, series, times, latencies, oks };
   };
   const done = tally.run(Array.from({ length: clients }, (_, index) => client(index)), summary);
-  return {
-    now: () => performance.now() - tally.startedAt,
-    progress: (): LoadProgress => tally.progress(),
-    waitForRequests: (count) => tally.waitForRequests(count),
-    stop() {
-      tally.stopping = true;
-      tally.wake();
-      return done;
-    },
-    done,
-  };
+  return { ...tally.handle(done), now: () => performance.now() - tally.startedAt };
 }
 
 /** Percentile (0..100) of a numeric array, nearest-rank. */

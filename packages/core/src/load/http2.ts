@@ -194,14 +194,5 @@ export function startH2Load(options: H2LoadOptions): H2Load {
   const done = tally.run(Array.from({ length: sessions }, (_, index) => client(index)), summary, () => {
     for (const session of pool.open) session.close();
   });
-  return {
-    progress: () => ({ ...tally.progress(), refusedRetried, goaways: pool.goaways }),
-    waitForRequests: (count) => tally.waitForRequests(count),
-    stop() {
-      tally.stopping = true;
-      tally.wake();
-      return done;
-    },
-    done,
-  };
+  return tally.handle(done, () => ({ ...tally.progress(), refusedRetried, goaways: pool.goaways }));
 }

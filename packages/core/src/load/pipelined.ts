@@ -140,14 +140,5 @@ export function startPipelinedLoad(options: PipelinedLoadOptions): PipelinedLoad
 
   const summary = (): PipelinedLoadSummary => ({ ...tally.summary(), retried, connectionsOpened });
   const done = tally.run(Array.from({ length: clients }, (_, index) => client(index)), summary);
-  return {
-    progress: () => tally.progress(),
-    waitForRequests: (count) => tally.waitForRequests(count),
-    stop() {
-      tally.stopping = true;
-      tally.wake();
-      return done;
-    },
-    done,
-  };
+  return tally.handle(done);
 }

@@ -80,6 +80,20 @@ export class Tally {
     });
   }
 
+  /** The handle every client returns: progress, waiting, stopping (`progress` adds a client's own counts). */
+  handle<Summary, Progress = LoadProgress>(done: Promise<Summary>, progress: () => Progress = () => this.progress() as Progress): RunningLoad<Summary, Progress> {
+    return {
+      progress,
+      waitForRequests: (count) => this.waitForRequests(count),
+      stop: () => {
+        this.stopping = true;
+        this.wake();
+        return done;
+      },
+      done,
+    };
+  }
+
   /** Runs the clients; resolves once all have returned. */
   run<Summary>(clients: Array<Promise<unknown>>, summary: () => Summary, onEnd: () => void = () => {}): Promise<Summary> {
     return Promise.all(clients).then(() => {
