@@ -4,10 +4,8 @@
  * sockets. Every worker enters its slot through the start-first step in
  * rollout.ts, so capacity never drops to zero for a deploy or a replacement.
  */
-import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describeError } from '../error-summary.js';
 import {
   EntryNotFoundError,
@@ -26,14 +24,16 @@ import {
   type ResolvedReloadUpdate,
   type SupervisorOptions,
 } from '../options.js';
-import { WORKER_ENV, type AppMetric, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import type { AppMetric, ShutdownReason, WorkerToPrimary } from '../protocol.js';
 import { AppMetricsAggregator } from './app-metrics.js';
 import { render } from './exposition.js';
-import { readCpuSeconds, SupervisorMetrics, type MetricsSnapshot, type RestartCause } from './metrics.js';
+import { readCpuSeconds, SupervisorMetrics, type RestartCause } from './metrics.js';
 import { MetricsServer, type ListenAddress } from './metrics-server.js';
 import { HealthMonitor, readRssBytes } from './monitor.js';
 import { Listeners, type ListenerInfo } from './listeners.js';
 import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
+import { findPreload, launchWorker } from './launch.js';
+import { workerMessageHandlers, type MessageHandlers } from './worker-messages.js';
 import {
   describeExit,
   describeNotReady,
@@ -47,120 +47,13 @@ import {
   type RolloutContext,
   type StepResult,
 } from './rollout.js';
-import { Slot, type LastExit } from './slot.js';
-import { WorkerHandle, type ListeningAddress, type WorkerExit, type WorkerState } from './worker-handle.js';
+import { Slot } from './slot.js';
+import { WorkerHandle, type WorkerExit } from './worker-handle.js';
+import type { CrashLoopStatus, RolloutOutcome, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo, WorkerStatus } from './supervisor-types.js';
 
 export type { ReplacedWorker, CutReport } from './rollout.js';
 
-export type SupervisorState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
-
-export interface RolloutResult {
-  generation: number;
-  replaced: ReplacedWorker[];
-  durationMs: number;
-  /** Old workers that were still serving at their drain deadline; empty when every drain was clean. */
-  cuts: CutReport[];
-  /** Which generation each slot serves now (a slot whose new worker crashed since may be restarting). */
-  serving: ServingWorker[];
-}
-
-export interface RolloutOutcome {
-  generation: number;
-  outcome: 'done' | 'failed';
-  replaced: ReplacedWorker[];
-  /** Why it failed (which worker and what happened). */
-  reason?: string;
-  /** For a failed rollout: what the rollback did and what serves now. */
-  rollback?: RollbackSummary;
-  cuts: CutReport[];
-  startedAt: string;
-  durationMs: number;
-}
-
-export interface StopResult {
-  /** Workers that were still serving at their drain deadline. */
-  cuts: CutReport[];
-}
-
-export interface ScaleResult {
-  workers: number;
-  /** Slots added (each with a ready worker) or removed (their workers drained). */
-  added: number[];
-  removed: number[];
-  cuts: CutReport[];
-}
-
-export interface WorkerStatus {
-  id: number;
-  pid: number;
-  generation: number;
-  state: WorkerState;
-  uptimeMs: number;
-  /** Times this worker slot was re-forked after a crash, hang, memory limit or replace request. */
-  restarts: number;
-  rssBytes: number | undefined;
-  /** User + system CPU time (from /proc). */
-  cpuSeconds: number | undefined;
-  /** Event-loop delay over the last heartbeat interval (worker module only). */
-  loopDelayMs: { mean: number; max: number } | undefined;
-  /** Since the worker last answered a heartbeat (worker module only). */
-  heartbeatAgeMs: number | undefined;
-}
-
-/** A slot whose workers keep exiting quickly: restarts are backing off, like Kubernetes' CrashLoopBackOff. */
-export interface CrashLoopStatus {
-  workerId: number;
-  quickCrashes: number;
-  /** Set while the next restart is scheduled. */
-  nextRestartInMs: number | undefined;
-  lastExit: LastExit | undefined;
-}
-
-export interface SupervisorStatus {
-  state: SupervisorState;
-  pid: number;
-  /** The newest release generation started (0 at start, +1 per rollout). */
-  generation: number;
-  /** The last generation that was fully ready: what crash restarts and rollbacks fork. */
-  servingGeneration: number;
-  /** Which generation each slot's ready worker runs. */
-  serving: ServingWorker[];
-  /** True when the slots' ready workers run more than one generation (a rollback that could not finish yet). */
-  mixedGenerations: boolean;
-  entry: string;
-  workersWanted: number;
-  workers: WorkerStatus[];
-  crashLoop: CrashLoopStatus[];
-  rollout: { generation: number; queued: boolean } | null;
-  lastRollout: RolloutOutcome | null;
-  /** The supervisor's counters (restarts by cause, rollouts, drains, cleanup), which survive every worker. */
-  metrics: MetricsSnapshot;
-  /** The listening sockets the supervisor owns (`listen` option, socket activation, a previous supervisor's). */
-  listeners: ListenerInfo[];
-}
-
-interface WorkerInfo {
-  workerId: number;
-  pid: number;
-  generation: number;
-}
-
-export interface SupervisorEvents {
-  state: [{ from: SupervisorState; to: SupervisorState }];
-  fork: [WorkerInfo];
-  ready: [WorkerInfo];
-  listening: [{ workerId: number; pid: number; address: ListeningAddress }];
-  exit: [WorkerInfo & WorkerExit];
-  crash: [WorkerInfo & { code: number | null; signal: string | null; uptimeMs: number; quickCrashes: number; restartInMs: number; crashLoop: boolean; reason: string }];
-  'rollout:start': [{ generation: number; workers: number }];
-  'rollout:progress': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; done: number; total: number }];
-  'rollout:rollback': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; toGeneration: number }];
-  'rollout:done': [RolloutResult];
-  'rollout:failed': [{ generation: number; error: RolloutFailedError }];
-  hung: [WorkerInfo & { silentForMs: number }];
-  memory: [WorkerInfo & { rssBytes: number; limitBytes: number }];
-  replace: [WorkerInfo & { reason: string }];
-}
+export type { CrashLoopStatus, RolloutOutcome, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerStatus } from './supervisor-types.js';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -180,20 +73,6 @@ function deferred<T>(): Deferred<T> {
 
 /** A slot with this many quick crashes in a row is reported as crash-looping. */
 const CRASH_LOOP_THRESHOLD = 2;
-
-/**
- * The preload every worker runs before the app (it reports uncaught exceptions, see preload.ts). Next to this file
- * in the published build; from the sources (the tests), in the package's dist/.
- */
-function findPreload(): string | undefined {
-  for (const relative of ['./preload.cjs', '../../dist/preload.cjs']) {
-    const candidate = fileURLToPath(new URL(relative, import.meta.url));
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-type MessageHandlers = { [Verb in WorkerToPrimary['zdt']]: (handle: WorkerHandle, message: Extract<WorkerToPrimary, { zdt: Verb }>) => void };
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly options: ResolvedOptions;
@@ -233,11 +112,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly unmappedWarned = new Set<string>();
   private handedOver = false;
   private readonly collecting = new Map<number, { answered: (handle: WorkerHandle, metrics: AppMetric[] | null) => void }>();
+  /** Every message a worker may send, handled in one place (worker-messages.ts); unknown verbs are ignored. */
+  private readonly messageHandlers: MessageHandlers;
 
   constructor(options: SupervisorOptions) {
     super();
     this.options = resolveOptions(options);
     this.settings = { env: this.options.env, args: this.options.args, execArgv: this.options.execArgv };
+    this.messageHandlers = workerMessageHandlers({
+      options: this.options,
+      log: () => this.log,
+      metrics: this.metrics,
+      appMetrics: this.appMetrics,
+      collecting: this.collecting,
+      info: (handle) => this.info(handle),
+      askedToBeReplaced: (handle, reason) => {
+        this.emit('replace', { ...this.info(handle), reason });
+        const slot = this.slots[handle.id - 1];
+        if (slot) this.replace(slot, handle, 'replace');
+      },
+    });
     const { entry, entryPath } = this.options;
     if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new EntryNotFoundError(entry, entryPath);
     const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes, monitorIntervalMs } = this.options;
@@ -490,50 +384,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private forkWorker(id: number, release: Release): WorkerHandle {
     const options = this.options;
-    const preload = options.autoDrain ? this.preload : undefined;
-    const env: Record<string, string> = {
-      ...release.settings.env,
-      [WORKER_ENV.supervised]: '1',
-      [WORKER_ENV.workerId]: String(id),
-      [WORKER_ENV.generation]: String(release.generation),
-      [WORKER_ENV.readiness]: options.readiness,
-      [WORKER_ENV.drainTimeoutMs]: String(options.drainTimeoutMs),
-      [WORKER_ENV.cleanupTimeoutMs]: String(options.cleanupTimeoutMs),
-      [WORKER_ENV.heartbeatIntervalMs]: String(options.heartbeatIntervalMs),
-      [WORKER_ENV.supervisorPid]: String(process.pid),
-      [WORKER_ENV.autoDrain]: preload ? '1' : '0',
-    };
-    // Owned sockets: each worker gets its own copy at fd 4 on (fd 3 is cluster's IPC channel) and accepts on it; the
-    // preload maps the app's listen() onto it, so it is loaded even without autoDrain.
-    const owned = this.sockets.size > 0;
-    const loaded = preload ?? (owned ? this.preload : undefined);
-    let stdio: Array<string | number> | undefined;
-    if (owned) {
-      this.sockets.verify();
-      env[WORKER_ENV.listenFds] = this.sockets.workerMap(4);
-      const output = options.silent ? 'pipe' : 'inherit';
-      stdio = [output, output, output, 'ipc', ...this.sockets.descriptors()];
-    }
-    const settings = {
-      exec: release.entryPath,
-      args: release.settings.args,
-      execArgv: loaded ? ['--require', loaded, ...release.settings.execArgv] : release.settings.execArgv,
-      cwd: release.cwd,
-      silent: options.silent,
-      ...(stdio ? { stdio } : {}),
-    };
-    let worker;
-    if (options.fork) {
-      worker = options.fork({ ...settings, env });
-    } else {
-      // Set on every fork: each generation forks its own resolved release.
-      cluster.setupPrimary(settings);
-      worker = cluster.fork(env);
-    }
-    if (options.silent) {
-      worker.process.stdout?.resume();
-      worker.process.stderr?.resume();
-    }
+    const worker = launchWorker({ options, sockets: this.sockets, preload: this.preload }, id, release);
     const handle = new WorkerHandle(worker, id, release, options.readiness);
     this.handles.add(handle);
     const info = this.info(handle);
@@ -565,77 +416,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.emit('fork', info);
     return handle;
   }
-
-  /** Every message a worker may send, handled in one place; unknown verbs are ignored. */
-  private readonly messageHandlers: MessageHandlers = {
-    hello: (handle) => handle.greeted(),
-    listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
-    ready: (handle) => {
-      if (this.options.readiness === 'message') handle.markReady();
-    },
-    pong: (handle, message) => handle.answered(message.rss, message.loopDelayMs),
-    draining: (handle, message) => {
-      this.log.debug({ ...this.info(handle), reason: message.reason }, `worker ${handle.id} draining`);
-    },
-    drained: (handle, message) => {
-      handle.recordAppMetrics(message.appMetrics);
-      // Its counters move to the supervisor now: from here on it is no longer asked at a scrape.
-      this.appMetrics.retire(handle.takeAppMetricsToRetire());
-      this.metrics.drained({
-        reason: handle.stopReason ?? 'unknown',
-        durationMs: message.durationMs,
-        inFlight: message.inFlight ?? 0,
-        served: message.served ?? 0,
-        cut: message.cut,
-        cutLongLived: message.cutLongLived ?? 0,
-        idleClosed: message.idleClosed ?? 0,
-        unprocessed: message.unprocessed ?? 0,
-      });
-      handle.reportDrain({
-        clean: message.clean,
-        cut: message.cut,
-        cutLongLived: message.cutLongLived ?? 0,
-        inFlight: message.inFlight ?? 0,
-        served: message.served ?? 0,
-        idleClosed: message.idleClosed ?? 0,
-        unprocessed: message.unprocessed ?? 0,
-        durationMs: message.durationMs,
-      });
-      if (message.cut > 0) {
-        this.log.warn({ ...this.info(handle), cut: message.cut }, `worker ${handle.id} (pid ${handle.pid}) cut ${message.cut} connection(s) at its drain deadline (${this.options.drainTimeoutMs}ms)`);
-      }
-    },
-    collected: (handle, message) => {
-      handle.recordAppMetrics(message.metrics);
-      this.collecting.get(message.requestId)?.answered(handle, message.metrics);
-    },
-    cleaned: (handle, message) => {
-      this.metrics.cleanupDuration.observe(message.durationMs / 1000);
-      if (message.failures > 0) this.metrics.cleanupFailures.inc({}, message.failures);
-      handle.reportCleanup({ durationMs: message.durationMs, failures: message.failures });
-      if (message.failures > 0) {
-        this.log.warn({ ...this.info(handle), failures: message.failures }, `worker ${handle.id} (pid ${handle.pid}): ${message.failures} cleanup hook(s) failed or timed out`);
-      }
-    },
-    fatal: (handle, message) => {
-      handle.reportError(message.error);
-      const cause = describeError(message.error);
-      this.log.error({ ...this.info(handle), origin: message.origin, error: message.error }, `worker ${handle.id} (pid ${handle.pid}) ${message.origin}: ${cause}`);
-      handle.failBoot(`${message.origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}: ${cause}`, message.error);
-    },
-    replace: (handle, message) => {
-      if (message.error) handle.reportError(message.error);
-      if (handle.state === 'starting') {
-        handle.failBoot(message.error ? `asked to be replaced: ${describeError(message.error)}` : `asked to be replaced: ${message.reason}`, message.error);
-        return;
-      }
-      const info = this.info(handle);
-      this.log.warn({ ...info, reason: message.reason }, `worker ${handle.id} asked to be replaced: ${message.reason}`);
-      this.emit('replace', { ...info, reason: message.reason });
-      const slot = this.slots[handle.id - 1];
-      if (slot) this.replace(slot, handle, 'replace');
-    },
-  };
 
   private stepContext(): RolloutContext {
     return {
