@@ -34,6 +34,7 @@ import { Listeners, type ListenerInfo } from './listeners.js';
 import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
 import { findPreload, launchWorker } from './launch.js';
 import { workerMessageHandlers, type MessageHandlers } from './worker-messages.js';
+import { logEvents } from './event-log.js';
 import {
   describeExit,
   describeNotReady,
@@ -135,6 +136,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { entry, entryPath } = this.options;
     if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new EntryNotFoundError(entry, entryPath);
     const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes, monitorIntervalMs } = this.options;
+    logEvents(this, this.options);
     this.monitor = new HealthMonitor(
       { intervalMs: monitorIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes },
       this.slots,
@@ -143,14 +145,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         hung: (slot, handle, silentForMs) => {
           if (this.beingReplaced.has(handle)) return;
           const info = this.info(handle);
-          this.log.error({ ...info, silentForMs }, `worker ${handle.id} (pid ${handle.pid}) hung: no heartbeat for ${silentForMs}ms; replacing it, then killing it`);
           this.emit('hung', { ...info, silentForMs });
           this.replace(slot, handle, 'hung');
         },
         overMemory: (slot, handle, rssBytes) => {
           if (this.beingReplaced.has(handle)) return;
           const info = this.info(handle);
-          this.log.warn({ ...info, rssBytes, limitBytes: maxMemoryBytes }, `worker ${handle.id} (pid ${handle.pid}) over its memory limit (${Math.round(rssBytes / 1048576)} MiB > ${this.options.maxMemoryMb} MiB); replacing it, then draining it`);
           this.emit('memory', { ...info, rssBytes, limitBytes: maxMemoryBytes });
           this.replace(slot, handle, 'memory');
         },
@@ -391,13 +391,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     handle.on('state', ({ to }) => {
       if (to !== 'ready') return;
       this.metrics.readyTime.observe(((handle.readyAt ?? Date.now()) - handle.forkedAt) / 1000);
-      this.log.info(info, `worker ${id} (pid ${handle.pid}) ready, generation ${release.generation}`);
       this.emit('ready', info);
     });
     handle.on('listening', (address) => {
       const where = address.port < 0 ? address.address : `${address.address}:${address.port}`;
-      const socket = address.listener === undefined ? '' : ` (the supervisor's socket ${address.listener})`;
-      this.log.info({ ...info, address }, `worker ${id} (pid ${handle.pid}) listening on ${where}${socket}`);
       if (this.sockets.size > 0 && address.listener === undefined && !this.unmappedWarned.has(where)) {
         this.unmappedWarned.add(where);
         this.log.warn(
@@ -412,7 +409,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       handler?.(handle, message);
     });
     handle.on('exit', (exit) => this.onWorkerExit(handle, exit));
-    this.log.info(info, `worker ${id} forked (pid ${handle.pid}, generation ${release.generation})`);
     this.emit('fork', info);
     return handle;
   }
@@ -570,18 +566,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // More workers: empty slots the rollout fills with the new generation, start-first like the others.
     const added = update.workers !== undefined && update.workers > this.slots.length ? this.addSlots(update.workers - this.slots.length) : [];
     const total = this.slots.length;
-    this.log.info({ generation, workers: total, batchSize: this.options.rolloutBatchSize }, `rollout of generation ${generation} started`);
     this.emit('rollout:start', { generation, workers: total });
     const context: RolloutContext = {
       ...this.stepContext(),
       onProgress: ({ workerId, oldPid, newPid, done }) => {
         this.metrics.restarts.inc({ cause: 'reload' satisfies RestartCause });
-        this.log.info({ generation, workerId, oldPid, newPid }, `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}`);
         this.emit('rollout:progress', { generation, workerId, oldPid, newPid, done, total });
       },
       onRollback: ({ workerId, oldPid, newPid, toGeneration }) => {
         this.metrics.restarts.inc({ cause: 'rollback' satisfies RestartCause });
-        this.log.warn({ generation, workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`);
         this.emit('rollout:rollback', { generation, workerId, oldPid, newPid, toGeneration });
       },
     };
@@ -611,8 +604,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.lastRollout = { generation, outcome: 'done', replaced: report.replaced, cuts: report.cuts, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
     this.metrics.rollouts.inc({ outcome: 'done' });
     this.metrics.rolloutDuration.observe(result.durationMs / 1000);
-    const cutNote = report.cuts.length > 0 ? `; ${report.cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
-    this.log.info({ generation, replaced: report.replaced.length }, `rollout of generation ${generation} done: ${report.replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);
     this.emit('rollout:done', result);
     return result;
   }
@@ -726,7 +717,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     this.metrics.rollouts.inc({ outcome: 'refused' });
     this.metrics.rolloutDuration.observe(this.lastRollout.durationMs / 1000);
-    this.log.error({ generation, workerId: failure.workerId, pid: failure.pid, reason: failure.reason }, error.message);
     this.emit('rollout:failed', { generation, error });
     if (!rollback.complete && this.currentState === 'running') this.scheduleRollbackRetry(generation);
     throw error;
@@ -755,7 +745,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           ...this.stepContext(),
           onRollback: ({ workerId, oldPid, newPid, toGeneration }) => {
             this.metrics.restarts.inc({ cause: 'rollback' satisfies RestartCause });
-            this.log.warn({ workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`);
             this.emit('rollout:rollback', { generation: refusedGeneration, workerId, oldPid, newPid, toGeneration });
           },
         });

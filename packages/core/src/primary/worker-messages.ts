@@ -79,8 +79,7 @@ export function workerMessageHandlers({ options, log, metrics, appMetrics, colle
         handle.failBoot(message.error ? `asked to be replaced: ${describeError(message.error)}` : `asked to be replaced: ${message.reason}`, message.error);
         return;
       }
-      log().warn({ ...info(handle), reason: message.reason }, `worker ${handle.id} asked to be replaced: ${message.reason}`);
-      askedToBeReplaced(handle, message.reason);
+        askedToBeReplaced(handle, message.reason);
     },
   };
 }
