@@ -8,7 +8,7 @@ afterEach(killTracked);
 
 describe('https server under the drain', () => {
   it('serves the next request of an idle keep-alive socket with Connection: close, closes a connection that never sent one, exits 0', async () => {
-    const app = new Fixture('worker-https.cjs', { env: { IDLE_GRACE_MS: '2000' } });
+    const app = new Fixture('worker-https.cjs', { env: { IDLE_GRACE_MS: '2000', DRAIN_TIMEOUT_MS: '4000' } });
     const port = await app.port();
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
     const first = await request(port, { agent, secure: true });
