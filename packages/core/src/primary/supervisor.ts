@@ -35,6 +35,7 @@ import { resolveRelease, type Release, type ReleaseSettings } from './release.js
 import { findPreload, launchWorker } from './launch.js';
 import { workerMessageHandlers, type MessageHandlers } from './worker-messages.js';
 import { logEvents } from './event-log.js';
+import { backoffDelay, Restarts } from './restarts.js';
 import {
   describeExit,
   describeNotReady,
@@ -72,9 +73,6 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** A slot with this many quick crashes in a row is reported as crash-looping. */
-const CRASH_LOOP_THRESHOLD = 2;
-
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly options: ResolvedOptions;
   private currentState: SupervisorState = 'idle';
@@ -85,8 +83,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly slots: Slot[] = [];
   /** Every live worker process: slot owners, candidates and workers being retired. */
   private readonly handles = new Set<WorkerHandle>();
-  /** Slot owners with a replacement (hung, memory, replace request) under way. */
-  private readonly beingReplaced = new Set<WorkerHandle>();
   private activeRollout: { generation: number; promise: Promise<RolloutResult> } | undefined;
   private queuedRollout: Deferred<RolloutResult> | undefined;
   private lastRollout: RolloutOutcome | null = null;
@@ -115,6 +111,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly collecting = new Map<number, { answered: (handle: WorkerHandle, metrics: AppMetric[] | null) => void }>();
   /** Every message a worker may send, handled in one place (worker-messages.ts); unknown verbs are ignored. */
   private readonly messageHandlers: MessageHandlers;
+  /** Crash restarts with back-off, and start-first replacements (restarts.ts). */
+  private readonly restarts: Restarts;
 
   constructor(options: SupervisorOptions) {
     super();
@@ -130,29 +128,40 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       askedToBeReplaced: (handle, reason) => {
         this.emit('replace', { ...this.info(handle), reason });
         const slot = this.slots[handle.id - 1];
-        if (slot) this.replace(slot, handle, 'replace');
+        if (slot) this.restarts.replace(slot, handle, 'replace');
       },
     });
     const { entry, entryPath } = this.options;
     if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new EntryNotFoundError(entry, entryPath);
     const { heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes, monitorIntervalMs } = this.options;
     logEvents(this, this.options);
+    this.restarts = new Restarts({
+      options: this.options,
+      metrics: this.metrics,
+      log: () => this.log,
+      state: () => this.currentState,
+      lastGood: () => this.lastGood,
+      info: (handle) => this.info(handle),
+      emit: (event, payload) => this.emit(event, payload),
+      stepContext: () => this.stepContext(),
+      step: (slot, release, reason) => this.step(slot, release, reason),
+    });
     this.monitor = new HealthMonitor(
       { intervalMs: monitorIntervalMs, heartbeatIntervalMs, heartbeatTimeoutMs, maxMemoryBytes },
       this.slots,
       this.handles,
       {
         hung: (slot, handle, silentForMs) => {
-          if (this.beingReplaced.has(handle)) return;
+          if (this.restarts.isBeingReplaced(handle)) return;
           const info = this.info(handle);
           this.emit('hung', { ...info, silentForMs });
-          this.replace(slot, handle, 'hung');
+          this.restarts.replace(slot, handle, 'hung');
         },
         overMemory: (slot, handle, rssBytes) => {
-          if (this.beingReplaced.has(handle)) return;
+          if (this.restarts.isBeingReplaced(handle)) return;
           const info = this.info(handle);
           this.emit('memory', { ...info, rssBytes, limitBytes: maxMemoryBytes });
-          this.replace(slot, handle, 'memory');
+          this.restarts.replace(slot, handle, 'memory');
         },
       },
     );
@@ -448,82 +457,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (!slot || slot.current !== handle) return;
     slot.current = undefined;
     if (this.currentState !== 'running') return;
-    this.recordCrash(slot, handle, exit, describeExit(exit));
-  }
-
-  /** A slot lost its worker, or a restart candidate failed: count it, report it, restart with back-off. */
-  private recordCrash(slot: Slot, handle: WorkerHandle, exit: WorkerExit | undefined, what: string): void {
-    const info = this.info(handle);
-    const uptimeMs = exit?.uptimeMs ?? handle.uptimeMs;
-    const quick = handle.readyAt === undefined || uptimeMs < this.options.minUptimeMs;
-    slot.quickCrashes = quick ? slot.quickCrashes + 1 : 0;
-    slot.lastExit = { code: exit?.code ?? null, signal: exit?.signal ?? null, uptimeMs };
-    const delayMs = quick ? this.backoffDelay(slot.quickCrashes) : 0;
-    const crashLoop = slot.quickCrashes >= CRASH_LOOP_THRESHOLD;
-    if (!exit?.expected) {
-      this.metrics.crashes.inc();
-      this.emit('crash', { ...info, code: exit?.code ?? null, signal: exit?.signal ?? null, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs, crashLoop, reason: what });
-    }
-    // Named every time: after a refused release this is the previous generation, not the newest one.
-    const restarting = this.lastGood ? ` generation ${this.lastGood.generation}` : '';
-    const details = { ...info, code: exit?.code, signal: exit?.signal, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs };
-    if (crashLoop) {
-      this.log.error(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; CrashLoopBackOff: ${slot.quickCrashes} quick crashes in a row, restarting${restarting} in ${delayMs}ms (never gives up)`);
-    } else {
-      this.log.warn(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; restarting${restarting} in ${delayMs}ms`);
-    }
-    slot.scheduleRestart(delayMs, () =>
-      void this.restart(slot).catch((error: Error) => this.log.error({ workerId: slot.id }, `worker ${slot.id} could not be restarted: ${error.message}`)),
-    );
-  }
-
-  private backoffDelay(quickCrashes: number): number {
-    const { initialMs, maxMs, multiplier, jitter } = this.options.backoff;
-    const base = Math.min(maxMs, initialMs * multiplier ** (quickCrashes - 1));
-    const spread = 1 + jitter * (2 * Math.random() - 1);
-    return Math.max(0, Math.round(Math.min(maxMs, base * spread)));
-  }
-
-  /** A crash restart forks the last generation that was fully ready, never a refused one. */
-  private restart(slot: Slot): Promise<void> {
-    return slot.exclusive(async () => {
-      const release = this.lastGood;
-      if (this.currentState !== 'running' || slot.current || slot.retired || !release) return;
-      slot.restarts++;
-      const result = await this.step(slot, release, 'replace');
-      if (result.ok) this.metrics.restarts.inc({ cause: 'crash' satisfies RestartCause });
-      if (!result.ok && result.failure.kind !== 'stopped' && this.currentState === 'running' && !slot.current) {
-        const exit = result.failure.kind === 'exited' ? result.failure.exit : undefined;
-        this.recordCrash(slot, result.candidate, exit, describeNotReady(result.failure));
-      }
-    });
-  }
-
-  /** Start-first replacement of one worker (hung, over its memory limit, or asking for it). */
-  private replace(slot: Slot, old: WorkerHandle, reason: 'hung' | Extract<ShutdownReason, 'memory' | 'replace'>): void {
-    if (this.beingReplaced.has(old) || this.currentState !== 'running' || slot.current !== old || old.state !== 'ready') return;
-    this.beingReplaced.add(old);
-    const retire = (handle: WorkerHandle) => (reason === 'hung' ? handle.kill('hung') : handle.stop(reason, this.options.killAfterMs));
-    void slot
-      .exclusive(async () => {
-        const release = this.lastGood;
-        // A crash in the meantime is the restart path's business.
-        if (this.currentState !== 'running' || slot.current !== old || slot.retired || !release) return;
-        const result = await startFirst(slot, release, this.stepContext(), retire);
-        if (result.ok) {
-          slot.restarts++;
-          this.metrics.restarts.inc({ cause: reason satisfies RestartCause });
-          this.log.info({ workerId: slot.id, oldPid: old.pid, newPid: result.candidate.pid, reason }, `worker ${slot.id} replaced (${reason}): ${old.pid} -> ${result.candidate.pid}`);
-          return;
-        }
-        const why = describeNotReady(result.failure);
-        this.log.error({ workerId: slot.id, pid: old.pid, reason: why }, `could not replace worker ${slot.id} (${reason}): the new worker ${why}`);
-        // A hung worker serves nothing and one that asked to go is broken: stop it anyway, the crash path restarts it.
-        // One over its memory limit still serves: keep it and try again at the next check.
-        if (reason !== 'memory' && result.failure.kind !== 'stopped') void retire(old);
-      })
-      .catch((error: Error) => this.log.error({ workerId: slot.id }, `worker ${slot.id} could not be replaced (${reason}): ${error.message}`))
-      .finally(() => this.beingReplaced.delete(old));
+    this.restarts.recordCrash(slot, handle, exit, describeExit(exit));
   }
 
   private beginRollout(): Promise<RolloutResult> {
@@ -735,7 +669,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** A rollback that could not finish is tried again with back-off until it does, a new rollout starts, or stop. */
   private scheduleRollbackRetry(refusedGeneration: number): void {
     const attempts = (this.rollbackRetry?.attempts ?? 0) + 1;
-    const delayMs = this.backoffDelay(attempts);
+    const delayMs = backoffDelay(this.options.backoff, attempts);
     this.log.warn({ refusedGeneration, attempts, delayMs }, `rollback of generation ${refusedGeneration} incomplete: retrying in ${delayMs}ms`);
     const timer = setTimeout(() => {
       void (async () => {
