@@ -17,12 +17,12 @@ import {
   type ResolvedOptions,
   type SupervisorOptions,
 } from '../options.js';
-import type { AppMetric, ShutdownReason, WorkerToPrimary } from '../protocol.js';
+import type { ShutdownReason, WorkerToPrimary } from '../protocol.js';
 import { AppMetricsAggregator } from './app-metrics.js';
 import { render } from './exposition.js';
-import { readCpuSeconds, SupervisorMetrics } from './metrics.js';
+import { SupervisorMetrics } from './metrics.js';
 import { MetricsServer, type ListenAddress } from './metrics-server.js';
-import { HealthMonitor, readRssBytes } from './monitor.js';
+import { HealthMonitor } from './monitor.js';
 import { Listeners, type ListenerInfo } from './listeners.js';
 import { resolveRelease, type Release } from './release.js';
 import { findPreload, launchWorker } from './launch.js';
@@ -31,6 +31,8 @@ import { logEvents } from './event-log.js';
 import { Restarts } from './restarts.js';
 import { Deployments } from './deployments.js';
 import { SlotTable } from './slot-table.js';
+import { crashLoops, workerStatuses } from './status.js';
+import { AppMetricsCollector } from './metrics-collection.js';
 import {
   describeExit,
   describeNotReady,
@@ -65,13 +67,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly appMetrics = new AppMetricsAggregator();
   private metricsServer: MetricsServer | undefined;
   private metricsBound: ListenAddress | undefined;
-  private collectSeq = 0;
   /** Sockets the supervisor owns and hands to every worker; none unless `listen` is set. */
   private sockets = Listeners.none();
   /** Addresses already warned about: listened on through node:cluster while the supervisor owns sockets. */
   private readonly unmappedWarned = new Set<string>();
   private handedOver = false;
-  private readonly collecting = new Map<number, { answered: (handle: WorkerHandle, metrics: AppMetric[] | null) => void }>();
+  /** Scrapes waiting for the workers' own prom-client metrics. */
+  private readonly collector = new AppMetricsCollector();
   /** Every message a worker may send, handled in one place (worker-messages.ts); unknown verbs are ignored. */
   private readonly messageHandlers: MessageHandlers;
   /** Crash restarts with back-off, and start-first replacements (restarts.ts). */
@@ -87,7 +89,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log: () => this.log,
       metrics: this.metrics,
       appMetrics: this.appMetrics,
-      collecting: this.collecting,
+      collector: this.collector,
       info: (handle) => this.info(handle),
       askedToBeReplaced: (handle, reason) => {
         this.emit('replace', { ...this.info(handle), reason });
@@ -259,28 +261,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   status(): SupervisorStatus {
     const now = Date.now();
-    const workers = [...this.handles]
-      .sort((a, b) => a.id - b.id || a.forkedAt - b.forkedAt)
-      .map((handle) => ({
-        id: handle.id,
-        pid: handle.pid,
-        generation: handle.generation,
-        state: handle.state,
-        uptimeMs: handle.uptimeMs,
-        restarts: this.slots[handle.id - 1]?.restarts ?? 0,
-        rssBytes: readRssBytes(handle.pid) ?? handle.reportedRssBytes,
-        cpuSeconds: readCpuSeconds(handle.pid),
-        loopDelayMs: handle.loopDelayMs,
-        heartbeatAgeMs: handle.speaksProtocol && handle.state !== 'starting' ? now - handle.lastHeardAt : undefined,
-      }));
-    const crashLoop = this.slots
-      .filter((slot) => slot.quickCrashes > 0 && !this.hasRecovered(slot))
-      .map((slot) => ({
-        workerId: slot.id,
-        quickCrashes: slot.quickCrashes,
-        nextRestartInMs: slot.nextRestartAt === undefined ? undefined : Math.max(0, slot.nextRestartAt - now),
-        lastExit: slot.lastExit,
-      }));
+    const workers = workerStatuses(this.handles, this.slots, now);
+    const crashLoop = crashLoops(this.slots, this.options.minUptimeMs, now);
     const serving = servingBySlot(this.slots);
     const servingGenerations = new Set(serving.flatMap((worker) => (worker.generation === undefined ? [] : [worker.generation])));
     return {
@@ -318,7 +300,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   async metricsText(timeoutMs = 2_000): Promise<string> {
     const status = this.status();
-    const live = await this.collectAppMetrics(timeoutMs);
+    const live = await this.collector.collect(this.handles, timeoutMs);
     const families = this.metrics.families({
       generation: status.generation,
       servingGeneration: status.servingGeneration,
@@ -327,35 +309,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       workers: status.workers.map((worker) => ({ workerId: worker.id, ...worker })),
     });
     return render([...families, ...this.appMetrics.aggregate(live)]);
-  }
-
-  private collectAppMetrics(timeoutMs: number): Promise<AppMetric[][]> {
-    const asked = [...this.handles].filter((handle) => handle.state === 'ready' && handle.speaksProtocol);
-    if (asked.length === 0) return Promise.resolve([]);
-    const requestId = ++this.collectSeq;
-    return new Promise((resolve) => {
-      const answers = new Map<WorkerHandle, AppMetric[] | null>();
-      const finish = () => {
-        clearTimeout(timer);
-        this.collecting.delete(requestId);
-        resolve([...answers.values()].filter((metrics): metrics is AppMetric[] => metrics !== null));
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      timer.unref();
-      this.collecting.set(requestId, {
-        answered: (handle, metrics) => {
-          if (!asked.includes(handle)) return;
-          answers.set(handle, metrics);
-          if (answers.size === asked.length) finish();
-        },
-      });
-      for (const handle of asked) handle.send({ zdt: 'collect', requestId });
-    });
-  }
-
-  private hasRecovered(slot: Slot): boolean {
-    const current = slot.current;
-    return current !== undefined && current.state === 'ready' && current.uptimeMs >= this.options.minUptimeMs;
   }
 
   private forkWorker(id: number, release: Release): WorkerHandle {

@@ -4,7 +4,8 @@
  */
 import { describeError } from '../error-summary.js';
 import type { ResolvedOptions } from '../options.js';
-import type { AppMetric, WorkerToPrimary } from '../protocol.js';
+import type { WorkerToPrimary } from '../protocol.js';
+import type { AppMetricsCollector } from './metrics-collection.js';
 import type { AppMetricsAggregator } from './app-metrics.js';
 import type { SupervisorMetrics } from './metrics.js';
 import type { WorkerInfo } from './supervisor-types.js';
@@ -17,14 +18,14 @@ export interface MessageContext {
   log: () => ResolvedOptions['logger'];
   metrics: SupervisorMetrics;
   appMetrics: AppMetricsAggregator;
-  /** Scrapes waiting for the workers' own metrics, by request id. */
-  collecting: Map<number, { answered: (handle: WorkerHandle, metrics: AppMetric[] | null) => void }>;
+  /** Scrapes waiting for the workers' own metrics. */
+  collector: AppMetricsCollector;
   info: (handle: WorkerHandle) => WorkerInfo;
   /** A ready worker asked to be replaced (start-first). */
   askedToBeReplaced: (handle: WorkerHandle, reason: string) => void;
 }
 
-export function workerMessageHandlers({ options, log, metrics, appMetrics, collecting, info, askedToBeReplaced }: MessageContext): MessageHandlers {
+export function workerMessageHandlers({ options, log, metrics, appMetrics, collector, info, askedToBeReplaced }: MessageContext): MessageHandlers {
   return {
     hello: (handle) => handle.greeted(),
     listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
@@ -57,7 +58,7 @@ export function workerMessageHandlers({ options, log, metrics, appMetrics, colle
     },
     collected: (handle, message) => {
       handle.recordAppMetrics(message.metrics);
-      collecting.get(message.requestId)?.answered(handle, message.metrics);
+      collector.answered(message.requestId, handle, message.metrics);
     },
     cleaned: (handle, message) => {
       metrics.cleanupDuration.observe(message.durationMs / 1000);
