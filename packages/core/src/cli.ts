@@ -55,9 +55,9 @@ import {
   isConfigurationFileName,
   readFlag,
   restartOnlyChanges,
-  type ConfigKey,
   type Settings,
 } from './config.js';
+import { SETTINGS } from './settings/table.js';
 
 const HELP = {
   main: `Usage: zdt <command> [options]
@@ -253,28 +253,11 @@ function describeCuts(what: 'reload' | 'stop' | 'scale' | 'upgrade', cuts: reado
   return `${done} ${parts.join('; ')} at the drain deadline; raise --drain-timeout to give requests more time`;
 }
 
-/** `zdt start` flags that set the same thing as a key of the configuration file. */
-const SETTING_FLAGS: Record<string, ConfigKey> = {
-  cwd: 'cwd',
-  name: 'name',
-  workers: 'workers',
-  'env-file': 'envFile',
-  'node-args': 'nodeArgs',
-  ready: 'ready',
-  'ready-timeout': 'readyTimeout',
-  'drain-timeout': 'drainTimeout',
-  'cleanup-timeout': 'cleanupTimeout',
-  'heartbeat-timeout': 'heartbeatTimeout',
-  'max-memory': 'maxMemory',
-  'batch-size': 'batchSize',
-  control: 'control',
-  'log-format': 'logFormat',
-  metrics: 'metrics',
-  'pid-file': 'pidFile',
-};
+/** `zdt start` flags that set one setting each, by the settings table; --env, --listen and --auto-drain read their own way. */
+const SETTING_FLAGS = SETTINGS.filter((entry) => entry.flag !== undefined && !entry.flag.repeatable && entry.flag.value !== '');
 
 const START_FLAGS = {
-  ...(Object.fromEntries(Object.keys(SETTING_FLAGS).map((flag) => [flag, { type: 'string' }])) as Record<keyof typeof SETTING_FLAGS, { type: 'string' }>),
+  ...(Object.fromEntries(SETTING_FLAGS.map((entry) => [entry.flag!.name, { type: 'string' }])) as Record<string, { type: 'string' }>),
   config: { type: 'string' },
   only: { type: 'string' },
   env: { type: 'string', multiple: true },
@@ -286,9 +269,9 @@ const START_FLAGS = {
 /** What the command line says, checked like the configuration file's keys; `--env NAME` comes back apart. */
 function commandLineSettings(values: Record<string, string | boolean | string[] | undefined>, workingDirectory: string) {
   const settings: Settings = {};
-  for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
-    const value = values[flag];
-    if (typeof value === 'string') Object.assign(settings, readFlag(`--${flag}`, key, value, workingDirectory));
+  for (const { flag, key } of SETTING_FLAGS) {
+    const value = values[flag!.name];
+    if (typeof value === 'string') Object.assign(settings, readFlag(`--${flag!.name}`, key, value, workingDirectory));
   }
   for (const address of (values.listen as string[] | undefined) ?? []) {
     settings.listen = [...(settings.listen ?? []), ...readFlag('--listen', 'listen', address, workingDirectory).listen!];

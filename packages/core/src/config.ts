@@ -10,9 +10,10 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, InvalidOptionError, UsageError } from './errors.js';
-import { DEFAULTS, parseDuration, parseListenAddress, type Readiness } from './options.js';
-import { LISTEN_EXPECTED, parseListenSpec } from './primary/listeners.js';
+import { ConfigError, UsageError } from './errors.js';
+import type { Readiness } from './options.js';
+import { boolean, environment, InvalidValue, MAX_WORKERS, maxWorkers, text } from './settings/parse.js';
+import { CONFIG_KEYS, RESTART_ONLY, readSetting, SETTINGS, settingByKey, type ReadContext } from './settings/table.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -54,76 +55,6 @@ export function isConfigurationFileName(file: string): boolean {
   return /\.config\.(?:js|mjs|cjs|json)$/.test(file) || file.endsWith('.json');
 }
 
-/** A value that does not fit its key: the loader adds the key and the file. */
-class InvalidValue extends Error {
-  constructor(readonly expected: string) {
-    super(expected);
-  }
-}
-
-// ------------------------------------------------------------------ value checks
-
-function text(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('a non-empty string');
-  return value;
-}
-
-const MAX_WORKERS = 1024;
-
-function maxWorkers(): number {
-  return Math.min(MAX_WORKERS, availableParallelism());
-}
-
-/** A whole number from 1 to 1024, or "max" (the available parallelism). */
-export function parseWorkerCount(value: unknown): number {
-  if (value === 'max') return maxWorkers();
-  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > MAX_WORKERS) {
-    throw new InvalidValue(`a whole number from 1 to ${MAX_WORKERS}, or "max"`);
-  }
-  return number;
-}
-
-function wholeNumber(min: number, max: number) {
-  return (value: unknown): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      throw new InvalidValue(`a whole number from ${min} to ${max}`);
-    }
-    return value;
-  };
-}
-
-const DURATION = 'a duration: milliseconds as a number, or a string like "500ms", "30s", "2m"';
-
-/** Milliseconds from a number or a duration string, checked against the longest timer node honours. */
-function duration(more: { than?: number; why?: string } = {}) {
-  return (value: unknown): number => {
-    let milliseconds: number;
-    try {
-      if (typeof value !== 'number' && typeof value !== 'string') throw new InvalidValue(DURATION);
-      milliseconds = parseDuration(value);
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw new InvalidValue(`${DURATION}, at most 2147483647ms`);
-      throw error;
-    }
-    if (more.than !== undefined && milliseconds <= more.than) throw new InvalidValue(`${DURATION}, more than ${more.why ?? `${more.than}ms`}`);
-    return milliseconds;
-  };
-}
-
-/** `512`, `512M`, `512MB`, `1.5G`: MiB unless the suffix says GiB; a number is MiB. */
-export function parseMemory(value: unknown): number {
-  const expected = 'a size like "512M" or "1.5G", or a number of MiB, more than 0';
-  let amount = Number.NaN;
-  if (typeof value === 'number') amount = value;
-  else if (typeof value === 'string') {
-    const match = /^(\d+(?:\.\d+)?)\s*(m|mb|mib|g|gb|gib)?$/i.exec(value.trim());
-    if (match) amount = Number(match[1]) * (/^g/i.test(match[2] ?? '') ? 1024 : 1);
-  }
-  if (!Number.isFinite(amount) || !(amount > 0) || amount > 1024 * 1024) throw new InvalidValue(expected);
-  return amount;
-}
-
 /** PM2's `max_memory_restart`: "300M", "1G", "512K", or a number of bytes. Returns MiB. */
 function pm2Memory(value: unknown): number {
   const expected = 'a size like "300M", "1G", "512K", or a number of bytes';
@@ -136,116 +67,6 @@ function pm2Memory(value: unknown): number {
   }
   if (!Number.isFinite(bytes) || !(bytes > 0)) throw new InvalidValue(expected);
   return bytes / 1024 ** 2;
-}
-
-function readiness(value: unknown): Readiness {
-  if (value !== 'listening' && value !== 'message') throw new InvalidValue('"listening" or "message"');
-  return value;
-}
-
-function logFormat(value: unknown): LogFormat {
-  if (value !== 'text' && value !== 'json') throw new InvalidValue('"text" or "json"');
-  return value;
-}
-
-function listenAddress(value: unknown): string {
-  try {
-    parseListenAddress(value);
-  } catch (error) {
-    if (error instanceof InvalidOptionError) throw new InvalidValue('HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464 (port 0 to 65535)');
-    throw error;
-  }
-  return value as string;
-}
-
-/** One address or a list of them; a Unix socket's path is resolved against `directory`. */
-function listenAddresses(value: unknown, directory: string): string[] {
-  const items = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(items) || items.length === 0) throw new InvalidValue(`an address or an array of addresses: ${LISTEN_EXPECTED}`);
-  return items.map((item: unknown) => {
-    try {
-      return parseListenSpec(item, directory).text;
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw new InvalidValue(`${Array.isArray(value) ? 'each address ' : ''}${LISTEN_EXPECTED}${Array.isArray(value) ? `; ${JSON.stringify(item)} is not one` : ''}`);
-      throw error;
-    }
-  });
-}
-
-function boolean(value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidValue('true or false');
-  return value;
-}
-
-/** Variables as strings; numbers and booleans are written as text (PORT: 3000), as PM2 does. */
-function environment(value: unknown): Record<string, string> {
-  const expected = 'an object of strings (numbers and booleans are turned into text)';
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidValue(expected);
-  const env: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (item === undefined) continue;
-    if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') {
-      throw new InvalidValue(`${expected}; "${key}" is not one`);
-    }
-    env[key] = String(item);
-  }
-  return env;
-}
-
-/**
- * Splits a command-line string the way a shell would for simple cases: whitespace separates, '…' is literal, "…"
- * and a backslash escape. Undefined when a quote is left open.
- */
-export function splitArguments(line: string): string[] | undefined {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  for (let index = 0; index < line.length; index++) {
-    const char = line[index]!;
-    if (/\s/.test(char)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-      continue;
-    }
-    inWord = true;
-    if (char === "'") {
-      const end = line.indexOf("'", index + 1);
-      if (end < 0) return undefined;
-      word += line.slice(index + 1, end);
-      index = end;
-    } else if (char === '"') {
-      let closed = false;
-      for (index++; index < line.length; index++) {
-        const inner = line[index]!;
-        if (inner === '"') {
-          closed = true;
-          break;
-        }
-        if (inner === '\\' && index + 1 < line.length) word += line[++index];
-        else word += inner;
-      }
-      if (!closed) return undefined;
-    } else if (char === '\\' && index + 1 < line.length) {
-      word += line[++index];
-    } else {
-      word += char;
-    }
-  }
-  if (inWord) words.push(word);
-  return words;
-}
-
-/** An array of strings, or one string split like a command line ("--a 1 --b 2"). */
-function argumentList(value: unknown): string[] {
-  const expected = 'an array of strings, or one string of space-separated arguments';
-  if (typeof value === 'string') {
-    const words = splitArguments(value);
-    if (!words) throw new InvalidValue(`${expected} (a quote is left open)`);
-    return words;
-  }
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new InvalidValue(expected);
-  return [...value];
 }
 
 // ------------------------------------------------------------------ env files
@@ -306,51 +127,13 @@ export function readEnvFile(file: string): Record<string, string> {
 
 // ------------------------------------------------------------------ the zdt format
 
-interface FileContext {
-  /** The directory of the configuration file: relative paths in it are resolved against it. */
-  directory: string;
-}
-
-type Reader = (value: unknown, context: FileContext) => Settings;
-
-/** Every key of zdt.config.* and package.json "zdt"; the README's "Configuration file" table documents each. */
-const ZDT_KEYS = {
-  name: (value) => ({ name: text(value) }),
-  entry: (value) => ({ entry: text(value) }),
-  cwd: (value, { directory }) => ({ cwd: path.resolve(directory, text(value)) }),
-  workers: (value) => ({ workers: parseWorkerCount(value) }),
-  env: (value) => ({ env: environment(value) }),
-  envFile: (value, { directory }) => ({ envFile: path.resolve(directory, text(value)) }),
-  nodeArgs: (value) => ({ execArgv: argumentList(value) }),
-  execArgv: (value) => ({ execArgv: argumentList(value) }),
-  args: (value) => ({ args: argumentList(value) }),
-  ready: (value) => ({ readiness: readiness(value) }),
-  readyTimeout: (value) => ({ readyTimeoutMs: duration({ than: 0 })(value) }),
-  drainTimeout: (value) => ({ drainTimeoutMs: duration({ than: 0 })(value) }),
-  cleanupTimeout: (value) => ({ cleanupTimeoutMs: duration()(value) }),
-  heartbeatTimeout: (value) => ({
-    heartbeatTimeoutMs: duration({ than: DEFAULTS.heartbeatIntervalMs, why: `the ${DEFAULTS.heartbeatIntervalMs}ms ping interval` })(value),
-  }),
-  maxMemory: (value) => ({ maxMemoryMb: parseMemory(value) }),
-  batchSize: (value) => ({ rolloutBatchSize: wholeNumber(1, MAX_WORKERS)(value) }),
-  control: (value, { directory }) => ({ controlPath: path.resolve(directory, text(value)) }),
-  logFormat: (value) => ({ logFormat: logFormat(value) }),
-  autoDrain: (value) => ({ autoDrain: boolean(value) }),
-  metrics: (value) => ({ metrics: listenAddress(value) }),
-  listen: (value, { directory }) => ({ listen: listenAddresses(value, directory) }),
-  pidFile: (value, { directory }) => ({ pidFile: path.resolve(directory, text(value)) }),
-} satisfies Record<string, Reader>;
-
-/** The keys of zdt.config.* (`readFlag` checks a flag's value with the same rules). */
-export type ConfigKey = keyof typeof ZDT_KEYS;
-
 /** A flag's value, checked like the same key in a file; a bad one is a UsageError naming the flag and the value. */
-export function readFlag(flag: string, key: ConfigKey, value: string, workingDirectory: string): Settings {
-  const reader = ZDT_KEYS[key]!;
+export function readFlag(flag: string, key: string, value: string, workingDirectory: string): Settings {
+  const entry = settingByKey(key)!;
   // Numbers in a file are numbers; on the command line everything is text.
   const input = key === 'batchSize' && /^\d+$/.test(value) ? Number(value) : value;
   try {
-    return reader(input, { directory: workingDirectory });
+    return readSetting(entry, input, { directory: workingDirectory });
   } catch (error) {
     if (error instanceof InvalidValue) throw new UsageError(`${flag}: expected ${error.expected}, received ${JSON.stringify(value)}`);
     throw error;
@@ -371,16 +154,16 @@ function readKey(file: string, key: string, value: unknown, read: () => Settings
   }
 }
 
-function readZdtSettings(object: unknown, file: string, context: FileContext, prefix: string): Settings {
+function readZdtSettings(object: unknown, file: string, context: ReadContext, prefix: string): Settings {
   if (!isObject(object)) {
     throw new ConfigError(file, prefix ? prefix.slice(0, -1) : undefined, 'expected an object of settings', { received: object });
   }
   const settings: Settings = {};
   for (const [key, value] of Object.entries(object)) {
-    const reader: Reader | undefined = Object.hasOwn(ZDT_KEYS, key) ? ZDT_KEYS[key as ConfigKey] : undefined;
-    if (!reader) throw new ConfigError(file, `${prefix}${key}`, `unknown key; the keys are ${Object.keys(ZDT_KEYS).join(', ')}`);
+    const entry = settingByKey(key);
+    if (!entry) throw new ConfigError(file, `${prefix}${key}`, `unknown key; the keys are ${CONFIG_KEYS.join(', ')}`);
     if (value === undefined) continue;
-    Object.assign(settings, readKey(file, `${prefix}${key}`, value, () => reader(value, context)));
+    Object.assign(settings, readKey(file, `${prefix}${key}`, value, () => readSetting(entry, value, context)));
   }
   if (Object.hasOwn(object, 'nodeArgs') && Object.hasOwn(object, 'execArgv')) {
     throw new ConfigError(file, `${prefix}execArgv`, 'nodeArgs and execArgv are the same setting: keep one');
@@ -390,29 +173,27 @@ function readZdtSettings(object: unknown, file: string, context: FileContext, pr
 
 // ------------------------------------------------------------------ the PM2 ecosystem format
 
-interface AppContext extends FileContext {
+interface AppContext extends ReadContext {
   /** `--env <name>`: env_<name> is laid over env. */
   envName: string | undefined;
 }
 
-/** PM2 fields zdt takes over (README "Coming from PM2" has the table). */
+/** The PM2 field of each setting whose PM2 value reads like zdt's own (the settings table names them). */
+const PM2_SAME: Record<string, (value: unknown, context: AppContext) => Settings> = Object.fromEntries(
+  SETTINGS.filter((entry) => entry.pm2 !== undefined).map((entry) => [entry.pm2!, (value: unknown, context: AppContext) => readSetting(entry, value, context)]),
+);
+
+/** PM2 fields zdt takes over (README "Coming from PM2" has the table): the table's, and those PM2 reads its own way. */
 const PM2_FIELDS: Record<string, (value: unknown, context: AppContext) => Settings> = {
-  name: (value) => ({ name: text(value) }),
-  script: (value) => ({ entry: text(value) }),
-  cwd: (value, { directory }) => ({ cwd: path.resolve(directory, text(value)) }),
-  args: (value) => ({ args: argumentList(value) }),
+  ...PM2_SAME,
   instances: (value) => ({ workers: pm2Instances(value) }),
   exec_mode: (value) => {
     if (typeof value !== 'string' || !/^(?:cluster|fork)(?:_mode)?$/.test(value)) throw new InvalidValue('"cluster" or "fork"');
     return {};
   },
-  env: (value) => ({ env: environment(value) }),
-  node_args: (value) => ({ execArgv: argumentList(value) }),
-  interpreter_args: (value) => ({ execArgv: argumentList(value) }),
+  interpreter_args: PM2_SAME.node_args!,
   max_memory_restart: (value) => ({ maxMemoryMb: pm2Memory(value) }),
-  kill_timeout: (value) => ({ drainTimeoutMs: duration({ than: 0 })(value) }),
   wait_ready: (value) => (boolean(value) ? { readiness: 'message' } : {}),
-  listen_timeout: (value) => ({ readyTimeoutMs: duration({ than: 0 })(value) }),
   port: (value) => {
     if (typeof value !== 'number' && (typeof value !== 'string' || value === '')) throw new InvalidValue('a port number');
     return { env: { PORT: String(value) } };
@@ -708,26 +489,7 @@ export class Configuration {
   }
 }
 
-/** Settings a reload cannot change, by the key that sets them in zdt.config.*. */
-export const RESTART_ONLY: ReadonlyArray<[keyof ResolvedSettings, string]> = [
-  ['entry', 'entry'],
-  ['cwd', 'cwd'],
-  ['readiness', 'ready'],
-  ['readyTimeoutMs', 'readyTimeout'],
-  ['drainTimeoutMs', 'drainTimeout'],
-  ['cleanupTimeoutMs', 'cleanupTimeout'],
-  ['heartbeatTimeoutMs', 'heartbeatTimeout'],
-  ['maxMemoryMb', 'maxMemory'],
-  ['rolloutBatchSize', 'batchSize'],
-  ['controlPath', 'control'],
-  ['logFormat', 'logFormat'],
-  ['autoDrain', 'autoDrain'],
-  ['metrics', 'metrics'],
-  ['listen', 'listen'],
-  ['pidFile', 'pidFile'],
-];
-
 /** The keys whose value differs between two reads and that only a restart (or `zdt upgrade`) applies. */
 export function restartOnlyChanges(before: ResolvedSettings, after: ResolvedSettings): string[] {
-  return RESTART_ONLY.filter(([field]) => JSON.stringify(before[field]) !== JSON.stringify(after[field])).map(([, key]) => key);
+  return RESTART_ONLY.filter(({ field }) => JSON.stringify(before[field]) !== JSON.stringify(after[field])).map(({ key }) => key);
 }

@@ -9,6 +9,10 @@ import { realpathSync } from 'node:fs';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import { InvalidOptionError } from './errors.js';
 import { parseListenSpec, type ListenOption } from './primary/listeners.js';
+import { InvalidValue, MAX_TIMER_MS, oneOf, parseListenAddress } from './settings/parse.js';
+import { SETTING_OPTIONS } from './settings/table.js';
+
+export { MAX_TIMER_MS, parseDuration, parseListenAddress } from './settings/parse.js';
 
 /** pino-compatible: each method takes (message) or (object, message). */
 export interface Logger {
@@ -215,11 +219,21 @@ export const KILL_MARGIN_MS = 1_000;
 /** Used for the RSS check when pings are off but a memory limit is set. */
 const MEMORY_CHECK_FALLBACK_MS = 5_000;
 
+/** The settings table's options, and those only the API sets. */
 const KNOWN_OPTIONS = new Set([
-  'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
-  'cleanupTimeoutMs', 'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
-  'logger', 'silent', 'autoDrain', 'metrics', 'metricsFd', 'listen', 'fork',
+  ...SETTING_OPTIONS,
+  ...['backoff', 'minUptimeMs', 'heartbeatIntervalMs', 'logger', 'silent', 'metricsFd', 'fork'],
 ]);
+
+/** A value read by a settings-table parser; what it does not fit is an InvalidOptionError naming the option. */
+function parsed<Value>(option: string, value: unknown, parse: (value: unknown) => Value): Value {
+  try {
+    return parse(value);
+  } catch (error) {
+    if (error instanceof InvalidValue) throw new InvalidOptionError(option, error.expected, value);
+    throw error;
+  }
+}
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -340,10 +354,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
 
   const env = resolveEnv(options.env);
 
-  const readiness = options.readiness ?? DEFAULTS.readiness;
-  if (readiness !== 'listening' && readiness !== 'message') {
-    throw new InvalidOptionError('readiness', '"listening" or "message"', readiness);
-  }
+  const readiness = parsed('readiness', options.readiness ?? DEFAULTS.readiness, oneOf('listening', 'message'));
 
   const backoffInput = options.backoff ?? {};
   if (!isPlainObject(backoffInput)) throw new InvalidOptionError('backoff', 'an object', backoffInput);
@@ -461,16 +472,6 @@ function resolveEnv(value: unknown, option = 'env'): Record<string, string> {
   return env;
 }
 
-/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 to 65535. */
-export function parseListenAddress(value: unknown, option = 'metrics'): { host: string; port: number } {
-  const expected = 'HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464 (port 0 to 65535)';
-  if (typeof value !== 'string') throw new InvalidOptionError(option, expected, value);
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]*)):(\d{1,5})$/.exec(value.trim());
-  const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port > 65_535) throw new InvalidOptionError(option, expected, value);
-  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
-}
-
 const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers']);
 
 /** Validates what a reload may change, with the same rules and messages as the supervisor options. */
@@ -485,34 +486,4 @@ export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate 
   if (update.execArgv !== undefined) resolved.execArgv = stringArray('execArgv', update.execArgv, []);
   if (update.workers !== undefined) resolved.workers = integer('workers', update.workers, 1, 1, 1024);
   return resolved;
-}
-
-/**
- * The longest delay a node timer honours (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. Every duration
- * option is checked against it.
- */
-export const MAX_TIMER_MS = 2_147_483_647;
-
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const;
-
-/**
- * Parses a CLI duration: `500ms`, `30s`, `2m`, or a plain number of milliseconds.
- * `option` names the flag in the error.
- */
-export function parseDuration(value: string | number, option = 'duration'): number {
-  const expected = `a duration like 500ms, 30s, 2m or a number of milliseconds, at most ${MAX_TIMER_MS}ms (about 24.8 days)`;
-  let milliseconds: number;
-  if (typeof value === 'number') {
-    milliseconds = Math.round(value);
-  } else {
-    const match = typeof value === 'string' ? DURATION_PATTERN.exec(value.trim()) : null;
-    if (!match) throw new InvalidOptionError(option, expected, value);
-    const unit = (match[2] ?? 'ms') as keyof typeof UNIT_MS;
-    milliseconds = Math.round(Number(match[1]) * UNIT_MS[unit]);
-  }
-  if (!Number.isFinite(milliseconds) || milliseconds < 0 || milliseconds > MAX_TIMER_MS) {
-    throw new InvalidOptionError(option, expected, value);
-  }
-  return milliseconds;
 }
