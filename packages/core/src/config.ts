@@ -403,6 +403,20 @@ export async function loadConfiguration(file: string, selection: Selection = {})
   return { file, format: 'zdt', directory, settings: readZdtSettings(value, file, { directory }, ''), warnings: [] };
 }
 
+/**
+ * The `control` key of a configuration file, for the client commands: only that key is read and checked, so a
+ * client finds the socket of a supervisor started with this file. Undefined when the file sets none (a PM2
+ * ecosystem file has no such field).
+ */
+export async function controlPathFromFile(file: string): Promise<string | undefined> {
+  const value = await loadFile(file);
+  const object = path.basename(file) === 'package.json' && isObject(value) ? value.zdt : value;
+  if (!isObject(object) || Object.hasOwn(object, 'apps') || object.control === undefined) return undefined;
+  const key = path.basename(file) === 'package.json' ? 'zdt.control' : 'control';
+  const entry = settingByKey('control')!;
+  return readKey(file, key, object.control, () => readSetting(entry, object.control, { directory: path.dirname(file) })).controlPath;
+}
+
 // ------------------------------------------------------------------ merging with the command line
 
 /** Everything `zdt start` runs with, after the command line was laid over the file. */
