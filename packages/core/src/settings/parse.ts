@@ -5,7 +5,7 @@
  * so the worker side (`@zero-downtime/core/worker`) can read the environment the supervisor writes with the same rules.
  */
 import { availableParallelism } from 'node:os';
-import { InvalidOptionError } from '../errors.js';
+import { ConfigError, InvalidOptionError } from '../errors.js';
 
 /** A value that does not fit its setting: the caller adds the key (and the file) or the flag. */
 export class InvalidValue extends Error {
@@ -95,10 +95,10 @@ export function parseWorkerCount(value: unknown): number {
 }
 
 /** A whole number from `min` to `max` (a flag's digits are turned into a number before). */
-export function wholeNumber(min: number, max: number) {
+export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: unknown): number => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      throw new InvalidValue(`a whole number from ${min} to ${max}`);
+      throw new InvalidValue(max === Number.MAX_SAFE_INTEGER ? `a whole number from ${min} up` : `a whole number from ${min} to ${max}`);
     }
     return value;
   };
@@ -221,4 +221,18 @@ export function argumentList(value: unknown): string[] {
   }
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new InvalidValue(expected);
   return [...value];
+}
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Runs one key's reader; a bad value becomes a ConfigError naming the key and the file. */
+export function readKey<Result>(file: string, key: string, value: unknown, read: () => Result): Result {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof InvalidValue) throw new ConfigError(file, key, `expected ${error.expected}`, { received: value });
+    throw error;
+  }
 }
