@@ -3,7 +3,6 @@
  * that merges, validates and derives everything once. Nothing downstream
  * re-checks an option.
  */
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
@@ -17,6 +16,9 @@ import { logicalWorkingDirectory } from './working-directory.js';
 
 export { logicalWorkingDirectory } from './working-directory.js';
 export type { ForkFunction, ForkSettings } from './fork-seam.js';
+import { DEFAULTS } from './settings/defaults.js';
+
+export { DEFAULTS } from './settings/defaults.js';
 
 export { MAX_TIMER_MS, parseDuration, parseListenAddress } from './settings/parse.js';
 
@@ -174,25 +176,6 @@ export interface ResolvedReloadUpdate {
   workers?: number;
 }
 
-export const DEFAULTS = {
-  args: [] as readonly string[],
-  env: {} as Readonly<Record<string, string>>,
-  execArgv: [] as readonly string[],
-  /** Resolved at call time so the value matches the machine running the supervisor. */
-  workers: (): number => availableParallelism(),
-  readiness: 'listening' as Readiness,
-  readyTimeoutMs: 30_000,
-  drainTimeoutMs: 30_000,
-  cleanupTimeoutMs: 5_000,
-  backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 } as Readonly<ResolvedBackoff>,
-  minUptimeMs: 1_000,
-  rolloutBatchSize: 1,
-  heartbeatIntervalMs: 1_000,
-  heartbeatTimeoutMs: 5_000,
-  maxMemoryMb: 0,
-  silent: false,
-  autoDrain: true,
-} as const;
 
 /** Left between the end of a worker's cleanup window and its SIGKILL, for process.exit itself. */
 export const KILL_MARGIN_MS = 1_000;

@@ -1,11 +1,11 @@
 /** The client commands: `zdt reload`, `scale`, `upgrade`, `status` and `stop`, each one request over the control socket. */
-import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { RequestsCutError, UsageError } from '../errors.js';
 import { logicalWorkingDirectory, parseDuration } from '../options.js';
 import type { RolloutResult, ScaleResult, StopResult } from '../primary/supervisor.js';
 import { sendControlCommand, type ControlRequest } from '../primary/control.js';
 import { describeServing } from '../primary/rollout.js';
+import { nodeBinaryProblem } from '../primary/upgrade-handover.js';
 import { readFlag } from '../config.js';
 import { clientControlPath, parseFlags, type FlagSpec } from './arguments.js';
 import { HELP, type Command } from './help.js';
@@ -108,10 +108,7 @@ export const upgrade = (argv: string[]) =>
       const request: ControlRequest = { command: 'upgrade' };
       if (typeof values.node === 'string') {
         const node = path.resolve(values.node);
-        try {
-          accessSync(node, constants.X_OK);
-          if (!statSync(node).isFile()) throw new Error('not a file');
-        } catch {
+        if (nodeBinaryProblem(node) !== undefined) {
           throw new UsageError(`--node: expected an executable Node.js binary, received ${JSON.stringify(values.node)}`);
         }
         request.node = node;

@@ -47,14 +47,21 @@ export interface PredecessorHost {
   stop(why: string, handedOver: boolean): Promise<StopResult>;
 }
 
-/** The Node.js binary the successor runs on: an executable file, or UpgradeFailedError. */
-function checkNode(node: string): void {
+/** Why `node` cannot run a successor (not there, not executable, not a file), undefined when it can. */
+export function nodeBinaryProblem(node: string): string | undefined {
   try {
     accessSync(node, constants.X_OK);
     if (!statSync(node).isFile()) throw new Error('not a file');
+    return undefined;
   } catch (error) {
-    throw new UpgradeFailedError(`--node ${node} is not an executable file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, undefined);
+    return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
   }
+}
+
+/** The Node.js binary the successor runs on: an executable file, or UpgradeFailedError. */
+function checkNode(node: string): void {
+  const problem = nodeBinaryProblem(node);
+  if (problem !== undefined) throw new UpgradeFailedError(`--node ${node} is not an executable file (${problem})`, undefined);
 }
 
 /** The old supervisor: starts the successor with the listening sockets, and hands over once it is ready. */

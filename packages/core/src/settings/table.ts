@@ -11,6 +11,7 @@ import { LISTEN_EXPECTED, parseListenSpec } from '../primary/listeners.js';
 import { WORKER_ENV } from '../protocol.js';
 import { CONTROL_ENV } from '../primary/control-path.js';
 import type { Settings } from '../config.js';
+import { DEFAULTS, formatDuration } from './defaults.js';
 import {
   argumentList,
   boolean,
@@ -70,7 +71,7 @@ function listenAddresses(value: unknown, { directory }: ReadContext): string[] {
   });
 }
 
-const HEARTBEAT_INTERVAL_MS = 1_000;
+const HEARTBEAT_INTERVAL_MS = DEFAULTS.heartbeatIntervalMs;
 
 function setting<Field extends keyof Settings>(entry: Setting<Field>): Setting {
   return entry as unknown as Setting;
@@ -85,16 +86,16 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'envFile', field: 'envFile', flag: { name: 'env-file', value: 'FILE' }, read: resolved, default: 'none', reload: true, description: 'KEY=value lines for the workers, re-read on every reload.' }),
   setting({ key: 'nodeArgs', field: 'execArgv', option: 'execArgv', flag: { name: 'node-args', value: 'ARGS' }, pm2: 'node_args', read: argumentList, default: '[]', reload: true, description: 'Node.js arguments for the workers (also accepted as the key execArgv).' }),
   setting({ key: 'args', field: 'args', option: 'args', commandLine: '-- ARGS', pm2: 'args', read: argumentList, default: '[]', reload: true, description: 'Arguments passed to the app.' }),
-  setting({ key: 'ready', field: 'readiness', option: 'readiness', flag: { name: 'ready', value: 'listening|message' }, pm2: 'wait_ready', env: WORKER_ENV.readiness, read: oneOf('listening', 'message'), default: 'listening', reload: false, description: "Ready at the first 'listening', or when the app calls ready() from @zero-downtime/core/worker." }),
-  setting({ key: 'readyTimeout', field: 'readyTimeoutMs', option: 'readyTimeoutMs', flag: { name: 'ready-timeout', value: 'DUR' }, pm2: 'listen_timeout', read: duration({ than: 0 }), default: '30s', reload: false, description: 'A new worker not ready by then is killed.' }),
-  setting({ key: 'drainTimeout', field: 'drainTimeoutMs', option: 'drainTimeoutMs', flag: { name: 'drain-timeout', value: 'DUR' }, pm2: 'kill_timeout', env: WORKER_ENV.drainTimeoutMs, read: duration({ than: 0 }), default: '30s', reload: false, description: "How long a request in flight may run to completion when its worker drains; an app's own shorter drainTimeoutMs wins." }),
-  setting({ key: 'cleanupTimeout', field: 'cleanupTimeoutMs', option: 'cleanupTimeoutMs', flag: { name: 'cleanup-timeout', value: 'DUR' }, env: WORKER_ENV.cleanupTimeoutMs, read: duration(), default: '5s', reload: false, description: "How long the app's cleanup hooks may take after the drain; a stopping worker is killed at drain + cleanup + 1s." }),
-  setting({ key: 'heartbeatTimeout', field: 'heartbeatTimeoutMs', option: 'heartbeatTimeoutMs', flag: { name: 'heartbeat-timeout', value: 'DUR' }, read: duration({ than: HEARTBEAT_INTERVAL_MS, why: `the ${HEARTBEAT_INTERVAL_MS}ms ping interval` }), default: '5s', reload: false, description: 'A worker that loads the worker module and answers no ping (every 1s) for this long is hung: replaced, then killed.' }),
+  setting({ key: 'ready', field: 'readiness', option: 'readiness', flag: { name: 'ready', value: 'listening|message' }, pm2: 'wait_ready', env: WORKER_ENV.readiness, read: oneOf('listening', 'message'), default: DEFAULTS.readiness, reload: false, description: "Ready at the first 'listening', or when the app calls ready() from @zero-downtime/core/worker." }),
+  setting({ key: 'readyTimeout', field: 'readyTimeoutMs', option: 'readyTimeoutMs', flag: { name: 'ready-timeout', value: 'DUR' }, pm2: 'listen_timeout', read: duration({ than: 0 }), default: formatDuration(DEFAULTS.readyTimeoutMs), reload: false, description: 'A new worker not ready by then is killed.' }),
+  setting({ key: 'drainTimeout', field: 'drainTimeoutMs', option: 'drainTimeoutMs', flag: { name: 'drain-timeout', value: 'DUR' }, pm2: 'kill_timeout', env: WORKER_ENV.drainTimeoutMs, read: duration({ than: 0 }), default: formatDuration(DEFAULTS.drainTimeoutMs), reload: false, description: "How long a request in flight may run to completion when its worker drains; an app's own shorter drainTimeoutMs wins." }),
+  setting({ key: 'cleanupTimeout', field: 'cleanupTimeoutMs', option: 'cleanupTimeoutMs', flag: { name: 'cleanup-timeout', value: 'DUR' }, env: WORKER_ENV.cleanupTimeoutMs, read: duration(), default: formatDuration(DEFAULTS.cleanupTimeoutMs), reload: false, description: "How long the app's cleanup hooks may take after the drain; a stopping worker is killed at drain + cleanup + 1s." }),
+  setting({ key: 'heartbeatTimeout', field: 'heartbeatTimeoutMs', option: 'heartbeatTimeoutMs', flag: { name: 'heartbeat-timeout', value: 'DUR' }, read: duration({ than: HEARTBEAT_INTERVAL_MS, why: `the ${HEARTBEAT_INTERVAL_MS}ms ping interval` }), default: formatDuration(DEFAULTS.heartbeatTimeoutMs), reload: false, description: `A worker that loads the worker module and answers no ping (every ${formatDuration(HEARTBEAT_INTERVAL_MS)}) for this long is hung: replaced, then killed.` }),
   setting({ key: 'maxMemory', field: 'maxMemoryMb', option: 'maxMemoryMb', flag: { name: 'max-memory', value: 'SIZE' }, pm2: 'max_memory_restart', read: parseMemory, default: 'off', reload: false, description: 'Replace a worker whose RSS exceeds SIZE (512M, 1.5G).' }),
-  setting({ key: 'batchSize', field: 'rolloutBatchSize', option: 'rolloutBatchSize', flag: { name: 'batch-size', value: 'N' }, read: wholeNumber(1, MAX_WORKERS), default: '1', reload: false, description: 'Workers a rollout replaces at once.' }),
+  setting({ key: 'batchSize', field: 'rolloutBatchSize', option: 'rolloutBatchSize', flag: { name: 'batch-size', value: 'N' }, read: wholeNumber(1, MAX_WORKERS), default: String(DEFAULTS.rolloutBatchSize), reload: false, description: 'Workers a rollout replaces at once.' }),
   setting({ key: 'control', field: 'controlPath', flag: { name: 'control', value: 'PATH' }, env: CONTROL_ENV, read: resolved, default: "see 'zdt --help'", reload: false, description: 'The control socket path; every zdt command finds it the same way: --control, this key, $ZDT_CONTROL, the default.' }),
   setting({ key: 'logFormat', field: 'logFormat', flag: { name: 'log-format', value: 'text|json' }, read: oneOf('text', 'json'), default: 'text', reload: false, description: "The supervisor's log: text lines, or one JSON object per line; worker output is passed through as is." }),
-  setting({ key: 'autoDrain', field: 'autoDrain', option: 'autoDrain', flag: { name: 'auto-drain', value: '' }, env: WORKER_ENV.autoDrain, read: boolean, default: 'true', reload: false, description: 'Load the worker side into every worker before the app (--no-auto-drain: load nothing).' }),
+  setting({ key: 'autoDrain', field: 'autoDrain', option: 'autoDrain', flag: { name: 'auto-drain', value: '' }, env: WORKER_ENV.autoDrain, read: boolean, default: String(DEFAULTS.autoDrain), reload: false, description: 'Load the worker side into every worker before the app (--no-auto-drain: load nothing).' }),
   setting({ key: 'metrics', field: 'metrics', option: 'metrics', flag: { name: 'metrics', value: 'HOST:PORT' }, read: listenAddress, default: 'off', reload: false, description: 'Serve Prometheus metrics at http://HOST:PORT/metrics.' }),
   setting({ key: 'listen', field: 'listen', option: 'listen', flag: { name: 'listen', value: 'ADDRESS', repeatable: true }, read: listenAddresses, default: 'none', reload: false, description: "A listening socket the supervisor owns: PORT, HOST:PORT or unix:PATH; needed by 'zdt upgrade'." }),
   setting({ key: 'pidFile', field: 'pidFile', flag: { name: 'pid-file', value: 'PATH' }, read: resolved, default: 'none', reload: false, description: "Write the supervisor's pid there, and the new one's after 'zdt upgrade'; removed at the stop." }),
