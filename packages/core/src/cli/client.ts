@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { RequestsCutError, UsageError } from '../errors.js';
 import { logicalWorkingDirectory, parseDuration } from '../options.js';
-import type { RolloutResult, ScaleResult, StopResult } from '../primary/supervisor.js';
+import type { CutReport, RolloutResult, ScaleResult, StopResult } from '../primary/supervisor.js';
 import { sendControlCommand, type ControlRequest } from '../primary/control.js';
 import { describeServing } from '../primary/rollout.js';
 import { nodeBinaryProblem } from '../primary/upgrade-handover.js';
@@ -53,6 +53,12 @@ async function controlCommand(
   return EXIT_CUT;
 }
 
+/** The summary line, and when requests were cut at a drain deadline, the error that says which. */
+function withCuts(what: Parameters<typeof describeCuts>[0], summary: string, cuts: CutReport[] | undefined): string | { cut: RequestsCutError; summary: string } {
+  if (cuts === undefined || cuts.length === 0) return summary;
+  return { summary, cut: new RequestsCutError(describeCuts(what, cuts), cuts) };
+}
+
 export const reload = (argv: string[]) =>
   controlCommand(argv, 'reload', (data) => {
     const result = data as RolloutResult;
@@ -61,8 +67,7 @@ export const reload = (argv: string[]) =>
       ? `generation ${result.generation} serves on every worker`
       : describeServing(result.serving);
     const summary = `reload done: ${serving}, ${result.replaced.length} worker(s) replaced in ${result.durationMs}ms`;
-    const cuts = result.cuts ?? [];
-    return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('reload', cuts), cuts) };
+    return withCuts('reload', summary, result.cuts);
   });
 
 export const scale = (argv: string[]) =>
@@ -79,8 +84,7 @@ export const scale = (argv: string[]) =>
           : result.removed.length > 0
             ? `scaled to ${count}: removed ${ids(result.removed)} (drained)`
             : `already ${count}: nothing to do`;
-      const cuts = result.cuts ?? [];
-      return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('scale', cuts), cuts) };
+      return withCuts('scale', summary, result.cuts);
     },
     (positionals) => {
       if (positionals.length !== 1) {
@@ -100,8 +104,7 @@ export const upgrade = (argv: string[]) =>
       const node = result.from.node === result.to.node ? `node ${result.to.node}` : `node ${result.from.node} -> ${result.to.node}`;
       const workers = result.workers.map((worker) => worker.pid).join(', ');
       const summary = `upgrade done: supervisor pid ${result.from.pid} -> ${result.to.pid}, ${node}, ${result.workers.length} new worker(s) serving (pids ${workers}) on ${result.listeners.map((listener) => listener.address).join(', ')}; the old workers drained, in ${result.durationMs}ms`;
-      const cuts = result.cuts ?? [];
-      return cuts.length === 0 ? summary : { summary, cut: new RequestsCutError(describeCuts('upgrade', cuts), cuts) };
+      return withCuts('upgrade', summary, result.cuts);
     },
     (positionals, values) => {
       if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
@@ -130,7 +133,6 @@ export const status = (argv: string[]) =>
 
 export const stop = (argv: string[]) =>
   controlCommand(argv, 'stop', (data) => {
-    const cuts = (data as StopResult | undefined)?.cuts ?? [];
-    return cuts.length === 0 ? 'stopped' : { summary: 'stopped', cut: new RequestsCutError(describeCuts('stop', cuts), cuts) };
+    return withCuts('stop', 'stopped', (data as StopResult | undefined)?.cuts);
   });
 

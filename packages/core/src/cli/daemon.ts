@@ -15,9 +15,13 @@ import type { Predecessor } from '../primary/upgrade.js';
 import { handOver, takeOver, type UpgradeResult, type UpgradeUnderWay } from '../primary/upgrade-handover.js';
 import { findOrphanedWorkers, stopOrphanedWorkers } from '../primary/orphans.js';
 import { WORKER_ENV } from '../protocol.js';
+import { SETTINGS } from '../settings/table.js';
 import { describeCuts, EXIT_CUT, fail } from './output.js';
 import type { CliStatus } from './status-format.js';
 import type { StartCommand } from './start.js';
+
+/** The keys a reload applies, as the settings table says. */
+const RELOAD_APPLIES = SETTINGS.filter((setting) => setting.reload).map((setting) => setting.key).join(', ');
 
 /** Refusals of a signalled reload that were logged already. */
 const LOGGED_REFUSALS = ['ERR_ZDT_ROLLOUT_FAILED', 'ERR_ZDT_CONFIG', 'ERR_ZDT_USAGE'];
@@ -135,7 +139,7 @@ export class Daemon {
     if (changed.length > 0) {
       this.logger.warn(
         { config: next.configFile, keys: changed },
-        `${changed.join(', ')} changed since start: applied at the next 'zdt start' or 'zdt upgrade' (a reload applies env, envFile, args, nodeArgs and workers)`,
+        `${changed.join(', ')} changed since start: applied at the next 'zdt start' or 'zdt upgrade' (a reload applies ${RELOAD_APPLIES})`,
       );
     }
     const update: ReloadUpdate = { env: { ...next.env, ...this.orphanMarkers }, args: next.args ?? [], execArgv: next.execArgv ?? [] };
