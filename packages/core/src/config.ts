@@ -7,12 +7,15 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, InvalidOptionError, UsageError } from './errors.js';
-import { DEFAULTS, parseDuration, parseListenAddress, type Readiness } from './options.js';
-import { LISTEN_EXPECTED, parseListenSpec } from './primary/listeners.js';
+import { ConfigError, UsageError } from './errors.js';
+import { selectPm2App, type Selection } from './pm2.js';
+import type { Readiness } from './options.js';
+import { InvalidValue, isObject, readKey } from './settings/parse.js';
+import { CONFIG_KEYS, RESTART_ONLY, readSetting, settingByKey, type ReadContext } from './settings/table.js';
+
+export type { Selection } from './pm2.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -52,200 +55,6 @@ export const CONFIG_FILE_NAMES = ['zdt.config.js', 'zdt.config.mjs', 'zdt.config
 /** A positional argument of `zdt start` with such a name is a configuration file, not the app's entry. */
 export function isConfigurationFileName(file: string): boolean {
   return /\.config\.(?:js|mjs|cjs|json)$/.test(file) || file.endsWith('.json');
-}
-
-/** A value that does not fit its key: the loader adds the key and the file. */
-class InvalidValue extends Error {
-  constructor(readonly expected: string) {
-    super(expected);
-  }
-}
-
-// ------------------------------------------------------------------ value checks
-
-function text(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new InvalidValue('a non-empty string');
-  return value;
-}
-
-const MAX_WORKERS = 1024;
-
-function maxWorkers(): number {
-  return Math.min(MAX_WORKERS, availableParallelism());
-}
-
-/** A whole number from 1 to 1024, or "max" (the available parallelism). */
-export function parseWorkerCount(value: unknown): number {
-  if (value === 'max') return maxWorkers();
-  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > MAX_WORKERS) {
-    throw new InvalidValue(`a whole number from 1 to ${MAX_WORKERS}, or "max"`);
-  }
-  return number;
-}
-
-function wholeNumber(min: number, max: number) {
-  return (value: unknown): number => {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      throw new InvalidValue(`a whole number from ${min} to ${max}`);
-    }
-    return value;
-  };
-}
-
-const DURATION = 'a duration: milliseconds as a number, or a string like "500ms", "30s", "2m"';
-
-/** Milliseconds from a number or a duration string, checked against the longest timer node honours. */
-function duration(more: { than?: number; why?: string } = {}) {
-  return (value: unknown): number => {
-    let milliseconds: number;
-    try {
-      if (typeof value !== 'number' && typeof value !== 'string') throw new InvalidValue(DURATION);
-      milliseconds = parseDuration(value);
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw new InvalidValue(`${DURATION}, at most 2147483647ms`);
-      throw error;
-    }
-    if (more.than !== undefined && milliseconds <= more.than) throw new InvalidValue(`${DURATION}, more than ${more.why ?? `${more.than}ms`}`);
-    return milliseconds;
-  };
-}
-
-/** `512`, `512M`, `512MB`, `1.5G`: MiB unless the suffix says GiB; a number is MiB. */
-export function parseMemory(value: unknown): number {
-  const expected = 'a size like "512M" or "1.5G", or a number of MiB, more than 0';
-  let amount = Number.NaN;
-  if (typeof value === 'number') amount = value;
-  else if (typeof value === 'string') {
-    const match = /^(\d+(?:\.\d+)?)\s*(m|mb|mib|g|gb|gib)?$/i.exec(value.trim());
-    if (match) amount = Number(match[1]) * (/^g/i.test(match[2] ?? '') ? 1024 : 1);
-  }
-  if (!Number.isFinite(amount) || !(amount > 0) || amount > 1024 * 1024) throw new InvalidValue(expected);
-  return amount;
-}
-
-/** PM2's `max_memory_restart`: "300M", "1G", "512K", or a number of bytes. Returns MiB. */
-function pm2Memory(value: unknown): number {
-  const expected = 'a size like "300M", "1G", "512K", or a number of bytes';
-  let bytes = Number.NaN;
-  if (typeof value === 'number') bytes = value;
-  else if (typeof value === 'string') {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmg])?b?$/i.exec(value.trim());
-    const unit = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match?.[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
-    if (match) bytes = Number(match[1]) * unit;
-  }
-  if (!Number.isFinite(bytes) || !(bytes > 0)) throw new InvalidValue(expected);
-  return bytes / 1024 ** 2;
-}
-
-function readiness(value: unknown): Readiness {
-  if (value !== 'listening' && value !== 'message') throw new InvalidValue('"listening" or "message"');
-  return value;
-}
-
-function logFormat(value: unknown): LogFormat {
-  if (value !== 'text' && value !== 'json') throw new InvalidValue('"text" or "json"');
-  return value;
-}
-
-function listenAddress(value: unknown): string {
-  try {
-    parseListenAddress(value);
-  } catch (error) {
-    if (error instanceof InvalidOptionError) throw new InvalidValue('HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464 (port 0 to 65535)');
-    throw error;
-  }
-  return value as string;
-}
-
-/** One address or a list of them; a Unix socket's path is resolved against `directory`. */
-function listenAddresses(value: unknown, directory: string): string[] {
-  const items = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(items) || items.length === 0) throw new InvalidValue(`an address or an array of addresses: ${LISTEN_EXPECTED}`);
-  return items.map((item: unknown) => {
-    try {
-      return parseListenSpec(item, directory).text;
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw new InvalidValue(`${Array.isArray(value) ? 'each address ' : ''}${LISTEN_EXPECTED}${Array.isArray(value) ? `; ${JSON.stringify(item)} is not one` : ''}`);
-      throw error;
-    }
-  });
-}
-
-function boolean(value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidValue('true or false');
-  return value;
-}
-
-/** Variables as strings; numbers and booleans are written as text (PORT: 3000), as PM2 does. */
-function environment(value: unknown): Record<string, string> {
-  const expected = 'an object of strings (numbers and booleans are turned into text)';
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidValue(expected);
-  const env: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (item === undefined) continue;
-    if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') {
-      throw new InvalidValue(`${expected}; "${key}" is not one`);
-    }
-    env[key] = String(item);
-  }
-  return env;
-}
-
-/**
- * Splits a command-line string the way a shell would for simple cases: whitespace separates, '…' is literal, "…"
- * and a backslash escape. Undefined when a quote is left open.
- */
-export function splitArguments(line: string): string[] | undefined {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  for (let index = 0; index < line.length; index++) {
-    const char = line[index]!;
-    if (/\s/.test(char)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-      continue;
-    }
-    inWord = true;
-    if (char === "'") {
-      const end = line.indexOf("'", index + 1);
-      if (end < 0) return undefined;
-      word += line.slice(index + 1, end);
-      index = end;
-    } else if (char === '"') {
-      let closed = false;
-      for (index++; index < line.length; index++) {
-        const inner = line[index]!;
-        if (inner === '"') {
-          closed = true;
-          break;
-        }
-        if (inner === '\\' && index + 1 < line.length) word += line[++index];
-        else word += inner;
-      }
-      if (!closed) return undefined;
-    } else if (char === '\\' && index + 1 < line.length) {
-      word += line[++index];
-    } else {
-      word += char;
-    }
-  }
-  if (inWord) words.push(word);
-  return words;
-}
-
-/** An array of strings, or one string split like a command line ("--a 1 --b 2"). */
-function argumentList(value: unknown): string[] {
-  const expected = 'an array of strings, or one string of space-separated arguments';
-  if (typeof value === 'string') {
-    const words = splitArguments(value);
-    if (!words) throw new InvalidValue(`${expected} (a quote is left open)`);
-    return words;
-  }
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new InvalidValue(expected);
-  return [...value];
 }
 
 // ------------------------------------------------------------------ env files
@@ -306,81 +115,29 @@ export function readEnvFile(file: string): Record<string, string> {
 
 // ------------------------------------------------------------------ the zdt format
 
-interface FileContext {
-  /** The directory of the configuration file: relative paths in it are resolved against it. */
-  directory: string;
-}
-
-type Reader = (value: unknown, context: FileContext) => Settings;
-
-/** Every key of zdt.config.* and package.json "zdt"; the README's "Configuration file" table documents each. */
-const ZDT_KEYS = {
-  name: (value) => ({ name: text(value) }),
-  entry: (value) => ({ entry: text(value) }),
-  cwd: (value, { directory }) => ({ cwd: path.resolve(directory, text(value)) }),
-  workers: (value) => ({ workers: parseWorkerCount(value) }),
-  env: (value) => ({ env: environment(value) }),
-  envFile: (value, { directory }) => ({ envFile: path.resolve(directory, text(value)) }),
-  nodeArgs: (value) => ({ execArgv: argumentList(value) }),
-  execArgv: (value) => ({ execArgv: argumentList(value) }),
-  args: (value) => ({ args: argumentList(value) }),
-  ready: (value) => ({ readiness: readiness(value) }),
-  readyTimeout: (value) => ({ readyTimeoutMs: duration({ than: 0 })(value) }),
-  drainTimeout: (value) => ({ drainTimeoutMs: duration({ than: 0 })(value) }),
-  cleanupTimeout: (value) => ({ cleanupTimeoutMs: duration()(value) }),
-  heartbeatTimeout: (value) => ({
-    heartbeatTimeoutMs: duration({ than: DEFAULTS.heartbeatIntervalMs, why: `the ${DEFAULTS.heartbeatIntervalMs}ms ping interval` })(value),
-  }),
-  maxMemory: (value) => ({ maxMemoryMb: parseMemory(value) }),
-  batchSize: (value) => ({ rolloutBatchSize: wholeNumber(1, MAX_WORKERS)(value) }),
-  control: (value, { directory }) => ({ controlPath: path.resolve(directory, text(value)) }),
-  logFormat: (value) => ({ logFormat: logFormat(value) }),
-  autoDrain: (value) => ({ autoDrain: boolean(value) }),
-  metrics: (value) => ({ metrics: listenAddress(value) }),
-  listen: (value, { directory }) => ({ listen: listenAddresses(value, directory) }),
-  pidFile: (value, { directory }) => ({ pidFile: path.resolve(directory, text(value)) }),
-} satisfies Record<string, Reader>;
-
-/** The keys of zdt.config.* (`readFlag` checks a flag's value with the same rules). */
-export type ConfigKey = keyof typeof ZDT_KEYS;
-
 /** A flag's value, checked like the same key in a file; a bad one is a UsageError naming the flag and the value. */
-export function readFlag(flag: string, key: ConfigKey, value: string, workingDirectory: string): Settings {
-  const reader = ZDT_KEYS[key]!;
+export function readFlag(flag: string, key: string, value: string, workingDirectory: string): Settings {
+  const entry = settingByKey(key)!;
   // Numbers in a file are numbers; on the command line everything is text.
   const input = key === 'batchSize' && /^\d+$/.test(value) ? Number(value) : value;
   try {
-    return reader(input, { directory: workingDirectory });
+    return readSetting(entry, input, { directory: workingDirectory });
   } catch (error) {
     if (error instanceof InvalidValue) throw new UsageError(`${flag}: expected ${error.expected}, received ${JSON.stringify(value)}`);
     throw error;
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Runs one key's reader; a bad value becomes a ConfigError naming the key and the file. */
-function readKey(file: string, key: string, value: unknown, read: () => Settings): Settings {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof InvalidValue) throw new ConfigError(file, key, `expected ${error.expected}`, { received: value });
-    throw error;
-  }
-}
-
-function readZdtSettings(object: unknown, file: string, context: FileContext, prefix: string): Settings {
+function readZdtSettings(object: unknown, file: string, context: ReadContext, prefix: string): Settings {
   if (!isObject(object)) {
     throw new ConfigError(file, prefix ? prefix.slice(0, -1) : undefined, 'expected an object of settings', { received: object });
   }
   const settings: Settings = {};
   for (const [key, value] of Object.entries(object)) {
-    const reader: Reader | undefined = Object.hasOwn(ZDT_KEYS, key) ? ZDT_KEYS[key as ConfigKey] : undefined;
-    if (!reader) throw new ConfigError(file, `${prefix}${key}`, `unknown key; the keys are ${Object.keys(ZDT_KEYS).join(', ')}`);
+    const entry = settingByKey(key);
+    if (!entry) throw new ConfigError(file, `${prefix}${key}`, `unknown key; the keys are ${CONFIG_KEYS.join(', ')}`);
     if (value === undefined) continue;
-    Object.assign(settings, readKey(file, `${prefix}${key}`, value, () => reader(value, context)));
+    Object.assign(settings, readKey(file, `${prefix}${key}`, value, () => readSetting(entry, value, context)));
   }
   if (Object.hasOwn(object, 'nodeArgs') && Object.hasOwn(object, 'execArgv')) {
     throw new ConfigError(file, `${prefix}execArgv`, 'nodeArgs and execArgv are the same setting: keep one');
@@ -388,158 +145,7 @@ function readZdtSettings(object: unknown, file: string, context: FileContext, pr
   return settings;
 }
 
-// ------------------------------------------------------------------ the PM2 ecosystem format
-
-interface AppContext extends FileContext {
-  /** `--env <name>`: env_<name> is laid over env. */
-  envName: string | undefined;
-}
-
-/** PM2 fields zdt takes over (README "Coming from PM2" has the table). */
-const PM2_FIELDS: Record<string, (value: unknown, context: AppContext) => Settings> = {
-  name: (value) => ({ name: text(value) }),
-  script: (value) => ({ entry: text(value) }),
-  cwd: (value, { directory }) => ({ cwd: path.resolve(directory, text(value)) }),
-  args: (value) => ({ args: argumentList(value) }),
-  instances: (value) => ({ workers: pm2Instances(value) }),
-  exec_mode: (value) => {
-    if (typeof value !== 'string' || !/^(?:cluster|fork)(?:_mode)?$/.test(value)) throw new InvalidValue('"cluster" or "fork"');
-    return {};
-  },
-  env: (value) => ({ env: environment(value) }),
-  node_args: (value) => ({ execArgv: argumentList(value) }),
-  interpreter_args: (value) => ({ execArgv: argumentList(value) }),
-  max_memory_restart: (value) => ({ maxMemoryMb: pm2Memory(value) }),
-  kill_timeout: (value) => ({ drainTimeoutMs: duration({ than: 0 })(value) }),
-  wait_ready: (value) => (boolean(value) ? { readiness: 'message' } : {}),
-  listen_timeout: (value) => ({ readyTimeoutMs: duration({ than: 0 })(value) }),
-  port: (value) => {
-    if (typeof value !== 'number' && (typeof value !== 'string' || value === '')) throw new InvalidValue('a port number');
-    return { env: { PORT: String(value) } };
-  },
-};
-
-/** PM2 fields that mean nothing under zdt, with why: each one present is warned about once. */
-const PM2_IGNORED: Record<string, string> = {};
-function ignored(fields: string[], why: string): void {
-  for (const field of fields) PM2_IGNORED[field] = why;
-}
-ignored(['watch', 'ignore_watch', 'watch_delay', 'watch_options'], "zdt does not watch files: deploy, then run 'zdt reload'");
-ignored(
-  ['out_file', 'error_file', 'log_file', 'output', 'error', 'log', 'merge_logs', 'combine_logs', 'log_date_format', 'time', 'log_type', 'disable_logs'],
-  'zdt and the workers write to stdout/stderr: journald or docker logs keep them',
-);
-ignored(
-  ['autorestart', 'max_restarts', 'min_uptime', 'restart_delay', 'exp_backoff_restart_delay', 'stop_exit_codes'],
-  'zdt always restarts a crashed worker, with exponential back-off',
-);
-ignored(['cron_restart'], "zdt has no scheduled restarts: run 'zdt reload' from a systemd timer or cron");
-ignored(['shutdown_with_message'], 'zdt tells a worker to stop with its own message; the worker module drains on it and on SIGINT/SIGTERM');
-ignored(['instance_var', 'increment_var'], 'each worker gets ZDT_WORKER_ID (1..N) instead');
-ignored(['pid_file'], 'zdt runs in the foreground and writes no pid file');
-ignored(['source_map_support'], "set node_args: ['--enable-source-maps'] instead");
-ignored(['kill_retry_time', 'treekill'], 'a stopping worker is drained, then SIGKILLed at drain + cleanup + 1s');
-ignored(['filter_env'], 'workers inherit the environment zdt was started with, plus env');
-ignored(['vizion', 'post_update', 'force', 'namespace', 'automation', 'pmx', 'deep_monitoring', 'append_env_to_name', 'name_prefix', 'version', 'max_restarts_window'], 'a PM2-only feature');
-
-function pm2Instances(value: unknown): number {
-  const expected = 'a whole number, "max", 0 (all CPUs) or -N (all CPUs but N)';
-  if (value === 'max') return maxWorkers();
-  const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number)) throw new InvalidValue(expected);
-  // As PM2 means them: 0 is every CPU, -1 every CPU but one.
-  if (number <= 0) return Math.max(1, Math.min(MAX_WORKERS, availableParallelism() + number));
-  if (number > MAX_WORKERS) throw new InvalidValue(`${expected}, at most ${MAX_WORKERS}`);
-  return number;
-}
-
-interface MappedApp {
-  settings: Settings;
-  warnings: string[];
-}
-
-function mapPm2App(app: Record<string, unknown>, file: string, key: string, context: AppContext): MappedApp {
-  const settings: Settings = {};
-  const warnings: string[] = [];
-  const execArgv: string[] = [];
-  let env: Record<string, string> | undefined;
-  for (const [field, value] of Object.entries(app)) {
-    if (value === undefined) continue;
-    const fieldKey = `${key}.${field}`;
-    const mapper = Object.hasOwn(PM2_FIELDS, field) ? PM2_FIELDS[field] : undefined;
-    if (mapper) {
-      const { execArgv: more, env: variables, ...mapped } = readKey(file, fieldKey, value, () => mapper(value, context));
-      // node_args and interpreter_args add up; port adds PORT to env.
-      if (more) execArgv.push(...more);
-      if (variables) env = { ...env, ...variables };
-      Object.assign(settings, mapped);
-      if (field === 'exec_mode' && String(value).startsWith('fork')) {
-        warnings.push(`${fieldKey} "${String(value)}" ignored: zdt runs the app as node:cluster workers sharing the port (cluster mode)`);
-      }
-      continue;
-    }
-    if (field.startsWith('env_')) continue; // laid over env below when --env selects it
-    if (field === 'interpreter' || field === 'exec_interpreter') {
-      if (value !== 'node' && !(typeof value === 'string' && path.basename(value) === 'node')) {
-        warnings.push(`${fieldKey} ${JSON.stringify(value)} ignored: zdt runs the app with the node running zdt`);
-      }
-      continue;
-    }
-    const why = Object.hasOwn(PM2_IGNORED, field) ? PM2_IGNORED[field] : 'not a PM2 field zdt knows';
-    warnings.push(`${fieldKey} ignored: ${why}`);
-  }
-  if (context.envName !== undefined) {
-    const selected = `env_${context.envName}`;
-    if (!Object.hasOwn(app, selected)) {
-      const available = Object.keys(app).filter((field) => field.startsWith('env_'));
-      throw new UsageError(
-        `--env ${context.envName}: ${typeof app.name === 'string' ? `app "${app.name}"` : key} in ${file} has no ${selected}${available.length > 0 ? ` (it has ${available.join(', ')})` : ''}`,
-      );
-    }
-    env = { ...env, ...readKey(file, `${key}.${selected}`, app[selected], () => ({ env: environment(app[selected]) })).env };
-  }
-  // PM2 sets PORT from port over whatever env says.
-  if (env && Object.hasOwn(app, 'port') && app.port !== undefined) env.PORT = String(app.port);
-  if (env) settings.env = env;
-  if (execArgv.length > 0) settings.execArgv = execArgv;
-  if (settings.entry === undefined) throw new ConfigError(file, `${key}.script`, 'required: the app file to run');
-  // PM2 runs one instance unless told otherwise; zdt's own default (every CPU) would change what migrates.
-  settings.workers ??= 1;
-  return { settings, warnings };
-}
-
-function selectPm2App(object: Record<string, unknown>, file: string, selection: Selection, directory: string): MappedApp {
-  const apps = object.apps;
-  if (!Array.isArray(apps) || apps.length === 0) throw new ConfigError(file, 'apps', 'expected a non-empty array of apps', { received: apps });
-  const names = apps.map((app, index) => (isObject(app) && typeof app.name === 'string' ? app.name : `apps[${index}]`));
-  let index = 0;
-  if (selection.only !== undefined) {
-    const wanted = selection.only;
-    if (wanted.includes(',')) throw new UsageError(`--only ${JSON.stringify(wanted)}: one supervisor runs one app; name one of ${names.join(', ')}`);
-    index = names.indexOf(wanted);
-    if (index < 0) throw new UsageError(`--only ${JSON.stringify(wanted)}: no such app in ${file}; its apps: ${names.join(', ')}`);
-  } else if (apps.length > 1) {
-    throw new UsageError(`${file} has ${apps.length} apps (${names.join(', ')}); one supervisor runs one app: pick it with --only <name>`);
-  }
-  const app = apps[index];
-  const key = `apps[${index}]`;
-  if (!isObject(app)) throw new ConfigError(file, key, 'expected an object', { received: app });
-  const mapped = mapPm2App(app, file, key, { directory, envName: selection.envName });
-  const others = Object.keys(object).filter((field) => field !== 'apps');
-  for (const field of others) {
-    mapped.warnings.push(field === 'deploy' ? `${field} ignored: zdt does not deploy; it reloads what a deploy put on disk` : `${field} ignored: not a PM2 field zdt knows`);
-  }
-  return mapped;
-}
-
 // ------------------------------------------------------------------ loading files
-
-export interface Selection {
-  /** `--only <name>`: the app of a PM2 ecosystem file to run. */
-  only?: string;
-  /** `--env <name>`: the env_<name> of a PM2 ecosystem app. */
-  envName?: string;
-}
 
 export interface FileConfiguration {
   file: string;
@@ -620,6 +226,20 @@ export async function loadConfiguration(file: string, selection: Selection = {})
     return { file, format: 'pm2', directory, settings, warnings };
   }
   return { file, format: 'zdt', directory, settings: readZdtSettings(value, file, { directory }, ''), warnings: [] };
+}
+
+/**
+ * The `control` key of a configuration file, for the client commands: only that key is read and checked, so a
+ * client finds the socket of a supervisor started with this file. Undefined when the file sets none (a PM2
+ * ecosystem file has no such field).
+ */
+export async function controlPathFromFile(file: string): Promise<string | undefined> {
+  const value = await loadFile(file);
+  const object = path.basename(file) === 'package.json' && isObject(value) ? value.zdt : value;
+  if (!isObject(object) || Object.hasOwn(object, 'apps') || object.control === undefined) return undefined;
+  const key = path.basename(file) === 'package.json' ? 'zdt.control' : 'control';
+  const entry = settingByKey('control')!;
+  return readKey(file, key, object.control, () => readSetting(entry, object.control, { directory: path.dirname(file) })).controlPath;
 }
 
 // ------------------------------------------------------------------ merging with the command line
@@ -708,26 +328,7 @@ export class Configuration {
   }
 }
 
-/** Settings a reload cannot change, by the key that sets them in zdt.config.*. */
-export const RESTART_ONLY: ReadonlyArray<[keyof ResolvedSettings, string]> = [
-  ['entry', 'entry'],
-  ['cwd', 'cwd'],
-  ['readiness', 'ready'],
-  ['readyTimeoutMs', 'readyTimeout'],
-  ['drainTimeoutMs', 'drainTimeout'],
-  ['cleanupTimeoutMs', 'cleanupTimeout'],
-  ['heartbeatTimeoutMs', 'heartbeatTimeout'],
-  ['maxMemoryMb', 'maxMemory'],
-  ['rolloutBatchSize', 'batchSize'],
-  ['controlPath', 'control'],
-  ['logFormat', 'logFormat'],
-  ['autoDrain', 'autoDrain'],
-  ['metrics', 'metrics'],
-  ['listen', 'listen'],
-  ['pidFile', 'pidFile'],
-];
-
 /** The keys whose value differs between two reads and that only a restart (or `zdt upgrade`) applies. */
 export function restartOnlyChanges(before: ResolvedSettings, after: ResolvedSettings): string[] {
-  return RESTART_ONLY.filter(([field]) => JSON.stringify(before[field]) !== JSON.stringify(after[field])).map(([, key]) => key);
+  return RESTART_ONLY.filter(({ field }) => JSON.stringify(before[field]) !== JSON.stringify(after[field])).map(({ key }) => key);
 }

@@ -28,6 +28,8 @@ export type {
   ForkFunction,
   ForkSettings,
 } from './options.js';
+/** The settings reference (docs/reference/configuration.md) as a Markdown table, from the settings table. */
+export { renderSettingsTable } from './settings/reference.js';
 export { ControlServer, defaultControlPath, sendControlCommand, CONTROL_ENV } from './primary/control.js';
 export type { ControlCommand, ControlRequest, ControlResponse, ControlHandlers, ControlServerOptions, UpgradeRequest } from './primary/control.js';
 export {

@@ -3,20 +3,24 @@
  * that merges, validates and derives everything once. Nothing downstream
  * re-checks an option.
  */
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { realpathSync } from 'node:fs';
-import type { Worker as ClusterWorker } from 'node:cluster';
+import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
 import { parseListenSpec, type ListenOption } from './primary/listeners.js';
+import { InvalidValue, MAX_TIMER_MS, oneOf, parseListenAddress, wholeNumber } from './settings/parse.js';
+import { SETTING_OPTIONS } from './settings/table.js';
+import { createConsoleLogger, isLogger, silentLogger, type Logger } from './logger.js';
 
-/** pino-compatible: each method takes (message) or (object, message). */
-export interface Logger {
-  info(objectOrMessage: unknown, message?: string): void;
-  warn(objectOrMessage: unknown, message?: string): void;
-  error(objectOrMessage: unknown, message?: string): void;
-  debug(objectOrMessage: unknown, message?: string): void;
-}
+export { createConsoleLogger, createJsonLogger, type Logger } from './logger.js';
+import { logicalWorkingDirectory } from './working-directory.js';
+
+export { logicalWorkingDirectory } from './working-directory.js';
+export type { ForkFunction, ForkSettings } from './fork-seam.js';
+import { DEFAULTS } from './settings/defaults.js';
+
+export { DEFAULTS } from './settings/defaults.js';
+
+export { MAX_TIMER_MS, parseDuration, parseListenAddress } from './settings/parse.js';
 
 export type Readiness = 'listening' | 'message';
 
@@ -30,23 +34,6 @@ export interface BackoffOptions {
   multiplier?: number;
   /** Fraction of the delay added or removed at random, 0..1. @default 0.2 */
   jitter?: number;
-}
-
-/**
- * Test seam: replaces `cluster.fork()` so state-machine tests can drive fake
- * workers. Real use never sets it.
- */
-export type ForkFunction = (settings: ForkSettings) => ClusterWorker;
-
-export interface ForkSettings {
-  exec: string;
-  args: string[];
-  execArgv: string[];
-  cwd: string;
-  silent: boolean;
-  env: Record<string, string>;
-  /** Set when the supervisor owns listening sockets: stdin/out/err, 'ipc', then one descriptor per socket. */
-  stdio?: Array<string | number>;
 }
 
 export interface SupervisorOptions {
@@ -189,25 +176,6 @@ export interface ResolvedReloadUpdate {
   workers?: number;
 }
 
-export const DEFAULTS = {
-  args: [] as readonly string[],
-  env: {} as Readonly<Record<string, string>>,
-  execArgv: [] as readonly string[],
-  /** Resolved at call time so the value matches the machine running the supervisor. */
-  workers: (): number => availableParallelism(),
-  readiness: 'listening' as Readiness,
-  readyTimeoutMs: 30_000,
-  drainTimeoutMs: 30_000,
-  cleanupTimeoutMs: 5_000,
-  backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 } as Readonly<ResolvedBackoff>,
-  minUptimeMs: 1_000,
-  rolloutBatchSize: 1,
-  heartbeatIntervalMs: 1_000,
-  heartbeatTimeoutMs: 5_000,
-  maxMemoryMb: 0,
-  silent: false,
-  autoDrain: true,
-} as const;
 
 /** Left between the end of a worker's cleanup window and its SIGKILL, for process.exit itself. */
 export const KILL_MARGIN_MS = 1_000;
@@ -215,11 +183,21 @@ export const KILL_MARGIN_MS = 1_000;
 /** Used for the RSS check when pings are off but a memory limit is set. */
 const MEMORY_CHECK_FALLBACK_MS = 5_000;
 
+/** The settings table's options, and those only the API sets. */
 const KNOWN_OPTIONS = new Set([
-  'entry', 'args', 'env', 'cwd', 'execArgv', 'workers', 'readiness', 'readyTimeoutMs', 'drainTimeoutMs',
-  'cleanupTimeoutMs', 'backoff', 'minUptimeMs', 'rolloutBatchSize', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxMemoryMb',
-  'logger', 'silent', 'autoDrain', 'metrics', 'metricsFd', 'listen', 'fork',
+  ...SETTING_OPTIONS,
+  ...['backoff', 'minUptimeMs', 'heartbeatIntervalMs', 'logger', 'silent', 'metricsFd', 'fork'],
 ]);
+
+/** A value read by a settings-table parser; what it does not fit is an InvalidOptionError naming the option. */
+function parsed<Value>(option: string, value: unknown, parse: (value: unknown) => Value): Value {
+  try {
+    return parse(value);
+  } catch (error) {
+    if (error instanceof InvalidValue) throw new InvalidOptionError(option, error.expected, value);
+    throw error;
+  }
+}
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -227,12 +205,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function integer(option: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
-    throw new InvalidOptionError(option, `an integer ${range}`, value);
-  }
-  return value;
+  return value === undefined ? fallback : parsed(option, value, wholeNumber(min, max));
 }
 
 /** A duration in ms that a node timer can honour. */
@@ -256,76 +229,6 @@ function stringArray(option: string, value: unknown, fallback: readonly string[]
   return [...value];
 }
 
-function isLogger(value: unknown): value is Logger {
-  return (
-    isPlainObjectOrInstance(value) &&
-    ['info', 'warn', 'error', 'debug'].every((level) => typeof (value as Record<string, unknown>)[level] === 'function')
-  );
-}
-
-function isPlainObjectOrInstance(value: unknown): value is object {
-  return typeof value === 'object' && value !== null;
-}
-
-/** Writes `zdt <level> <message> key=value…` lines to stderr; used when no logger is given. */
-export function createConsoleLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
-  const write = (level: string) => (objectOrMessage: unknown, message?: string) => {
-    let text: string;
-    if (typeof objectOrMessage === 'string') {
-      text = objectOrMessage;
-    } else {
-      const fields = isPlainObject(objectOrMessage)
-        ? Object.entries(objectOrMessage)
-            .filter(([, value]) => value !== undefined)
-            .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-            .join(' ')
-        : String(objectOrMessage);
-      // Structured fields are for machine loggers; a human reads the message, which names what matters.
-      text = message ?? fields;
-    }
-    stream.write(`zdt ${new Date().toISOString()} ${level.padEnd(5)} ${text}\n`);
-  };
-  return { info: write('info'), warn: write('warn'), error: write('error'), debug: () => {} };
-}
-
-/**
- * Writes one JSON object per line: `time` (ISO), `level`, `msg`, then the structured fields the supervisor passes
- * (workerId, pid, generation...). For log collectors that parse JSON (journald with a JSON parser, Loki, Datadog).
- */
-export function createJsonLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
-  const write = (level: string) => (objectOrMessage: unknown, message?: string) => {
-    const fields = isPlainObject(objectOrMessage) ? objectOrMessage : {};
-    const msg = typeof objectOrMessage === 'string' ? objectOrMessage : (message ?? (isPlainObject(objectOrMessage) ? '' : String(objectOrMessage)));
-    const { time: _time, level: _level, msg: _msg, ...rest } = fields;
-    let line: string;
-    try {
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...rest });
-    } catch {
-      // A field that cannot be serialized (a cycle) must not lose the line.
-      line = JSON.stringify({ time: new Date().toISOString(), level, msg });
-    }
-    stream.write(`${line}\n`);
-  };
-  return { info: write('info'), warn: write('warn'), error: write('error'), debug: () => {} };
-}
-
-/**
- * process.cwd() is always the resolved directory; a shell started in `/srv/app/current` keeps that path in
- * $PWD. Using it makes the next fork follow a switched `current` symlink instead of the old release.
- */
-export function logicalWorkingDirectory(): string {
-  const physical = process.cwd();
-  const logical = process.env.PWD;
-  if (!logical || !path.isAbsolute(logical) || logical === physical) return physical;
-  try {
-    return realpathSync(logical) === physical ? logical : physical;
-  } catch {
-    return physical;
-  }
-}
-
-const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
-
 export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (!isPlainObject(options)) throw new InvalidOptionError('options', 'an object', options);
   for (const key of Object.keys(options)) {
@@ -340,25 +243,8 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
 
   const env = resolveEnv(options.env);
 
-  const readiness = options.readiness ?? DEFAULTS.readiness;
-  if (readiness !== 'listening' && readiness !== 'message') {
-    throw new InvalidOptionError('readiness', '"listening" or "message"', readiness);
-  }
-
-  const backoffInput = options.backoff ?? {};
-  if (!isPlainObject(backoffInput)) throw new InvalidOptionError('backoff', 'an object', backoffInput);
-  for (const key of Object.keys(backoffInput)) {
-    if (!KNOWN_BACKOFF.has(key)) throw new InvalidOptionError(`backoff.${key}`, 'initialMs, maxMs, multiplier or jitter', key);
-  }
-  const backoff: ResolvedBackoff = {
-    initialMs: duration('backoff.initialMs', backoffInput.initialMs, DEFAULTS.backoff.initialMs, 1),
-    maxMs: duration('backoff.maxMs', backoffInput.maxMs, DEFAULTS.backoff.maxMs, 1),
-    multiplier: number('backoff.multiplier', backoffInput.multiplier, DEFAULTS.backoff.multiplier, 1, 100),
-    jitter: number('backoff.jitter', backoffInput.jitter, DEFAULTS.backoff.jitter, 0, 1),
-  };
-  if (backoff.maxMs < backoff.initialMs) {
-    throw new InvalidOptionError('backoff.maxMs', `a number >= backoff.initialMs (${backoff.initialMs})`, backoff.maxMs);
-  }
+  const readiness = parsed('readiness', options.readiness ?? DEFAULTS.readiness, oneOf('listening', 'message'));
+  const backoff = resolveBackoff(options.backoff);
 
   const heartbeatIntervalMs = duration('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 0);
   const heartbeatTimeoutMs = duration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs, 1);
@@ -370,12 +256,6 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     );
   }
   const maxMemoryMb = number('maxMemoryMb', options.maxMemoryMb, DEFAULTS.maxMemoryMb, 0, Number.MAX_SAFE_INTEGER);
-
-  let logger: Logger;
-  if (options.logger === false) logger = silentLogger;
-  else if (options.logger === undefined) logger = createConsoleLogger();
-  else if (isLogger(options.logger)) logger = options.logger;
-  else throw new InvalidOptionError('logger', 'an object with info, warn, error and debug methods, or false', options.logger);
 
   if (options.silent !== undefined && typeof options.silent !== 'boolean') {
     throw new InvalidOptionError('silent', 'a boolean', options.silent);
@@ -419,7 +299,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     maxMemoryMb,
     maxMemoryBytes: Math.round(maxMemoryMb * 1024 * 1024),
     monitorIntervalMs: heartbeatIntervalMs > 0 ? heartbeatIntervalMs : maxMemoryMb > 0 ? MEMORY_CHECK_FALLBACK_MS : 0,
-    logger,
+    logger: resolveLogger(options.logger),
     silent: options.silent ?? DEFAULTS.silent,
     autoDrain: options.autoDrain ?? DEFAULTS.autoDrain,
     metrics: options.metrics === undefined ? undefined : parseListenAddress(options.metrics, 'metrics'),
@@ -427,6 +307,31 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     listen: resolveListen(options.listen, path.resolve(cwd)),
     fork: options.fork,
   };
+}
+
+function resolveBackoff(value: BackoffOptions | undefined): ResolvedBackoff {
+  const backoffInput = value ?? {};
+  if (!isPlainObject(backoffInput)) throw new InvalidOptionError('backoff', 'an object', backoffInput);
+  for (const key of Object.keys(backoffInput)) {
+    if (!KNOWN_BACKOFF.has(key)) throw new InvalidOptionError(`backoff.${key}`, 'initialMs, maxMs, multiplier or jitter', key);
+  }
+  const backoff: ResolvedBackoff = {
+    initialMs: duration('backoff.initialMs', backoffInput.initialMs, DEFAULTS.backoff.initialMs, 1),
+    maxMs: duration('backoff.maxMs', backoffInput.maxMs, DEFAULTS.backoff.maxMs, 1),
+    multiplier: number('backoff.multiplier', backoffInput.multiplier, DEFAULTS.backoff.multiplier, 1, 100),
+    jitter: number('backoff.jitter', backoffInput.jitter, DEFAULTS.backoff.jitter, 0, 1),
+  };
+  if (backoff.maxMs < backoff.initialMs) {
+    throw new InvalidOptionError('backoff.maxMs', `a number >= backoff.initialMs (${backoff.initialMs})`, backoff.maxMs);
+  }
+  return backoff;
+}
+
+function resolveLogger(value: Logger | false | undefined): Logger {
+  if (value === false) return silentLogger;
+  if (value === undefined) return createConsoleLogger();
+  if (isLogger(value)) return value;
+  throw new InvalidOptionError('logger', 'an object with info, warn, error and debug methods, or false', value);
 }
 
 function resolveListen(value: unknown, cwd: string): ListenOption[] {
@@ -461,16 +366,6 @@ function resolveEnv(value: unknown, option = 'env'): Record<string, string> {
   return env;
 }
 
-/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 to 65535. */
-export function parseListenAddress(value: unknown, option = 'metrics'): { host: string; port: number } {
-  const expected = 'HOST:PORT, such as 127.0.0.1:9464 or [::1]:9464 (port 0 to 65535)';
-  if (typeof value !== 'string') throw new InvalidOptionError(option, expected, value);
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s\[\]]*)):(\d{1,5})$/.exec(value.trim());
-  const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port > 65_535) throw new InvalidOptionError(option, expected, value);
-  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
-}
-
 const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers']);
 
 /** Validates what a reload may change, with the same rules and messages as the supervisor options. */
@@ -485,34 +380,4 @@ export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate 
   if (update.execArgv !== undefined) resolved.execArgv = stringArray('execArgv', update.execArgv, []);
   if (update.workers !== undefined) resolved.workers = integer('workers', update.workers, 1, 1, 1024);
   return resolved;
-}
-
-/**
- * The longest delay a node timer honours (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. Every duration
- * option is checked against it.
- */
-export const MAX_TIMER_MS = 2_147_483_647;
-
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000 } as const;
-
-/**
- * Parses a CLI duration: `500ms`, `30s`, `2m`, or a plain number of milliseconds.
- * `option` names the flag in the error.
- */
-export function parseDuration(value: string | number, option = 'duration'): number {
-  const expected = `a duration like 500ms, 30s, 2m or a number of milliseconds, at most ${MAX_TIMER_MS}ms (about 24.8 days)`;
-  let milliseconds: number;
-  if (typeof value === 'number') {
-    milliseconds = Math.round(value);
-  } else {
-    const match = typeof value === 'string' ? DURATION_PATTERN.exec(value.trim()) : null;
-    if (!match) throw new InvalidOptionError(option, expected, value);
-    const unit = (match[2] ?? 'ms') as keyof typeof UNIT_MS;
-    milliseconds = Math.round(Number(match[1]) * UNIT_MS[unit]);
-  }
-  if (!Number.isFinite(milliseconds) || milliseconds < 0 || milliseconds > MAX_TIMER_MS) {
-    throw new InvalidOptionError(option, expected, value);
-  }
-  return milliseconds;
 }

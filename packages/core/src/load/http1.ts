@@ -9,7 +9,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { answerBreach, CONTRACT_ROUTES, echoBody, echoData, pidIn, reasonOf, routeFor, type Route } from './routes.js';
-import { Tally, type LoadProgress, type RunningLoad } from './tally.js';
+import { Tally, type RunningLoad } from './tally.js';
 
 export const BUCKET_MS = 100;
 

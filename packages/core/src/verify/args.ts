@@ -2,6 +2,7 @@
  * `zdt verify`'s command line: its own flags, the `zdt start` flags it passes on unchanged, and the help text. Every
  * bad value is a UsageError naming the flag and the value received (exit 2).
  */
+import { START_FLAGS } from '../cli/arguments.js';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../options.js';
@@ -72,11 +73,13 @@ Exit status: 0 nothing failed that should not; 1 a request failed (by cause), a 
 setup check failed, or the app did not start (the cause is printed); 2 bad usage.
 `;
 
-/** The `zdt start` flags verify accepts and passes on as given. */
-const START_STRING_FLAGS = [
-  'config', 'only', 'env-file', 'node-args', 'cwd', 'name', 'workers', 'ready', 'ready-timeout', 'drain-timeout',
-  'cleanup-timeout', 'heartbeat-timeout', 'max-memory', 'batch-size', 'log-format',
-] as const;
+/**
+ * The `zdt start` flags verify accepts and passes on as given: those of `zdt start` itself (from the settings table),
+ * but the control socket, which verify keeps private; `--env`, `--listen` and the auto-drain pair are passed apart.
+ */
+const START_STRING_FLAGS = Object.entries(START_FLAGS)
+  .filter(([name, spec]) => spec.type === 'string' && !('multiple' in spec) && name !== 'control')
+  .map(([name]) => name);
 
 export const TRAFFIC_KINDS = ['keep-alive', 'close', 'fetch', 'pipelined', 'h2'] as const;
 export type TrafficKind = (typeof TRAFFIC_KINDS)[number];
@@ -111,7 +114,7 @@ export interface VerifyPlan {
 const string = { type: 'string' } as const;
 const flag = { type: 'boolean' } as const;
 const OPTIONS = {
-  ...(Object.fromEntries(START_STRING_FLAGS.map((name) => [name, string])) as Record<(typeof START_STRING_FLAGS)[number], typeof string>),
+  ...(Object.fromEntries(START_STRING_FLAGS.map((name) => [name, string])) as Record<string, typeof string>),
   env: { type: 'string', multiple: true },
   listen: { type: 'string', multiple: true },
   'auto-drain': flag,
@@ -153,7 +156,8 @@ export function parseVerifyArgs(argv: string[]): VerifyPlan | undefined {
   if (values.help) return undefined;
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; put app arguments after --`);
   const startArgs = [...positionals];
-  for (const name of START_STRING_FLAGS) if (values[name] !== undefined) startArgs.push(`--${name}`, values[name]!);
+  const given = values as Record<string, unknown>;
+  for (const name of START_STRING_FLAGS) if (typeof given[name] === 'string') startArgs.push(`--${name}`, given[name] as string);
   for (const item of values.env ?? []) startArgs.push('--env', item);
   for (const item of values.listen ?? []) startArgs.push('--listen', item);
   if (values['auto-drain']) startArgs.push('--auto-drain');

@@ -3,27 +3,10 @@
  * and cleanup budgets, ready timeout) and for the user's env file, which each release copies.
  */
 import path from 'node:path';
-import { UsageError } from '../errors.js';
 import { logicalWorkingDirectory, DEFAULTS } from '../options.js';
-import { Configuration, findConfigurationFile, isConfigurationFileName, readFlag, type ConfigKey, type Settings } from '../config.js';
+import { Configuration, findConfigurationFile, isConfigurationFileName } from '../config.js';
+import { commandLineSettings } from '../cli/arguments.js';
 import type { VerifyPlan } from './args.js';
-
-/** The passed-on flags that are settings, by the key `readFlag()` checks them as. */
-const SETTING_FLAGS: Record<string, ConfigKey> = {
-  cwd: 'cwd',
-  name: 'name',
-  workers: 'workers',
-  'env-file': 'envFile',
-  'node-args': 'nodeArgs',
-  ready: 'ready',
-  'ready-timeout': 'readyTimeout',
-  'drain-timeout': 'drainTimeout',
-  'cleanup-timeout': 'cleanupTimeout',
-  'heartbeat-timeout': 'heartbeatTimeout',
-  'max-memory': 'maxMemory',
-  'batch-size': 'batchSize',
-  'log-format': 'logFormat',
-};
 
 export interface AppSettings {
   envFile: string | undefined;
@@ -37,19 +20,8 @@ export interface AppSettings {
 export async function readAppSettings(plan: VerifyPlan): Promise<AppSettings> {
   const { positional, values } = plan.start;
   const workingDirectory = logicalWorkingDirectory();
-  const commandLine: Settings = {};
-  for (const [flag, key] of Object.entries(SETTING_FLAGS)) {
-    const value = values[flag];
-    if (typeof value === 'string') Object.assign(commandLine, readFlag(`--${flag}`, key, value, workingDirectory));
-  }
-  for (const address of (values.listen as string[] | undefined) ?? []) readFlag('--listen', 'listen', address, workingDirectory);
-  let envName: string | undefined;
-  for (const item of (values.env as string[] | undefined) ?? []) {
-    const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(item);
-    if (assignment) commandLine.env = { ...commandLine.env, [assignment[1]!]: assignment[2]! };
-    else if (/^[\w.-]+$/.test(item) && envName === undefined) envName = item;
-    else throw new UsageError(`--env: expected KEY=VALUE, or once the NAME of a PM2 ecosystem app's env_NAME, received ${JSON.stringify(item)}`);
-  }
+  // The same reading of the flags as `zdt start`'s (cli/arguments.ts, from the settings table).
+  const { settings: commandLine, envName } = commandLineSettings(values as Record<string, string | boolean | string[] | undefined>, workingDirectory);
   const positionalIsConfig = positional !== undefined && isConfigurationFileName(positional);
   if (positional !== undefined && !positionalIsConfig) commandLine.entry = positional;
   const named = (values.config as string | undefined) ?? (positionalIsConfig ? positional : undefined);

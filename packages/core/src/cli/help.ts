@@ -1,0 +1,106 @@
+/** The text of `zdt --help` and of each command's --help; the options of `zdt start` come from the settings table. */
+import { startHelpOptions } from '../settings/reference.js';
+
+export const HELP = {
+  main: `Usage: zdt <command> [options]
+
+Commands:
+  start [entry|config]  run the app under the supervisor, in the foreground
+  reload                re-read the configuration, then replace every worker start-first
+  scale N               add or remove workers start-first, leaving the others alone
+  upgrade               hand the listening sockets to a new supervisor (a new zdt or Node.js), then exit
+  status                show the supervisor, the app and its workers
+  stop                  drain every worker and stop the supervisor
+  verify [entry|config] run the app, deploy it under real traffic, fail on any request a client would notice
+
+Run 'zdt <command> --help' for a command's options.
+The control socket defaults to $ZDT_CONTROL; else, for root, /run/zdt/zdt.sock; else $XDG_RUNTIME_DIR/zdt.sock;
+else <tmpdir>/zdt-<uid>/zdt.sock. zdt only uses a socket that is yours, in a directory only you can write to
+(exit 2 with ERR_ZDT_CONTROL_UNTRUSTED otherwise). Every command finds the socket the same way: --control PATH,
+else the 'control' key of the configuration file (--config FILE, else the one in the working directory), else
+$ZDT_CONTROL, else the default above.
+`,
+  start: `Usage: zdt start [<entry> | <config file>] [options] [-- app args]
+
+Runs the app as N cluster workers and keeps them serving through crashes and reloads.
+Prints each step. SIGUSR2 or SIGHUP reloads; SIGTERM or SIGINT stops (a second one forces).
+
+The settings come from the flags below and from a configuration file: --config FILE, a
+*.config.{js,mjs,cjs} or .json file given instead of the entry (a PM2 ecosystem file too),
+else zdt.config.{js,mjs,cjs,json} or the "zdt" field of package.json in the working
+directory. A flag wins over the file. Without <entry>, the file's entry (or script) runs.
+
+Options:
+${startHelpOptions()}
+
+DUR: 500ms, 30s, 2m, or a number of milliseconds (at most 2147483647ms).
+Exit status: 0 after a clean stop, 1 when the start failed (the cause is printed) or a
+stop was forced, 2 for bad usage or a bad configuration (ERR_ZDT_CONFIG names the key and
+the file), 3 when the stop cut requests at the drain deadline.
+`,
+  reload: `Usage: zdt reload [--control PATH] [--config FILE]
+
+Re-reads the configuration file and env file, then forks a replacement for every worker from
+the code now on disk with the new env, args, node arguments and worker count, waits until it
+is ready, and drains the old one. Prints progress. If a new worker fails before it is ready,
+the rollout stops and every worker it already replaced is rolled back, start-first, to the
+last generation that was fully ready; the last line says what serves afterwards.
+A reload during a rollout queues one more rollout; further requests join that one.
+
+Exit status: 0 every worker runs the new generation and every old one drained cleanly;
+1 the rollout failed (rolled back, or not yet: the message says which generation each
+worker runs) or no supervisor answered; 2 bad usage, an untrusted control socket, or a
+configuration that no longer loads (ERR_ZDT_CONFIG: nothing was changed, the workers keep
+serving); 3 every worker runs the new generation but old workers were cut at the drain
+deadline (ERR_ZDT_REQUESTS_CUT names them).
+`,
+  scale: `Usage: zdt scale N|max [--control PATH] [--config FILE]
+
+Sets the number of workers. New workers run the generation serving now and are ready before
+the command returns; removed workers (the highest ids) are drained. The other workers are
+not touched. A later 'zdt reload' keeps this count unless the configuration file's workers
+value changed.
+
+Exit status: 0 done; 1 a new worker failed before it was ready (ERR_ZDT_SCALE_FAILED: the
+workers added for it were removed again) or no supervisor answered; 2 bad usage (N is not a
+whole number from 1 to 1024 or "max"); 3 done, but removed workers were cut at the drain
+deadline (ERR_ZDT_REQUESTS_CUT names them).
+`,
+  status: `Usage: zdt status [--control PATH] [--config FILE] [--json]
+
+Shows the app's name and where its configuration came from, the supervisor state and uptime,
+which generation each worker serves (and "mixed generations" while a rollback is retried),
+the last rollout with its rollback and any cut requests, and each worker: id, pid,
+generation, state, uptime, restarts, CPU time used since its fork, RSS, and any crash loop.
+`,
+  upgrade: `Usage: zdt upgrade [--node PATH] [--timeout DUR] [--control PATH] [--config FILE]
+
+Starts a new supervisor ('zdt start' with the same arguments, working directory and environment,
+re-reading the configuration; with the zdt now installed at the same path, on the Node.js at
+--node PATH or else the same one) as a detached process that inherits the listening sockets.
+Its workers accept on the same sockets as the old ones: both serve until every new worker is
+ready. Then the new supervisor takes over the control socket and the PID file, the old workers
+drain, and the old supervisor exits. If the new supervisor fails before it is ready (exits,
+throws at boot, or is not ready within --timeout), it is stopped and the old one keeps serving.
+Needs listening sockets the supervisor owns (--listen, or systemd socket activation).
+One upgrade at a time; a reload or scale during one is refused.
+
+Options:
+  --node PATH              the Node.js binary of the new supervisor (default: the same)
+  --timeout DUR            how long the new supervisor may take to be ready (default: the
+                           ready timeout + 30s)
+
+Exit status: 0 the new supervisor serves and every old worker drained cleanly; 1 the upgrade
+failed (ERR_ZDT_UPGRADE_FAILED: the old supervisor keeps serving), another one is under way
+(ERR_ZDT_UPGRADE_IN_PROGRESS), or no supervisor answered; 2 bad usage; 3 the new supervisor
+serves but old workers were cut at the drain deadline (ERR_ZDT_REQUESTS_CUT).
+`,
+  stop: `Usage: zdt stop [--control PATH] [--config FILE]
+
+Drains every worker in parallel (SIGKILL at drain + cleanup + 1s) and stops the supervisor.
+Exit status: 0 stopped cleanly, 1 no supervisor answered, 2 bad usage, 3 stopped but
+requests were cut at the drain deadline (ERR_ZDT_REQUESTS_CUT names the workers).
+`,
+} as const;
+
+export type Command = keyof typeof HELP;
