@@ -51,6 +51,18 @@ export class MetricsServer {
    * Listens on `address`, or on the listening socket already open at `inheritedFd` (the previous supervisor's).
    * Bound through node's own server handle so the descriptor is known and can be handed on.
    */
+  /** listen(), with an error that names the address, and the address logged once bound. */
+  async open(address: ListenAddress, inheritedFd: number | undefined, log: { info: (data: object, message: string) => void }): Promise<ListenAddress> {
+    let bound: ListenAddress;
+    try {
+      bound = await this.listen(address, inheritedFd);
+    } catch (error) {
+      throw new Error(`the metrics endpoint could not listen on ${address.host}:${address.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    log.info(bound, `metrics on http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`);
+    return bound;
+  }
+
   listen(address: ListenAddress, inheritedFd?: number): Promise<ListenAddress> {
     return new Promise((resolve, reject) => {
       const create = (net as unknown as { _createServerHandle?: (...args: Array<string | number | null | undefined>) => { fd: number } | number })._createServerHandle;

@@ -162,7 +162,8 @@ function batches<T>(items: readonly T[], size: number): T[][] {
   return result;
 }
 
-async function collectCuts(retired: Array<{ handle: WorkerHandle; exit: Promise<WorkerExit> }>): Promise<CutReport[]> {
+/** The workers among `retired` that were still serving at their drain deadline (cut or killed), once they exited. */
+export async function collectCuts(retired: Array<{ handle: WorkerHandle; exit: Promise<WorkerExit> | WorkerExit }>): Promise<CutReport[]> {
   const exits = await Promise.all(retired.map(({ exit }) => exit));
   const cuts: CutReport[] = [];
   retired.forEach(({ handle }, index) => {

@@ -3,7 +3,7 @@
  * it one at a time. Removing slots drains their workers; what those drains cut is reported.
  */
 import type { ResolvedOptions } from '../options.js';
-import type { CutReport } from './rollout.js';
+import { collectCuts, type CutReport } from './rollout.js';
 import { Slot } from './slot.js';
 
 type Logger = ResolvedOptions['logger'];
@@ -58,14 +58,7 @@ export class SlotTable {
         }),
       ),
     );
-    const cuts: CutReport[] = [];
-    for (const item of retiring) {
-      if (!item) continue;
-      const cut = item.handle.drainOutcome?.cut;
-      if (item.exit.killedAtDeadline || (cut ?? 0) > 0) {
-        cuts.push({ workerId: item.handle.id, pid: item.handle.pid, generation: item.handle.generation, cut, killed: item.exit.killedAtDeadline });
-      }
-    }
+    const cuts = await collectCuts(retiring.filter((item) => item !== undefined));
     return { removed: removed.map((slot) => slot.id), cuts };
   }
 }

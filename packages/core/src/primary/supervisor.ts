@@ -34,6 +34,7 @@ import { SlotTable } from './slot-table.js';
 import { crashLoops, workerStatuses } from './status.js';
 import { AppMetricsCollector } from './metrics-collection.js';
 import {
+  collectCuts,
   describeExit,
   describeNotReady,
   servingBySlot,
@@ -191,15 +192,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
       }
       if (this.options.metrics) {
-        const server = new MetricsServer(() => this.metricsText());
-        this.metricsServer = server;
-        try {
-          this.metricsBound = await server.listen(this.options.metrics, this.options.metricsFd);
-        } catch (error) {
-          const { host, port } = this.options.metrics;
-          throw new Error(`the metrics endpoint could not listen on ${host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-        }
-        this.log.info(this.metricsBound, `metrics on http://${this.metricsBound.host.includes(':') ? `[${this.metricsBound.host}]` : this.metricsBound.host}:${this.metricsBound.port}/metrics`);
+        this.metricsServer = new MetricsServer(() => this.metricsText());
+        this.metricsBound = await this.metricsServer.open(this.options.metrics, this.options.metricsFd, this.log);
       }
       const release = resolveRelease(0, cwd, entryPath, this.deployments.settings);
       const results = await Promise.all(this.slots.map((slot) => slot.exclusive(() => this.step(slot, release, 'stop'))));
@@ -393,14 +387,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     while (this.handles.size > 0) {
       const handles = [...this.handles];
       const reason = this.handedOver ? 'upgrade' : 'stop';
-      const exits = await Promise.all(handles.map((handle) => (force ? handle.kill('forced') : handle.stop(reason, killAfterMs))));
-      handles.forEach((handle, index) => {
-        const exit = exits[index]!;
-        const cut = handle.drainOutcome?.cut;
-        if (exit.killedAtDeadline || (cut ?? 0) > 0) {
-          cuts.push({ workerId: handle.id, pid: handle.pid, generation: handle.generation, cut, killed: exit.killedAtDeadline });
-        }
-      });
+      cuts.push(...(await collectCuts(handles.map((handle) => ({ handle, exit: force ? handle.kill('forced') : handle.stop(reason, killAfterMs) })))));
     }
     await this.metricsServer?.close();
     // Handed over: the new supervisor has these sockets (and a Unix socket's file): only this process's copies close.

@@ -14,6 +14,7 @@ import {
   type LoadProgress,
   type Route,
 } from '../load/index.js';
+import { MAX_TIMER_MS } from '../settings/parse.js';
 import type { TrafficKind } from './args.js';
 
 /** Tried in order when no --route is given; the first that answers 200 is used. */
@@ -78,7 +79,7 @@ export async function chooseRoutes(given: Route[] | undefined, protocol: 'h1' | 
 }
 
 export function startTraffic(kinds: TrafficKind[], routes: Route[], host: string, port: number, clients: number): RunningKind[] {
-  const common = { host, port, routes, durationMs: 2_147_483_647, maxRequestsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+  const common = { host, port, routes, durationMs: MAX_TIMER_MS, maxRequestsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
   const running: RunningKind[] = [];
   for (const kind of kinds) {
     if (kind === 'keep-alive' || kind === 'close') {

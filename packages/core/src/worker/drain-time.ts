@@ -5,7 +5,9 @@
  * hooks get the cleanup window after the drain window, whatever the app's own limit.
  */
 import { WORKER_ENV } from '../protocol.js';
-import { MAX_TIMER_MS, WORKER_DEFAULTS } from './options.js';
+import { DEFAULTS } from '../settings/defaults.js';
+import { readEnvMilliseconds } from '../settings/parse.js';
+import { WORKER_DEFAULTS } from './options.js';
 
 /** The supervisor's time limits, read once from the environment it forked this worker with. */
 export interface SupervisorWindows {
@@ -15,21 +17,12 @@ export interface SupervisorWindows {
   cleanupTimeoutMs: number;
 }
 
-/** The supervisor's own default, for a supervisor that does not set `ZDT_CLEANUP_TIMEOUT_MS`. */
-const SUPERVISOR_CLEANUP_TIMEOUT_MS = 5_000;
-
-function readMilliseconds(value: string | undefined): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const milliseconds = Number(value);
-  return Number.isFinite(milliseconds) && milliseconds >= 0 && milliseconds <= MAX_TIMER_MS ? milliseconds : undefined;
-}
-
 /** Undefined when not forked by a zero-downtime supervisor (or by one that gave no drain timeout). */
 export function readSupervisorWindows(environment: NodeJS.ProcessEnv): SupervisorWindows | undefined {
   if (environment[WORKER_ENV.supervised] !== '1') return undefined;
-  const drainTimeoutMs = readMilliseconds(environment[WORKER_ENV.drainTimeoutMs]);
+  const drainTimeoutMs = readEnvMilliseconds(environment[WORKER_ENV.drainTimeoutMs]);
   if (drainTimeoutMs === undefined) return undefined;
-  const cleanupTimeoutMs = readMilliseconds(environment[WORKER_ENV.cleanupTimeoutMs]) ?? SUPERVISOR_CLEANUP_TIMEOUT_MS;
+  const cleanupTimeoutMs = readEnvMilliseconds(environment[WORKER_ENV.cleanupTimeoutMs]) ?? DEFAULTS.cleanupTimeoutMs;
   return { drainTimeoutMs, cleanupTimeoutMs };
 }
 

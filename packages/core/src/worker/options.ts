@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
+import { MAX_TIMER_MS } from '../settings/parse.js';
 
 /** pino-compatible logger: each method takes `(object | message, message?)`. */
 export interface WorkerLogger {
@@ -89,8 +90,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   exit: true,
 });
 
-/** The longest delay a node timer honours; a longer one fires at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { MAX_TIMER_MS };
 
 const DURATION_OPTIONS = [
   'drainTimeoutMs',
