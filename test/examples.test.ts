@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childrenOf, freePort, killTracked, run, startLoad, waitFor, waitForExit, waitForHttp, zdt, zdtStart } from '@zero-downtime/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cells } from './lib/tier.js';
+import { cells, FULL } from './lib/tier.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -85,7 +85,8 @@ for (const { name, entry } of cells(examples, (example) => example.name === 'fas
 
 // The project's own CI proves each example's deploys the way a user's CI would: the example's `verify` script
 // (`zdt verify` with its routes, a crash, a release that must be refused), run as `npm run verify` runs it.
-for (const name of cells(['express', 'fastify', 'nest', 'kubernetes'], (example) => example === 'express')) describe(`examples/${name}: zdt verify`, () => {
+// Full tier only (about 15 s each); test/verify.e2e.test.ts proves the command itself in the fast tier.
+if (FULL) for (const name of ['express', 'fastify', 'nest', 'kubernetes']) describe(`examples/${name}: zdt verify`, () => {
   it('its verify script passes: no request failed that should not, every event and check passed', async () => {
     const cwd = path.join(root, 'examples', name);
     const script = (JSON.parse(readFileSync(path.join(cwd, 'package.json'), 'utf8')) as { scripts: { verify: string } }).scripts.verify;

@@ -75,7 +75,7 @@ ignored(
 ignored(['cron_restart'], "zdt has no scheduled restarts: run 'zdt reload' from a systemd timer or cron");
 ignored(['shutdown_with_message'], 'zdt tells a worker to stop with its own message; the worker module drains on it and on SIGINT/SIGTERM');
 ignored(['instance_var', 'increment_var'], 'each worker gets ZDT_WORKER_ID (1..N) instead');
-ignored(['pid_file'], 'zdt runs in the foreground and writes no pid file');
+ignored(['pid_file'], 'zdt writes a PID file only when given --pid-file (or the pidFile key)');
 ignored(['source_map_support'], "set node_args: ['--enable-source-maps'] instead");
 ignored(['kill_retry_time', 'treekill'], 'a stopping worker is drained, then SIGKILLed at drain + cleanup + 1s');
 ignored(['filter_env'], 'workers inherit the environment zdt was started with, plus env');
