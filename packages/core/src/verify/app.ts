@@ -60,7 +60,7 @@ export class AppUnderTest {
         if (line === '') continue;
         this.output.push(line);
         if (this.output.length > OUTPUT_LINES_KEPT) this.output.shift();
-        const listening = /listening on (\[[^\]]+\]|[\w.:-]+?):(\d+)/.exec(line);
+        const listening = /listening on (\[[^\]]+\]|[\w.:-]*?):(\d+)/.exec(line);
         if (listening && !this.listening) this.listening = { host: listening[1]!.replace(/^\[|\]$/g, ''), port: Number(listening[2]) };
       }
       for (const wake of this.waiters) wake();

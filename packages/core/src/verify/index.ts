@@ -66,7 +66,8 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     await app.start(settings.readyTimeoutMs + 30_000);
     const listening = app.listening!;
     const port = plan.port ?? listening.port;
-    const host = plan.host ?? (/^(0\.0\.0\.0|::)$/.test(listening.host) ? '127.0.0.1' : listening.host);
+    // An app that listens without a host (`listen(3000)`) is announced as ':3000': every address, loopback included.
+    const host = plan.host ?? (/^(0\.0\.0\.0|::|)$/.test(listening.host) ? '127.0.0.1' : listening.host);
     // HTTP/1.1 kinds only when the app speaks it (an h2c-only server does not); HTTP/2 only when it answers it.
     const speaksHttp1 = (await probe('h1', host, port, '/')) !== undefined;
     const speaksHttp2 = plan.traffic.includes('h2') && (await probe('h2', host, port, '/')) !== undefined;
