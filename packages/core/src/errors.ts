@@ -6,6 +6,10 @@
 
 export class ZdtError extends Error {
   readonly code: string;
+  /** The CLI's exit status for this error: 2 for bad input (nothing was attempted), 3 for requests cut, 1 otherwise. */
+  get exitStatus(): number {
+    return 1;
+  }
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -29,6 +33,9 @@ function describe(value: unknown): string {
 
 /** An option has a value of the wrong type or out of range. */
 export class InvalidOptionError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'InvalidOptionError';
   readonly option: string;
   readonly received: unknown;
@@ -42,6 +49,9 @@ export class InvalidOptionError extends ZdtError {
 
 /** The entry file given to the supervisor does not exist or is not a file. */
 export class EntryNotFoundError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'EntryNotFoundError';
   readonly entry: string;
 
@@ -114,6 +124,9 @@ export class RolloutFailedError extends ZdtError {
  * connections they held were cut. `zdt reload` and `zdt stop` exit 3 with it.
  */
 export class RequestsCutError extends ZdtError {
+  override get exitStatus(): number {
+    return 3;
+  }
   override readonly name = 'RequestsCutError';
   readonly cuts: ReadonlyArray<{ workerId: number; pid: number; cut: number | undefined; killed: boolean }>;
 
@@ -170,6 +183,9 @@ export class ControlUnavailableError extends ZdtError {
 
 /** Bad command-line usage: unknown command or flag, missing or malformed value. The CLI exits 2. */
 export class UsageError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'UsageError';
 
   constructor(message: string) {
@@ -195,6 +211,9 @@ abstract class ControlSocketError extends ZdtError {
  * client commands use it.
  */
 export class ControlUntrustedError extends ControlSocketError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'ControlUntrustedError';
   /** The uid that owns the socket (or the directory found at fault), when known. */
   readonly owner: number | undefined;
@@ -210,6 +229,9 @@ export class ControlUntrustedError extends ControlSocketError {
  * missing or not a directory, or a non-socket file is in the way. Nothing is created.
  */
 export class ControlPathError extends ControlSocketError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'ControlPathError';
 
   constructor(path: string, reason: string) {
@@ -219,6 +241,9 @@ export class ControlPathError extends ControlSocketError {
 
 /** EACCES/EPERM on the control socket or its directory (not "nobody listening"). */
 export class ControlPermissionError extends ControlSocketError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'ControlPermissionError';
 
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
@@ -232,6 +257,9 @@ export class ControlPermissionError extends ControlSocketError {
  * exits 2; a reload that re-reads a broken file fails with it and changes nothing.
  */
 export class ConfigError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'ConfigError';
   readonly file: string;
   /** The key at fault (`drainTimeout`, `zdt.workers`, `apps[0].instances`, `line 3`), when there is one. */
@@ -253,6 +281,9 @@ export class ConfigError extends ZdtError {
  * closed. Names the address or fd and what was received. The CLI exits 2.
  */
 export class ListenError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'ListenError';
   /** The address (`127.0.0.1:3000`, `unix:/run/app.sock`) or `fd N` at fault. */
   readonly address: string;
@@ -301,6 +332,9 @@ export class UpgradeFailedError extends ZdtError {
 
 /** The PID file (`--pid-file`) cannot be written: its directory is missing or not writable. The CLI exits 2. */
 export class PidFileError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
   override readonly name = 'PidFileError';
   readonly path: string;
 
@@ -308,4 +342,9 @@ export class PidFileError extends ZdtError {
     super('ERR_ZDT_PID_FILE', `Cannot write the PID file ${path}: ${reason}`, options);
     this.path = path;
   }
+}
+
+/** The CLI's exit status for any error, by the one policy the error classes carry (1 for anything unknown). */
+export function exitStatusOf(error: unknown): number {
+  return error instanceof ZdtError ? error.exitStatus : 1;
 }

@@ -52,6 +52,7 @@ export {
   UpgradeInProgressError,
   UpgradeFailedError,
   PidFileError,
+  exitStatusOf,
 } from './errors.js';
 export type { ListenOption, ListenDescriptor, ListenerInfo, ListenerOrigin } from './primary/listeners.js';
 export type { RollbackSummary, ServingWorker } from './errors.js';

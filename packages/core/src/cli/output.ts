@@ -1,16 +1,5 @@
 /** What every command prints and exits with: the result line, errors by kind, and the requests cut at a deadline. */
-import {
-  ConfigError,
-  ControlPathError,
-  ControlPermissionError,
-  ControlUntrustedError,
-  EntryNotFoundError,
-  InvalidOptionError,
-  ListenError,
-  PidFileError,
-  UsageError,
-  ZdtError,
-} from '../errors.js';
+import { EntryNotFoundError, exitStatusOf, InvalidOptionError, UsageError, ZdtError } from '../errors.js';
 import type { CutReport } from '../primary/supervisor.js';
 import type { Command } from './help.js';
 
@@ -18,30 +7,17 @@ export function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
+/** Writes the error and returns the exit status its class carries (errors.ts: 2 bad input, 1 a failure). */
 export function fail(error: unknown, command: Command | undefined): number {
-  if (error instanceof UsageError || error instanceof InvalidOptionError || error instanceof EntryNotFoundError) {
-    const hint = command ? `zdt ${command} --help` : 'zdt --help';
-    process.stderr.write(`zdt: ${error.code}: ${error.message}\nRun '${hint}' for usage.\n`);
-    return 2;
+  if (!(error instanceof ZdtError)) {
+    process.stderr.write(`zdt: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return exitStatusOf(error);
   }
-  // A configuration or control path that cannot or must not be used is bad input: nothing was attempted.
-  if (
-    error instanceof ConfigError ||
-    error instanceof ListenError ||
-    error instanceof PidFileError ||
-    error instanceof ControlUntrustedError ||
-    error instanceof ControlPathError ||
-    error instanceof ControlPermissionError
-  ) {
-    process.stderr.write(`zdt: ${error.code}: ${error.message}\n`);
-    return 2;
-  }
-  if (error instanceof ZdtError) {
-    process.stderr.write(`zdt: ${error.code}: ${error.message}\n`);
-    return 1;
-  }
-  process.stderr.write(`zdt: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  return 1;
+  // Bad usage gets the pointer to the command's help; a configuration or control path that must not be used does not.
+  const usage = error instanceof UsageError || error instanceof InvalidOptionError || error instanceof EntryNotFoundError;
+  const hint = usage ? `\nRun '${command ? `zdt ${command} --help` : 'zdt --help'}' for usage.` : '';
+  process.stderr.write(`zdt: ${error.code}: ${error.message}${hint}\n`);
+  return exitStatusOf(error);
 }
 
 /** `zdt reload`, `zdt scale` and `zdt stop` exit with this when the work was done but requests were cut at a drain deadline. */
