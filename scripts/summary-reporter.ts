@@ -13,8 +13,9 @@ interface Task {
 
 function count(tasks: Task[], totals: { passed: number; failed: number; skipped: number }): void {
   for (const task of tasks) {
-    // A file or suite that failed before any of its tests ran (an import error) counts as one failure.
-    if (task.type !== 'test' && task.result?.state === 'fail' && !(task.tasks ?? []).some((child) => child.result)) {
+    // A file or suite that failed although none of its tests did (an import error, a beforeAll hook that threw and
+    // left its tests skipped) counts as one failure.
+    if (task.type !== 'test' && task.result?.state === 'fail' && !(task.tasks ?? []).some((child) => child.result?.state === 'fail')) {
       totals.failed++;
     }
     if (task.tasks) count(task.tasks, totals);
