@@ -6,15 +6,15 @@
 import type { ResolvedOptions } from '../options.js';
 import { describeServing } from './rollout.js';
 import type { Supervisor } from './supervisor.js';
+import { describeAddress } from './worker-handle.js';
 
 export function logEvents(supervisor: Supervisor, options: ResolvedOptions): void {
   const log = options.logger;
   supervisor.on('fork', (info) => log.info(info, `worker ${info.workerId} forked (pid ${info.pid}, generation ${info.generation})`));
   supervisor.on('ready', (info) => log.info(info, `worker ${info.workerId} (pid ${info.pid}) ready, generation ${info.generation}`));
   supervisor.on('listening', ({ workerId, pid, address }) => {
-    const where = address.port < 0 ? address.address : `${address.address}:${address.port}`;
     const socket = address.listener === undefined ? '' : ` (the supervisor's socket ${address.listener})`;
-    log.info({ workerId, pid, address }, `worker ${workerId} (pid ${pid}) listening on ${where}${socket}`);
+    log.info({ workerId, pid, address }, `worker ${workerId} (pid ${pid}) listening on ${describeAddress(address)}${socket}`);
   });
   supervisor.on('hung', (event) =>
     log.error(event, `worker ${event.workerId} (pid ${event.pid}) hung: no heartbeat for ${event.silentForMs}ms; replacing it, then killing it`),

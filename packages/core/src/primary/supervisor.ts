@@ -44,7 +44,7 @@ import {
   type StepResult,
 } from './rollout.js';
 import { Slot } from './slot.js';
-import { WorkerHandle, type WorkerExit } from './worker-handle.js';
+import { describeAddress, WorkerHandle, type WorkerExit } from './worker-handle.js';
 import type { RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
 
 export type { ReplacedWorker, CutReport } from './rollout.js';
@@ -317,7 +317,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.emit('ready', info);
     });
     handle.on('listening', (address) => {
-      const where = address.port < 0 ? address.address : `${address.address}:${address.port}`;
+      const where = describeAddress(address);
       if (this.sockets.size > 0 && address.listener === undefined && !this.unmappedWarned.has(where)) {
         this.unmappedWarned.add(where);
         this.log.warn(

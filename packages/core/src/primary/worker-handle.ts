@@ -46,6 +46,11 @@ export interface ListeningAddress {
   listener?: string;
 }
 
+/** `host:port`, or the path of a Unix socket. */
+export function describeAddress({ address, port }: ListeningAddress): string {
+  return port < 0 ? address : `${address}:${port}`;
+}
+
 /** What the worker's own HTTP drain reported (worker module only). */
 export interface DrainOutcome {
   clean: boolean;

@@ -12,9 +12,14 @@ const CLOSE_VALUE = /(?:^|,)\s*close\s*(?:,|$)/i;
 /** The events node:http hands a parsed request to the app with. */
 const REQUEST_EVENTS = new Set<string | symbol>(['request', 'checkContinue', 'checkExpectation']);
 
+/** A content type of server-sent events, on HTTP/1.1 and HTTP/2 alike. */
+export function isEventStreamType(contentType: unknown): boolean {
+  return typeof contentType === 'string' && SSE_CONTENT_TYPE.test(contentType);
+}
+
 export function isEventStream(response: ServerResponse): boolean {
   const contentType = response.getHeader('content-type');
-  if (typeof contentType === 'string') return SSE_CONTENT_TYPE.test(contentType);
+  if (typeof contentType === 'string') return isEventStreamType(contentType);
   const sent = sentHeaderBlock(response);
   return sent !== undefined && SSE_HEADER_LINE.test(sent);
 }

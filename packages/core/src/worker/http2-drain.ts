@@ -14,23 +14,22 @@
  * shutdown notice (which node does not expose) could avoid that.
  */
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { isEventStreamType } from './http1-drain.js';
 import { openStreams, sentHeaders } from './node-internals.js';
 
-const SSE_CONTENT_TYPE = /^\s*text\/event-stream/i;
 /** A stream that closed without a reset (node:http2's constants, without loading node:http2 here). */
 const NGHTTP2_NO_ERROR = 0;
 
 /** An HTTP/2 stream answered as `text/event-stream` (server-sent events). */
 function isEventStream2(stream: ServerHttp2Stream): boolean {
-  const contentType = sentHeaders(stream)?.['content-type'];
-  return typeof contentType === 'string' && SSE_CONTENT_TYPE.test(contentType);
+  return isEventStreamType(sentHeaders(stream)?.['content-type']);
 }
 
 /**
  * GOAWAY with the last stream node processed (node's `session.close()`); the session closes once its last stream
  * ends. nghttp2 refuses every stream it receives after this call (it closes them with REFUSED_STREAM once the GOAWAY
  * is out: their ids are above the one it names), so from here on a new stream on this session is not handed to the
- * app: it is counted in `held`, and the client knows it was not processed. (`session.goaway()` with 2^31-1 would
+ * app: it is counted as unprocessed, and the client knows it was not processed. (`session.goaway()` with 2^31-1 would
  * make nghttp2 ignore every later stream while promising to process it.)
  */
 function sendGoaway(session: ServerHttp2Session, onHeld: () => void): void {
