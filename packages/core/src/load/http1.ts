@@ -62,7 +62,7 @@ export interface Load extends RunningLoad<LoadSummary> {
 }
 
 /** Every request's start, latency and outcome, in parallel arrays (compact at tens of thousands per second). */
-class Record {
+class RequestRecord {
   readonly times: number[] = [];
   readonly latencies: number[] = [];
   readonly oks: number[] = [];
@@ -90,7 +90,7 @@ interface Target {
   port: number;
   requestTimeoutMs: number;
   refusedIsExpected: (() => boolean) | undefined;
-  record: Record;
+  record: RequestRecord;
 }
 
 /** One request; resolves with the failure reason, 'refused-expected', or undefined (and the pid) when it succeeded. */
@@ -131,7 +131,7 @@ export function startLoad(options: LoadOptions): Load {
   const transport = tls ? https : http;
   const tally = new Tally(options.durationMs ?? 120_000, options.maxRequestsPerClient ?? 200_000);
   const startedAtEpochMs = Date.now();
-  const record = new Record(tally);
+  const record = new RequestRecord(tally);
   const target: Target = { transport, host, port, requestTimeoutMs: options.requestTimeoutMs ?? 30_000, refusedIsExpected: options.refusedIsExpected, record };
 
   async function client(clientIndex: number) {
