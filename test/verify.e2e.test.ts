@@ -2,14 +2,14 @@
  * `zdt verify` as a user runs it, on real apps: it passes on a plain app, and fails naming the cause on three broken
  * ones (an app that cuts its connections when told to stop, one whose keep-alive timeout is shorter than the proxy
  * declared in front of it, and a release that throws at boot but was meant to deploy). Its JUnit file is read with a
- * strict XML parser (sax, in strict mode: the only XML parser in this install).
+ * real JUnit parser (junit2json).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killTracked, zdt } from '@zero-downtime/testkit';
+import { parse, type TestSuites } from 'junit2json';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appPath } from './lib/apps.js';
 
@@ -29,59 +29,27 @@ async function verify(args: string[]) {
   return { ...result, junit };
 }
 
-interface XmlElement {
-  name: string;
-  attributes: Record<string, string>;
-  children: XmlElement[];
-  text: string;
-}
-
-/** Parses with sax in strict mode (any malformed XML throws), into a small element tree. */
-function parseXml(text: string): XmlElement {
-  const store = path.join(fileURLToPath(new URL('../node_modules/.pnpm/', import.meta.url)));
-  const saxDirectory = readdirSync(store).find((entry) => entry.startsWith('sax@'));
-  if (!saxDirectory) throw new Error('sax is not installed');
-  const sax = createRequire(import.meta.url)(path.join(store, saxDirectory, 'node_modules', 'sax')) as {
-    parser(strict: boolean): { onopentag: unknown; onclosetag: unknown; ontext: unknown; onerror: unknown; write(text: string): { close(): void } };
-  };
-  const parser = sax.parser(true);
-  const root: XmlElement = { name: '#document', attributes: {}, children: [], text: '' };
-  const stack = [root];
-  parser.onopentag = (node: { name: string; attributes: Record<string, string> }) => {
-    const element = { name: node.name, attributes: node.attributes, children: [], text: '' };
-    stack.at(-1)!.children.push(element);
-    stack.push(element);
-  };
-  parser.onclosetag = () => stack.pop();
-  parser.ontext = (chunk: string) => (stack.at(-1)!.text += chunk);
-  parser.onerror = (error: Error) => {
-    throw error;
-  };
-  parser.write(text).close();
-  expect(root.children).toHaveLength(1);
-  return root.children[0]!;
-}
-
-/** The JUnit shape CI systems read: testsuites > testsuite > testcase, counts that add up, a failure per failed case. */
-function readJunit(file: string) {
-  const root = parseXml(readFileSync(file, 'utf8'));
-  expect(root.name).toBe('testsuites');
-  const cases = root.children.flatMap((suite) => {
-    expect(suite.name).toBe('testsuite');
-    expect(Number(suite.attributes.tests)).toBe(suite.children.length);
-    const failed = suite.children.filter((testcase) => testcase.children.some((child) => child.name === 'failure'));
-    expect(Number(suite.attributes.failures)).toBe(failed.length);
-    for (const testcase of suite.children) {
-      expect(testcase.name).toBe('testcase');
-      expect(testcase.attributes.name).toBeTruthy();
-      expect(Number.isFinite(Number(testcase.attributes.time))).toBe(true);
+/**
+ * Read by junit2json, a JUnit XML parser CI tooling uses (xml2js underneath: malformed XML throws). The shape CI
+ * systems read: testsuites > testsuite > testcase, counts that add up, a failure per failed case.
+ */
+async function readJunit(file: string) {
+  const root = (await parse(readFileSync(file, 'utf8'))) as TestSuites;
+  expect(root.name).toBe('zdt verify');
+  const cases = (root.testsuite ?? []).flatMap((suite) => {
+    const testcases = suite.testcase ?? [];
+    expect(suite.tests).toBe(testcases.length);
+    expect(suite.failures).toBe(testcases.filter((testcase) => testcase.failure?.length).length);
+    for (const testcase of testcases) {
+      expect(testcase.name).toBeTruthy();
+      expect(Number.isFinite(testcase.time)).toBe(true);
     }
-    return suite.children;
+    return testcases;
   });
-  expect(Number(root.attributes.tests)).toBe(cases.length);
-  const failures = cases.filter((testcase) => testcase.children.some((child) => child.name === 'failure'));
-  expect(Number(root.attributes.failures)).toBe(failures.length);
-  return { cases, failures: failures.map((testcase) => ({ name: testcase.attributes.name!, message: testcase.children[0]!.attributes.message! })) };
+  expect(root.tests).toBe(cases.length);
+  const failures = cases.filter((testcase) => testcase.failure?.length);
+  expect(root.failures).toBe(failures.length);
+  return { cases, failures: failures.map((testcase) => ({ name: testcase.name!, message: testcase.failure![0]!.message! })) };
 }
 
 describe('zdt verify', () => {
@@ -110,7 +78,7 @@ describe('zdt verify', () => {
       ['bad release refused (that throws at boot)', true],
       ['stop', true],
     ]);
-    const junit = readJunit(result.junit);
+    const junit = await readJunit(result.junit);
     expect(junit.cases).toHaveLength(4 + 5);
     expect(junit.failures).toEqual([]);
   });
@@ -120,7 +88,7 @@ describe('zdt verify', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/FAILED in/);
     expect(result.stdout).toMatch(/- (keep-alive|close): \d+ request\(s\) failed \((ECONNRESET|socket hang up)/);
-    const junit = readJunit(result.junit);
+    const junit = await readJunit(result.junit);
     expect(junit.failures.map((failure) => failure.name)).not.toHaveLength(0);
   });
 
@@ -129,7 +97,7 @@ describe('zdt verify', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('keepAliveTimeout vs nginx (60s): the app closes idle connections after 5s (Keep-Alive: timeout=5 in the answer)');
     expect(result.stdout).toContain('server.keepAliveTimeout = 65000; server.headersTimeout = 66000');
-    const junit = readJunit(result.junit);
+    const junit = await readJunit(result.junit);
     expect(junit.failures.map((failure) => failure.name)).toEqual(['keepAliveTimeout vs nginx (60s)']);
   });
 
@@ -137,8 +105,35 @@ describe('zdt verify', () => {
     const result = await verify([fixture('throws-on-reload.cjs'), '--reloads', '1', '--no-crash', '--no-bad-release']);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/- reload 1: the release was refused: ERR_ZDT_ROLLOUT_FAILED: .*release 2 cannot boot/);
-    const junit = readJunit(result.junit);
+    const junit = await readJunit(result.junit);
     expect(junit.failures.map((failure) => failure.name)).toEqual(['reload 1']);
+  });
+
+  it('finds the WebSocket and the event stream, and passes when the app closes them properly at its drain', async () => {
+    const result = await verify([fixture('long-lived.cjs'), '--traffic', 'ws,sse', '--reloads', '1', '--no-bad-release', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      target: { websocket: string; sse: string };
+      traffic: Array<{ kind: string; sent: number; failed: number; retried: number }>;
+    };
+    expect(report.target).toMatchObject({ websocket: '/ws', sse: '/events' });
+    expect(report.traffic.map((kind) => [kind.kind, kind.failed])).toEqual([
+      ['ws', 0],
+      ['sse', 0],
+    ]);
+    // The reload closed every connection properly (1001, the stream ended) and each client opened a new one.
+    for (const kind of report.traffic) expect(kind.retried).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails on an app that leaves its WebSocket and event stream open for the drain limit to cut, naming the cut', async () => {
+    const result = await verify([fixture('long-lived.cjs'), '--env', 'LEAVE_OPEN=1', '--drain-timeout', '1s', '--traffic', 'ws,sse', '--reloads', '1', '--no-crash', '--no-bad-release']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/- ws: \d+ connection\(s\) failed \(cut \(/);
+    expect(result.stdout).toMatch(/- sse: \d+ connection\(s\) failed \(cut \(/);
+    expect(result.stdout).toMatch(/- reload 1: requests were cut at the drain deadline/);
+    const junit = await readJunit(result.junit);
+    expect(junit.failures.map((failure) => failure.name).sort()).toEqual(['reload 1', 'sse', 'ws']);
   });
 
   it('exits 2 on bad input, naming the value received', async () => {

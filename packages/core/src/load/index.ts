@@ -12,3 +12,6 @@ export { startH2Load, type H2Load, type H2LoadOptions, type H2LoadSummary } from
 export { measureThroughput, type ThroughputOptions } from './throughput.js';
 export { get, pidOf, request, type Reply, type RequestOptions } from './request.js';
 export { requestBytes, takeResponses, type WireResponse } from './wire.js';
+export { type LongLivedLoad, type LongLivedOptions, type LongLivedSummary } from './long-lived.js';
+export { startWebSocketLoad } from './websocket.js';
+export { startEventStreamLoad } from './event-stream.js';

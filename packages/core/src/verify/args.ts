@@ -21,6 +21,10 @@ Traffic (each kind on by default; HTTP/2 when the app answers it):
   fetch           Node's fetch (undici), pooled connections
   pipelined       4 requests written at once per connection (GET/HEAD routes only)
   h2              HTTP/2 cleartext (h2c) sessions, when the app serves it
+  ws              WebSocket clients that ping every 50ms, when the app serves one (--websocket)
+  sse             server-sent events clients (EventSource), when the app serves a stream (--sse)
+                  ws and sse count connections: each must be closed properly (a close frame 1000,
+                  1001 or 1012; the stream ended), and is then opened again, or be open at the end
 
 Options:
   --route "METHOD PATH [STATUS] [echo]"
@@ -28,6 +32,10 @@ Options:
                            (default: any below 500); echo: send {"data":"<random>"} as JSON and
                            require the answer to carry it back. Default: the first of /health,
                            /healthz, /live, /ping that answers 200, else GET / (any status below 500)
+  --websocket PATH         the app's WebSocket path (default: the first of /ws, /websocket, /socket
+                           that accepts a WebSocket handshake; none: no ws traffic)
+  --sse PATH               the app's event stream (default: the first of /events, /sse, /stream that
+                           answers 200 text/event-stream; none: no sse traffic)
   --traffic KINDS          the kinds to run, comma-separated (default: all of them)
   --clients N              clients per kind (default: 4)
   --reloads N              rolling restarts ('zdt reload') during the run (default: 2)
@@ -81,7 +89,7 @@ const START_STRING_FLAGS = Object.entries(START_FLAGS)
   .filter(([name, spec]) => spec.type === 'string' && !('multiple' in spec) && name !== 'control')
   .map(([name]) => name);
 
-export const TRAFFIC_KINDS = ['keep-alive', 'close', 'fetch', 'pipelined', 'h2'] as const;
+export const TRAFFIC_KINDS = ['keep-alive', 'close', 'fetch', 'pipelined', 'h2', 'ws', 'sse'] as const;
 export type TrafficKind = (typeof TRAFFIC_KINDS)[number];
 
 /** Upstream keep-alive idle timeouts of the proxies `--behind` names, in seconds. */
@@ -93,6 +101,9 @@ export interface VerifyPlan {
   /** The positional and passed-on flags, parsed, for reading the configuration the way `zdt start` will. */
   start: { positional: string | undefined; values: Record<string, string | boolean | string[] | undefined> };
   routes: Route[] | undefined;
+  /** The WebSocket path and the event stream to use; undefined: found by probing common paths. */
+  websocket: string | undefined;
+  sse: string | undefined;
   traffic: TrafficKind[];
   clients: number;
   reloads: number;
@@ -121,6 +132,8 @@ const OPTIONS = {
   'no-auto-drain': flag,
   route: { type: 'string', multiple: true },
   traffic: string,
+  websocket: string,
+  sse: string,
   clients: string,
   reloads: string,
   'no-crash': flag,
@@ -167,6 +180,8 @@ export function parseVerifyArgs(argv: string[]): VerifyPlan | undefined {
     startArgs,
     start: { positional: positionals[0], values },
     routes: values.route?.map(parseRoute),
+    websocket: path('--websocket', values.websocket),
+    sse: path('--sse', values.sse),
     traffic: parseTraffic(values.traffic),
     clients: count('--clients', values.clients, 4, 1, 256),
     reloads: count('--reloads', values.reloads, 2, 0, 100),
@@ -212,6 +227,11 @@ function parseTraffic(value: string | undefined): TrafficKind[] {
     }
   }
   return [...new Set(kinds)] as TrafficKind[];
+}
+
+function path(name: string, value: string | undefined): string | undefined {
+  if (value !== undefined && !value.startsWith('/')) throw new UsageError(`${name}: expected a path starting with /, received ${JSON.stringify(value)}`);
+  return value;
 }
 
 function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {

@@ -12,7 +12,7 @@ import { budgetChecks, keepAliveCheck, type CheckResult } from './checks.js';
 import { runEvents, type EventResult } from './events.js';
 import { causesOf, describeRoute, formatJson, formatJunit, formatText, judgeKind, type VerifyResult } from './report.js';
 import { readAppSettings } from './settings.js';
-import { chooseRoutes, probe, startTraffic, type RunningKind } from './traffic.js';
+import { chooseLongLivedPaths, chooseRoutes, probe, startTraffic, type RunningKind } from './traffic.js';
 
 /** Requests each kind completes before the first event, and between events. */
 const WARM_UP_REQUESTS = 20;
@@ -75,11 +75,12 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     const routes = await chooseRoutes(plan.routes, speaksHttp1 ? 'h1' : 'h2', host, port);
     const kinds: TrafficKind[] = speaksHttp1 ? plan.traffic.filter((kind) => kind !== 'h2') : [];
     if (speaksHttp2) kinds.push('h2');
+    const longLived = await chooseLongLivedPaths(kinds, { ws: plan.websocket, sse: plan.sse }, host, port);
 
     const checks: CheckResult[] = budgetChecks(plan, settings);
     if (plan.behind) checks.unshift(await keepAliveCheck(plan.behind, host, port, routes.find((route) => route.method === 'GET') ?? routes[0]!));
 
-    traffic = startTraffic(kinds, routes, host, port, plan.clients);
+    traffic = startTraffic(kinds, routes, longLived, host, port, plan.clients);
     const shown = traffic;
     if (process.stderr.isTTY && !plan.json) {
       progress = setInterval(() => process.stderr.write(`\r\x1b[K${progressLine(shown, phase, began)}`), 250);
@@ -107,7 +108,7 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     return {
       ok,
       causes,
-      target: { host, port, routes: routes.map(describeRoute) },
+      target: { host, port, routes: routes.map(describeRoute), websocket: longLived.ws, sse: longLived.sse },
       traffic: results,
       events,
       checks,

@@ -9,7 +9,7 @@ import type { CrashWindow, EventResult } from './events.js';
 import type { KindSummary } from './traffic.js';
 
 /** What a request cut by its worker's death looks like to a client. */
-const CRASH_REASONS = /^(ECONNRESET|EPIPE|socket hang up|incomplete response|closed without an answer|reset \d+|UND_ERR_SOCKET|other side closed|terminated|timeout)/;
+const CRASH_REASONS = /^(cut|ECONNRESET|EPIPE|socket hang up|incomplete response|closed without an answer|reset \d+|UND_ERR_SOCKET|other side closed|terminated|timeout)/;
 /** After the replacement is ready, a client may still find out its kept connection died: this long. */
 const CRASH_WINDOW_TAIL_MS = 1_000;
 
@@ -30,7 +30,7 @@ export interface VerifyResult {
   ok: boolean;
   /** One line per thing that failed, naming it. */
   causes: string[];
-  target: { host: string; port: number; routes: string[] };
+  target: { host: string; port: number; routes: string[]; websocket: string | undefined; sse: string | undefined };
   traffic: KindResult[];
   events: EventResult[];
   checks: CheckResult[];
@@ -55,10 +55,13 @@ export function judgeKind(kind: TrafficKind, summary: KindSummary, crash: CrashW
   return { kind, sent: summary.sent, ok: summary.ok, failed: summary.failed - crashFailures, failures, crashFailures, retried: summary.retried, pids: summary.pids.size };
 }
 
+/** What one row of a kind counts. */
+const unitOf = (kind: TrafficKind) => (kind === 'ws' || kind === 'sse' ? 'connection(s)' : 'request(s)');
+
 export function causesOf(traffic: KindResult[], events: EventResult[], checks: CheckResult[]): string[] {
   const causes: string[] = [];
   for (const kind of traffic) {
-    if (kind.failed > 0) causes.push(`${kind.kind}: ${kind.failed} request(s) failed (${Object.entries(kind.failures).map(([reason, count]) => `${reason} x${count}`).join(', ')})`);
+    if (kind.failed > 0) causes.push(`${kind.kind}: ${kind.failed} ${unitOf(kind.kind)} failed (${Object.entries(kind.failures).map(([reason, count]) => `${reason} x${count}`).join(', ')})`);
   }
   for (const event of events) if (!event.ok) causes.push(`${event.name}: ${event.detail}`);
   for (const check of checks) if (!check.ok) causes.push(`${check.name}: ${check.detail}${check.fix ? `. Fix: ${check.fix}` : ''}`);
@@ -72,7 +75,9 @@ function table(rows: string[][]): string {
 
 export function formatText(result: VerifyResult): string {
   const lines: string[] = [];
-  lines.push(`zdt verify: ${result.target.host}:${result.target.port}, routes ${result.target.routes.join(', ')}`, '');
+  const { host, port, routes, websocket, sse } = result.target;
+  const longLived = [websocket && `WebSocket ${websocket}`, sse && `event stream ${sse}`].filter(Boolean);
+  lines.push(`zdt verify: ${host}:${port}, routes ${routes.join(', ')}${longLived.length ? `, ${longLived.join(', ')}` : ''}`, '');
   lines.push(
     table([
       ['traffic', 'requests', 'ok', 'failed', 'crash (apart)', 'retried', 'workers', 'failures by cause'],
@@ -83,12 +88,13 @@ export function formatText(result: VerifyResult): string {
         String(kind.failed),
         String(kind.crashFailures),
         String(kind.retried),
-        String(kind.pids),
+        kind.pids === 0 ? '-' : String(kind.pids),
         Object.entries(kind.failures).map(([reason, count]) => `${reason} x${count}`).join(', ') || '-',
       ]),
     ]),
-    '',
   );
+  if (longLived.length) lines.push('(ws, sse: requests are connections, each closed properly or open at the end; retried: opened again after a proper close)');
+  lines.push('');
   lines.push(table([['event', 'result', 'time', 'detail'], ...result.events.map((event) => [event.name, event.ok ? 'ok' : 'FAILED', `${event.durationMs}ms`, event.detail])]), '');
   if (result.checks.length > 0) {
     lines.push(table([['check', 'result', 'detail'], ...result.checks.map((check) => [check.name, check.ok ? 'ok' : 'FAILED', check.detail])]));
@@ -115,7 +121,7 @@ export function formatJunit(result: VerifyResult): string {
       name: kind.kind,
       ok: kind.failed === 0,
       seconds: 0,
-      message: `${kind.failed} of ${kind.sent} request(s) failed`,
+      message: `${kind.failed} of ${kind.sent} ${unitOf(kind.kind)} failed`,
       text: JSON.stringify(kind, null, 2),
     }))],
     ['events', result.events.map((event) => ({ name: event.name, ok: event.ok, seconds: event.durationMs / 1000, message: event.detail, text: event.detail }))],

@@ -6,12 +6,16 @@ import http2 from 'node:http2';
 import {
   get,
   pipelinableRoutes,
+  startEventStreamLoad,
   startFetchLoad,
   startH2Load,
+  startWebSocketLoad,
   startLoad,
   startPipelinedLoad,
   type FailureRecord,
   type LoadProgress,
+  type LongLivedLoad,
+  type LongLivedOptions,
   type Route,
 } from '../load/index.js';
 import { MAX_TIMER_MS } from '../settings/parse.js';
@@ -19,6 +23,12 @@ import type { TrafficKind } from './args.js';
 
 /** Tried in order when no --route is given; the first that answers 200 is used. */
 const HEALTH_PATHS = ['/health', '/healthz', '/live', '/ping'];
+/** Tried in order when no --websocket / --sse is given; the first that serves one is used. */
+const WEBSOCKET_PATHS = ['/ws', '/websocket', '/socket'];
+const EVENT_STREAM_PATHS = ['/events', '/sse', '/stream'];
+const LONG_LIVED = { ws: startWebSocketLoad, sse: startEventStreamLoad } as const;
+/** How long a probe waits for a WebSocket handshake or an event stream's headers. */
+const PROBE_MS = 2_000;
 /** Bound on each run's requests: the run ends with its events, long before. */
 const MAX_REQUESTS_PER_CLIENT = 10_000_000;
 /** A request unanswered this long fails, by timeout. */
@@ -31,7 +41,7 @@ export interface KindSummary {
   failures: Record<string, number>;
   failureLog: FailureRecord[];
   pids: Set<number>;
-  /** Sent again as the protocol allows (pipelined after a clean close, HTTP/2 refused streams). */
+  /** Sent again as the protocol allows (pipelined after a clean close, HTTP/2 refused streams); ws and sse: opened again after a proper close. */
   retried: number;
 }
 
@@ -78,7 +88,34 @@ export async function chooseRoutes(given: Route[] | undefined, protocol: 'h1' | 
   return [{ method: 'GET', path: '/' }];
 }
 
-export function startTraffic(kinds: TrafficKind[], routes: Route[], host: string, port: number, clients: number): RunningKind[] {
+/** Whether `path` serves a WebSocket (`ws`) or an event stream (`sse`): one client, one connection, at most PROBE_MS. */
+async function servesLongLived(kind: keyof typeof LONG_LIVED, host: string, port: number, path: string): Promise<boolean> {
+  const load = LONG_LIVED[kind]({ host, port, path, clients: 1, maxConnectionsPerClient: 1, requestTimeoutMs: PROBE_MS });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([load.waitForOpen(), load.done, new Promise((resolve) => (timer = setTimeout(resolve, PROBE_MS)))]);
+  clearTimeout(timer);
+  return (await load.stop()).messages > 0;
+}
+
+/** The WebSocket path and event stream to drive: as given, else the first common path that serves one. */
+export async function chooseLongLivedPaths(kinds: TrafficKind[], given: { ws: string | undefined; sse: string | undefined }, host: string, port: number) {
+  const find = async (kind: keyof typeof LONG_LIVED, candidates: string[]) => {
+    if (!kinds.includes(kind)) return undefined;
+    if (given[kind] !== undefined) return given[kind];
+    for (const path of candidates) if (await servesLongLived(kind, host, port, path)) return path;
+    return undefined;
+  };
+  return { ws: await find('ws', WEBSOCKET_PATHS), sse: await find('sse', EVENT_STREAM_PATHS) };
+}
+
+export function startTraffic(
+  kinds: TrafficKind[],
+  routes: Route[],
+  longLivedPaths: { ws: string | undefined; sse: string | undefined },
+  host: string,
+  port: number,
+  clients: number,
+): RunningKind[] {
   const common = { host, port, routes, durationMs: MAX_TIMER_MS, maxRequestsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
   const running: RunningKind[] = [];
   for (const kind of kinds) {
@@ -87,6 +124,13 @@ export function startTraffic(kinds: TrafficKind[], routes: Route[], host: string
       running.push({ kind, concurrency: clients, ...wrap(load, () => 0) });
     } else if (kind === 'fetch') {
       running.push({ kind, concurrency: clients, ...wrap(startFetchLoad({ ...common, clients }), () => 0) });
+    } else if (kind === 'ws' || kind === 'sse') {
+      const path = longLivedPaths[kind];
+      if (path === undefined) continue;
+      const options: LongLivedOptions = { host, port, path, clients, durationMs: MAX_TIMER_MS, maxConnectionsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+      const load: LongLivedLoad = LONG_LIVED[kind](options);
+      // Long-lived connections complete at deploys, not on their own: waiting for "requests" is waiting for every client to be open.
+      running.push({ kind, concurrency: clients, ...wrap(load, (summary) => summary.reconnected), waitForRequests: () => load.waitForOpen() });
     } else if (kind === 'pipelined') {
       if (pipelinableRoutes(routes).length === 0) continue;
       const depth = 4;
