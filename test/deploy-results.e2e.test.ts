@@ -35,7 +35,7 @@ async function inFlight(port: number, ms: number): Promise<{ reply: Promise<Repl
 
 describe('zdt tells the truth about drains', () => {
   // Longer than the supervisor's default readiness and kill windows of other tools (PM2's kill_timeout is 1.6 s).
-  const slowMs = tier(6_000, 20_000);
+  const slowMs = tier(3_000, 20_000);
   it(`a ${slowMs / 1000} s request in flight survives a reload under --drain-timeout ${tier('15s', '60s')}`, async () => {
     const { running, socket, port } = await startOne(['--drain-timeout', tier('15s', '60s')]);
     const { reply: slow } = await inFlight(port, slowMs);

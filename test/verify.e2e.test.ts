@@ -25,7 +25,7 @@ async function verify(args: string[]) {
   const directory = mkdtempSync(path.join(tmpdir(), 'verify-test-'));
   directories.push(directory);
   const junit = path.join(directory, 'junit.xml');
-  const result = await zdt(['verify', ...args, '--workers', '2', '--env', 'PORT=0', '--clients', '2', '--timeout', '90s', '--junit', junit], { timeoutMs: 110_000 });
+  const result = await zdt(['verify', ...args, '--workers', '2', '--env', 'PORT=0', '--clients', '2', '--timeout', '90s', '--request-timeout', '3s', '--junit', junit], { timeoutMs: 110_000 });
   return { ...result, junit };
 }
 

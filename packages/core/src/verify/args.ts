@@ -51,8 +51,9 @@ Options:
   --port N                 the port to send to (default: the one the first worker listens on)
   --host HOST              the address to send to (default: the one the first worker listens on;
                            127.0.0.1 for any address)
-  --timeout DUR            the whole run's bound (default: 5m); a request unanswered for 10s
-                           fails (timeout)
+  --timeout DUR            the whole run's bound (default: 5m)
+  --request-timeout DUR    a request, a handshake or a WebSocket ping unanswered this long fails
+                           (timeout) (default: 10s)
 
 Setup checks (each failing one names the fix):
   --behind nginx|alb|gcp|cloudflare|SECONDS
@@ -114,6 +115,7 @@ export interface VerifyPlan {
   port: number | undefined;
   host: string | undefined;
   timeoutMs: number;
+  requestTimeoutMs: number;
   behind: { name: string; seconds: number } | undefined;
   readinessPeriodMs: number | undefined;
   shutdownDelayMs: number | undefined;
@@ -145,6 +147,7 @@ const OPTIONS = {
   port: string,
   host: string,
   timeout: string,
+  'request-timeout': string,
   behind: string,
   'readiness-period': string,
   'shutdown-delay': string,
@@ -192,6 +195,7 @@ export function parseVerifyArgs(argv: string[]): VerifyPlan | undefined {
     port: values.port === undefined ? undefined : count('--port', values.port, 0, 1, 65535),
     host: values.host,
     timeoutMs: duration('--timeout', values.timeout) ?? 300_000,
+    requestTimeoutMs: duration('--request-timeout', values['request-timeout']) ?? 10_000,
     behind: parseBehind(values.behind),
     readinessPeriodMs: duration('--readiness-period', values['readiness-period']),
     shutdownDelayMs: duration('--shutdown-delay', values['shutdown-delay']),

@@ -80,7 +80,7 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     const checks: CheckResult[] = budgetChecks(plan, settings);
     if (plan.behind) checks.unshift(await keepAliveCheck(plan.behind, host, port, routes.find((route) => route.method === 'GET') ?? routes[0]!));
 
-    traffic = startTraffic(kinds, routes, longLived, host, port, plan.clients);
+    traffic = startTraffic({ kinds, routes, longLivedPaths: longLived, host, port, clients: plan.clients, requestTimeoutMs: plan.requestTimeoutMs });
     const shown = traffic;
     if (process.stderr.isTTY && !plan.json) {
       progress = setInterval(() => process.stderr.write(`\r\x1b[K${progressLine(shown, phase, began)}`), 250);

@@ -31,8 +31,6 @@ const LONG_LIVED = { ws: startWebSocketLoad, sse: startEventStreamLoad } as cons
 const PROBE_MS = 2_000;
 /** Bound on each run's requests: the run ends with its events, long before. */
 const MAX_REQUESTS_PER_CLIENT = 10_000_000;
-/** A request unanswered this long fails, by timeout. */
-const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface KindSummary {
   sent: number;
@@ -108,15 +106,19 @@ export async function chooseLongLivedPaths(kinds: TrafficKind[], given: { ws: st
   return { ws: await find('ws', WEBSOCKET_PATHS), sse: await find('sse', EVENT_STREAM_PATHS) };
 }
 
-export function startTraffic(
-  kinds: TrafficKind[],
-  routes: Route[],
-  longLivedPaths: { ws: string | undefined; sse: string | undefined },
-  host: string,
-  port: number,
-  clients: number,
-): RunningKind[] {
-  const common = { host, port, routes, durationMs: MAX_TIMER_MS, maxRequestsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+export interface TrafficPlan {
+  kinds: TrafficKind[];
+  routes: Route[];
+  longLivedPaths: { ws: string | undefined; sse: string | undefined };
+  host: string;
+  port: number;
+  clients: number;
+  /** A request (a handshake, a WebSocket ping) unanswered this long fails, by timeout. */
+  requestTimeoutMs: number;
+}
+
+export function startTraffic({ kinds, routes, longLivedPaths, host, port, clients, requestTimeoutMs }: TrafficPlan): RunningKind[] {
+  const common = { host, port, routes, durationMs: MAX_TIMER_MS, maxRequestsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs };
   const running: RunningKind[] = [];
   for (const kind of kinds) {
     if (kind === 'keep-alive' || kind === 'close') {
@@ -127,7 +129,7 @@ export function startTraffic(
     } else if (kind === 'ws' || kind === 'sse') {
       const path = longLivedPaths[kind];
       if (path === undefined) continue;
-      const options: LongLivedOptions = { host, port, path, clients, durationMs: MAX_TIMER_MS, maxConnectionsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs: REQUEST_TIMEOUT_MS };
+      const options: LongLivedOptions = { host, port, path, clients, durationMs: MAX_TIMER_MS, maxConnectionsPerClient: MAX_REQUESTS_PER_CLIENT, requestTimeoutMs };
       const load: LongLivedLoad = LONG_LIVED[kind](options);
       // Long-lived connections complete at deploys, not on their own: waiting for "requests" is waiting for every client to be open.
       running.push({ kind, concurrency: clients, ...wrap(load, (summary) => summary.reconnected), waitForRequests: () => load.waitForOpen() });
