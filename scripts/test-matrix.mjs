@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// The whole test suite, full tier, once per Node.js major: on the Node running this script, then on each other major of MAJORS,
-// whose binary comes from the npm registry (`npm install node@<major>`, the package that ships Node itself) into
-// node_modules/.cache/node-<major>. Each run puts its Node first on PATH, so every process the tests start (workers,
-// zdt, npm, PM2) runs on it too. The drain leans on Node internals that move between majors (a response's `_header`,
-// the HTTP server's connection-check timer, diagnostics_channel names): this is where such a move shows.
+// The test suite once per Node.js major: the full tier (test/lib/tier.ts: every cell, HAProxy, the packed install,
+// NestJS 12) on each major of FULL_MAJORS, the LTS lines the packages' engines name, and the fast tier (one cell per
+// claim) on this machine's Node when it is another major (Node 20 here: past its end of life, outside the engines,
+// still checked). A major that is not this machine's comes from the npm registry (`npm install node@<major>`, the
+// package that ships Node itself) into node_modules/.cache/node-<major>. Each run puts its Node first on PATH, so
+// every process the tests start (workers, zdt, npm, PM2) runs on it too. The drain leans on Node internals that move
+// between majors (a response's `_header`, the HTTP server's connection-check timer, diagnostics_channel names): this
+// is where such a move shows. Each run is scripts/run-suite.mjs: the package tests beside the end-to-end tests.
 //
 // Usage: node scripts/test-matrix.mjs   (after `pnpm build`; `pnpm test:matrix` does both)
 // Exit status 0 only when every run passed; the last line adds up every run's "N passed, N failed".
@@ -12,10 +15,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MAJORS = [22, 24];
+const FULL_MAJORS = [22, 24];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
+const suite = path.join(root, 'scripts', 'run-suite.mjs');
 const ownMajor = Number(process.versions.node.split('.')[0]);
 
 function versionOf(node) {
@@ -42,13 +45,12 @@ function nodeOfMajor(major) {
   return binary;
 }
 
-/** One vitest run on that Node; its output streams through, its closing "N passed, N failed" line is kept. */
-function runSuite(node) {
+/** One run of the suite on that Node, in that tier; its output streams through, its "N passed, N failed" line is kept. */
+function runSuite(node, tier) {
   return new Promise((resolve) => {
     const began = Date.now();
-    // The full tier (test/lib/tier.ts): every cell, HAProxy, the packed install, other Node majors, NestJS 12.
-    const env = { ...process.env, ZDT_TEST_TIER: 'full', PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
-    const child = spawn(node, [vitest, 'run'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = { ...process.env, ZDT_TEST_TIER: tier, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
+    const child = spawn(node, [suite], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let summary;
     let pending = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
@@ -65,12 +67,13 @@ function runSuite(node) {
 }
 
 const runs = [];
-const nodes = [{ label: `Node.js ${process.versions.node} (this machine's)`, binary: process.execPath }];
+const ownTier = FULL_MAJORS.includes(ownMajor) ? 'full' : 'fast';
+const nodes = [{ label: `Node.js ${process.versions.node} (this machine's), ${ownTier} tier`, binary: process.execPath, tier: ownTier }];
 let failedSetup = false;
-for (const major of MAJORS.filter((major) => major !== ownMajor)) {
+for (const major of FULL_MAJORS.filter((major) => major !== ownMajor)) {
   try {
     const binary = nodeOfMajor(major);
-    nodes.push({ label: `Node.js ${versionOf(binary).slice(1)}`, binary });
+    nodes.push({ label: `Node.js ${versionOf(binary).slice(1)}, full tier`, binary, tier: 'full' });
   } catch (error) {
     console.error(String(error));
     failedSetup = true;
@@ -79,7 +82,7 @@ for (const major of MAJORS.filter((major) => major !== ownMajor)) {
 
 for (const node of nodes) {
   console.log(`\n== the test suite on ${node.label}\n`);
-  runs.push({ ...node, ...(await runSuite(node.binary)) });
+  runs.push({ ...node, ...(await runSuite(node.binary, node.tier)) });
 }
 
 console.log('\n== test matrix');
