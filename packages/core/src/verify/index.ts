@@ -71,7 +71,7 @@ async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readApp
     // HTTP/1.1 kinds only when the app speaks it (an h2c-only server does not); HTTP/2 only when it answers it.
     const speaksHttp1 = (await probe('h1', host, port, '/')) !== undefined;
     const speaksHttp2 = plan.traffic.includes('h2') && (await probe('h2', host, port, '/')) !== undefined;
-    if (!speaksHttp1 && !speaksHttp2) throw new StartFailedError(`the app answers neither HTTP/1.1 nor HTTP/2 (cleartext) on ${host}:${port}`);
+    if (!speaksHttp1 && !speaksHttp2) throw new StartFailedError(`the app answers neither HTTP/1.1 nor HTTP/2 (cleartext) on ${host}:${port}; zdt verify does not speak TLS: run the app with a cleartext listener for the check (--port to send to it)`);
     const routes = await chooseRoutes(plan.routes, speaksHttp1 ? 'h1' : 'h2', host, port);
     const kinds: TrafficKind[] = speaksHttp1 ? plan.traffic.filter((kind) => kind !== 'h2') : [];
     if (speaksHttp2) kinds.push('h2');
