@@ -2,7 +2,7 @@
  * The documentation's code blocks are checked against the product, so a doc cannot name a command or flag that does
  * not exist, or show code that does not parse. The rule (also in CONTRIBUTING.md):
  *
- * - Every fenced block of README.md, docs/**\/*.md and the published packages' READMEs is read, except blocks whose info string has `skip-check`.
+ * - Every fenced block of README.md, CONTRIBUTING.md, docs/**\/*.md, the published packages' READMEs and the examples' READMEs is read, except blocks whose info string has `skip-check`.
  * - In shell-like blocks (`sh`, `bash`, `console`, `shell`, `ini`, `yaml`, `dockerfile`, no language), each `zdt` invocation (`zdt`, `npx zdt`, a path ending in `/zdt` or `zdt.cjs`,
  *   or a JSON array such as a Kubernetes `args`) must name a command whose `zdt <command> --help` exits 0, and only
  *   flags that help text lists. Arguments after a bare `--` belong to the app and are not checked.
@@ -49,6 +49,10 @@ function markdownFiles(): string[] {
   };
   walk(path.join(root, 'docs'));
   for (const name of ['core', 'express', 'fastify', 'nest']) found.push(path.join(root, 'packages', name, 'README.md'));
+  found.push(path.join(root, 'CONTRIBUTING.md'));
+  for (const name of readdirSync(path.join(root, 'examples'))) {
+    if (existsSync(path.join(root, 'examples', name, 'README.md'))) found.push(path.join(root, 'examples', name, 'README.md'));
+  }
   return found;
 }
 
