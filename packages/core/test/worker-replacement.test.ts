@@ -13,7 +13,7 @@ function recordExits(supervisor: Supervisor) {
 
 describe('a running worker is replaced start-first: hung, over its memory limit, or asking to be', () => {
   it('replaces a hung worker start-first, then kills it', async () => {
-    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, env: { FIXTURE_PROTOCOL: '1' }, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 600 });
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, env: { FIXTURE_PROTOCOL: '1' }, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_500 });
     context.running = supervisor;
     const exits = recordExits(supervisor);
     const hungPids: number[] = [];
@@ -35,7 +35,9 @@ describe('a running worker is replaced start-first: hung, over its memory limit,
   });
 
   it('does not ping a plain app that never said hello', async () => {
-    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100 });
+    // Nothing preloaded (autoDrain false), so nothing in the worker says hello. A supervisor that pinged it anyway
+    // would call it hung 100 ms after its first ping: well inside the 20 requests below, whatever the machine's load.
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, autoDrain: false, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 100 });
     context.running = supervisor;
     const hung: number[] = [];
     supervisor.on('hung', ({ pid }) => hung.push(pid));
@@ -49,7 +51,7 @@ describe('a running worker is replaced start-first: hung, over its memory limit,
   });
 
   it('replaces a worker over its memory limit start-first and drains it', async () => {
-    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, maxMemoryMb: 150, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000 });
+    const { supervisor, port } = await startSupervisor({ entry: fixture('app.cjs'), workers: 1, maxMemoryMb: 150, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 10_000 });
     context.running = supervisor;
     const exits = recordExits(supervisor);
     const memoryEvents: Array<{ pid: number; rssBytes: number; limitBytes: number }> = [];
