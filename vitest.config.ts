@@ -18,6 +18,13 @@ const nest12Aliases = [{ find: /^@nestjs\/(common|core|platform-express|platform
 /** End-to-end files that need the network (HAProxy from Debian, packages from the npm registry): full tier only. */
 const NETWORK_ONLY = ['test/balancer.e2e.test.ts', 'test/packed-install.e2e.test.ts'];
 
+/**
+ * End-to-end files that mostly wait (npm installs, drain timers, manifests) rather than load the machine. In the full
+ * tier they form their own project, e2e-waiting, which scripts/run-suite.mjs runs after the package tests, beside the
+ * end-to-end tests: the package tests end long before the end-to-end tests do.
+ */
+const WAITING = ['test/packed-install.e2e.test.ts', 'test/deploy-results.e2e.test.ts', 'test/kubernetes-manifests.test.ts', 'test/standalone-sigterm.e2e.test.ts', 'test/boot-failure.e2e.test.ts'];
+
 export default defineConfig({
   test: {
     fileParallelism: false,
@@ -32,10 +39,11 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...(full ? [] : NETWORK_ONLY)], provide: { nestMajor: 11 } },
+        test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...(full ? WAITING : NETWORK_ONLY)], provide: { nestMajor: 11 } },
       },
       ...(full
         ? [
+            { extends: true as const, test: { name: 'e2e-waiting', include: WAITING, provide: { nestMajor: 11 } } },
             {
               extends: true as const,
               resolve: { alias: nest12Aliases },

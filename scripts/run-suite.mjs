@@ -1,9 +1,12 @@
 // One run of the test suite, in the tier ZDT_TEST_TIER names (test/lib/tier.ts; fast unless it is 'full'), after
-// the build: the package tests (and in the full tier the NestJS 12 project) run beside the end-to-end tests, each
-// side one file at a time, so two test files run at once on 2 cores and no two load tests ever do. The end-to-end
-// output streams live; the package tests' output is printed as one block when they end. The last two lines are the
-// total ("N passed, N failed", which scripts/test-matrix.mjs adds up) and the verdict, naming the side that failed;
-// the exit status is 0 only when both sides passed.
+// the build, in two lanes side by side, each one file at a time, so two test files run at once on 2 cores:
+// - the end-to-end tests, which put real apps under load (their output streams live);
+// - the package tests (single-process tests: one supervisor or one worker, small loads), in the full tier the NestJS
+//   12 project too, and then, in the full tier only, the e2e-waiting project: the end-to-end files that mostly wait
+//   (npm installs, drain timers, manifests; listed in vitest.config.ts) rather than load the machine. The package
+//   tests end long before the end-to-end tests do. This lane's output is printed as one block when it ends.
+// The last two lines are the total ("N passed, N failed", which scripts/test-matrix.mjs adds up) and the verdict,
+// naming the lane that failed; the exit status is 0 only when both lanes passed.
 //
 // Usage: node scripts/run-suite.mjs   (`pnpm test` builds first, then runs this in the fast tier)
 import { spawn } from 'node:child_process';
@@ -15,10 +18,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const full = process.env.ZDT_TEST_TIER === 'full';
 const began = performance.now();
 
-/** Runs vitest on `projects`; resolves with its exit status and its counts (from its 'N passed, N failed' line). */
-function run(name, projects, live) {
+/** Runs vitest with `args`; resolves with its exit status and its counts (from its 'N passed, N failed' line). */
+function run(name, vitestArgs, live) {
   return new Promise((resolve) => {
-    const args = [vitest, 'run', ...projects.flatMap((project) => ['--project', project])];
+    const args = [vitest, 'run', ...vitestArgs];
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     const chunks = [];
     const take = (stream, target) =>
@@ -38,20 +41,31 @@ function run(name, projects, live) {
   });
 }
 
+/** Runs each step after the other; the lane's result adds up their counts. */
+async function lane(steps) {
+  const results = [];
+  for (const step of steps) results.push(await step());
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const result of results) {
+    const own = result.counts ?? { passed: 0, failed: 1, skipped: 0 };
+    if (result.code !== 0 && own.failed === 0) own.failed = 1;
+    for (const key of Object.keys(counts)) counts[key] += own[key];
+  }
+  const failed = results.find((result) => result.code !== 0);
+  return { name: results.map((result) => result.name).join(' + '), code: failed ? failed.code : 0, signal: failed?.signal, counts };
+}
+
+const project = (name) => ['--project', name];
 const sides = await Promise.all([
-  run('end-to-end tests', ['e2e'], true),
-  run('package tests', full ? ['packages', 'nest-12'] : ['packages'], false),
+  lane([() => run('end-to-end tests', project('e2e'), true)]),
+  lane([
+    () => run('package tests', full ? [...project('packages'), ...project('nest-12')] : project('packages'), false),
+    ...(full ? [() => run('end-to-end tests that mostly wait', project('e2e-waiting'), false)] : []),
+  ]),
 ]);
 const seconds = ((performance.now() - began) / 1000).toFixed(0);
 const total = { passed: 0, failed: 0, skipped: 0 };
-for (const side of sides) {
-  // A side that failed without a failed test (a crash, no summary) still counts as a failure.
-  const counts = side.counts ?? { passed: 0, failed: 1, skipped: 0 };
-  if (side.code !== 0 && counts.failed === 0) counts.failed = 1;
-  total.passed += counts.passed;
-  total.failed += counts.failed;
-  total.skipped += counts.skipped;
-}
+for (const side of sides) for (const key of Object.keys(total)) total[key] += side.counts[key];
 const failed = sides.filter((side) => side.code !== 0);
 console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
 const tierName = full ? 'full tier' : 'fast tier';
