@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '@zero-downtime/testkit';
 import { startEventStreamLoad, startWebSocketLoad, type LongLivedLoad } from '../src/load/index.js';
 import { requireFromTestPackage } from './worker-harness.js';
 
@@ -25,10 +26,11 @@ async function listen(server: http.Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Every client open, then `act` on the server side, then every client open again, then stop. */
-async function through(load: LongLivedLoad, act: () => void) {
+/** Every client open, then `act` on the server side, then (once the client saw each connection end) every client open again, then stop. */
+async function through(load: LongLivedLoad, act: () => void, ended = 2) {
   await load.waitForOpen();
   act();
+  await waitFor(() => load.progress().sent >= ended, `${ended} connections to end`);
   await load.waitForOpen();
   return load.stop();
 }
@@ -102,6 +104,15 @@ describe('server-sent events load client', () => {
     expect(Object.keys(summary.failures)).toHaveLength(1);
     expect(Object.keys(summary.failures)[0]).toMatch(/^cut \(/);
     expect(summary.failed).toBe(2);
+  });
+
+  it('counts a quiet stream as open: waiting for the clients does not wait for events', async () => {
+    const { port } = await eventServer();
+    const load = startEventStreamLoad({ port, path: '/events', clients: 2 });
+    await load.waitForOpen();
+    // No event comes after the first; a verify settle waits like this after every deploy event.
+    await load.waitForOpen();
+    expect((await load.stop()).failed).toBe(0);
   });
 
   it('names an answer that is not an event stream', async () => {

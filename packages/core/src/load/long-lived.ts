@@ -32,7 +32,7 @@ export interface LongLivedSummary extends ReturnType<Tally['summary']> {
 }
 
 export interface LongLivedLoad extends RunningLoad<LongLivedSummary> {
-  /** Resolves once every client holds an open connection that has answered since this call; at once when stopped. */
+  /** Resolves once every client holds an open connection (one that has answered: a handshake, a pong, an event); at once when stopped. */
   waitForOpen(): Promise<void>;
 }
 
@@ -48,8 +48,8 @@ export class LongLivedTally {
   readonly tally: Tally;
   reconnected = 0;
   messages = 0;
-  /** Per client: whether its connection is open and has answered since the last waitForOpen(). */
-  private readonly fresh: boolean[];
+  /** Per client: whether its connection is open (it has answered and not ended). */
+  private readonly open: boolean[];
 
   constructor(
     readonly clients: number,
@@ -57,29 +57,28 @@ export class LongLivedTally {
     maxConnectionsPerClient: number,
   ) {
     this.tally = new Tally(durationMs, maxConnectionsPerClient);
-    this.fresh = Array.from({ length: clients }, () => false);
+    this.open = Array.from({ length: clients }, () => false);
   }
 
   /** A client's connection answered (opened, a pong, an event). */
   answered(client: number): void {
     this.messages += 1;
-    if (!this.fresh[client]) {
-      this.fresh[client] = true;
+    if (!this.open[client]) {
+      this.open[client] = true;
       this.tally.wake();
     }
   }
 
   ended(client: number, ending: Ending, began: number): void {
-    this.fresh[client] = false;
+    this.open[client] = false;
     if (ending.ok && ending.reconnect) this.reconnected += 1;
     this.tally.record(ending.ok ? undefined : ending.reason, undefined, began);
   }
 
   waitForOpen(): Promise<void> {
-    this.fresh.fill(false);
     return new Promise((resolve) => {
       const check = () => {
-        if (this.tally.stopping || this.tally.ended || this.fresh.every(Boolean)) {
+        if (this.tally.stopping || this.tally.ended || this.open.every(Boolean)) {
           this.tally.waiters.delete(check);
           resolve();
         }
