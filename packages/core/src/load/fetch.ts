@@ -4,6 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hostPort } from '../host-port.js';
 import { answerBreach, echoBody, echoData, pidIn, reasonOf, routeFor, type Route } from './routes.js';
 import { Tally, type RunningLoad } from './tally.js';
 
@@ -29,7 +30,7 @@ export type FetchLoad = RunningLoad<FetchLoadSummary>;
 export function startFetchLoad(options: FetchLoadOptions): FetchLoad {
   const { port, host = '127.0.0.1', clients = 2, routes, requestTimeoutMs = 30_000, secure = false } = options;
   const tally = new Tally(options.durationMs ?? 120_000, options.maxRequestsPerClient ?? 200_000);
-  const origin = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const origin = `${secure ? 'https' : 'http'}://${hostPort(host, port)}`;
 
   async function once(route: Route, data: string | undefined): Promise<[string | undefined, number | undefined]> {
     try {

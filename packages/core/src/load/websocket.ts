@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { hostPort } from '../host-port.js';
 import { CLOSE_WAIT_MS, startLongLived, type Ending, type LongLivedLoad, type LongLivedOptions, type LongLivedTarget } from './long-lived.js';
 import { reasonOf } from './routes.js';
 
@@ -98,7 +99,7 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
     const openTimer = setTimeout(() => finish({ ok: false, reason: 'timeout (handshake)' }), requestTimeoutMs);
     socket.setNoDelay(true);
     socket.on('connect', () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host.includes(':') ? `[${host}]` : host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostPort(host, port)}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });
     socket.on('data', (chunk: Buffer) => {
       if (settled) return;

@@ -14,6 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { InvalidOptionError, ListenError } from '../errors.js';
+import { hostPort } from '../host-port.js';
 import type { InheritedListener } from '../worker/listen-map.js';
 
 export type ListenSpec =
@@ -52,7 +53,7 @@ export function parseListenSpec(value: unknown, base = process.cwd(), option = '
   if (!match || port < 1 || port > 65_535 || (host !== undefined && net.isIP(host) === 0)) {
     throw new InvalidOptionError(option, LISTEN_EXPECTED, value);
   }
-  return { kind: 'tcp', text: host === undefined ? String(port) : `${host.includes(':') ? `[${host}]` : host}:${port}`, host, port };
+  return { kind: 'tcp', text: host === undefined ? String(port) : hostPort(host, port), host, port };
 }
 
 interface NativeHandle {
@@ -84,10 +85,6 @@ function unixSocketPath(inode: number): string | undefined {
     // No /proc: the path stays unknown.
   }
   return undefined;
-}
-
-function hostPort(address: string, port: number): string {
-  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 export interface ListenerInfo {

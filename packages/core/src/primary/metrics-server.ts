@@ -5,6 +5,7 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import util from 'node:util';
+import { hostPort } from '../host-port.js';
 
 export interface ListenAddress {
   host: string;
@@ -47,10 +48,6 @@ export class MetricsServer {
     return this.server.listening ? this.descriptor : undefined;
   }
 
-  /**
-   * Listens on `address`, or on the listening socket already open at `inheritedFd` (the previous supervisor's).
-   * Bound through node's own server handle so the descriptor is known and can be handed on.
-   */
   /** listen(), with an error that names the address, and the address logged once bound. */
   async open(address: ListenAddress, inheritedFd: number | undefined, log: { info: (data: object, message: string) => void }): Promise<ListenAddress> {
     let bound: ListenAddress;
@@ -59,10 +56,14 @@ export class MetricsServer {
     } catch (error) {
       throw new Error(`the metrics endpoint could not listen on ${address.host}:${address.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    log.info(bound, `metrics on http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics`);
+    log.info(bound, `metrics on http://${hostPort(bound.host, bound.port)}/metrics`);
     return bound;
   }
 
+  /**
+   * Listens on `address`, or on the listening socket already open at `inheritedFd` (the previous supervisor's).
+   * Bound through node's own server handle so the descriptor is known and can be handed on.
+   */
   listen(address: ListenAddress, inheritedFd?: number): Promise<ListenAddress> {
     return new Promise((resolve, reject) => {
       const create = (net as unknown as { _createServerHandle?: (...args: Array<string | number | null | undefined>) => { fd: number } | number })._createServerHandle;

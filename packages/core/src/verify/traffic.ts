@@ -3,6 +3,7 @@
  * (HTTP/2 only when the app answers it), and one running load client per kind.
  */
 import http2 from 'node:http2';
+import { hostPort } from '../host-port.js';
 import {
   get,
   pipelinableRoutes,
@@ -62,7 +63,7 @@ export async function probe(protocol: 'h1' | 'h2', host: string, port: number, p
     }
   }
   return new Promise((resolve) => {
-    const session = http2.connect(`http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    const session = http2.connect(`http://${hostPort(host, port)}`);
     const done = (status: number | undefined) => {
       clearTimeout(timer);
       session.destroy();
