@@ -8,9 +8,6 @@ import http from 'node:http';
 import { startLongLived, type Ending, type LongLivedLoad, type LongLivedOptions, type LongLivedTarget } from './long-lived.js';
 import { reasonOf } from './routes.js';
 
-/** How often an open stream looks whether the load is stopping. */
-const STOP_POLL_MS = 50;
-
 
 function connection(target: LongLivedTarget, client: number): Promise<Ending> {
   const { host, port, path, requestTimeoutMs, counts } = target;
@@ -22,7 +19,7 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
     const finish = (ending: Ending) => {
       if (settled) return;
       settled = true;
-      clearInterval(ticker);
+      unsubscribe();
       clearTimeout(openTimer);
       request.destroy();
       resolve(ending);
@@ -55,12 +52,11 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
       else if (!answered) finish({ ok: false, reason: lastError });
     });
     const openTimer = setTimeout(() => finish({ ok: false, reason: 'timeout (no answer)' }), requestTimeoutMs);
-    const ticker = setInterval(() => {
-      if (!counts.tally.stopping || stopping) return;
+    const unsubscribe = counts.onStop(() => {
       stopping = true;
       if (answered) request.destroy();
       else finish({ ok: true, reconnect: false });
-    }, STOP_POLL_MS);
+    });
   });
 }
 

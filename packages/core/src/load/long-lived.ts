@@ -1,7 +1,7 @@
 /**
  * What the two long-lived clients (WebSocket, server-sent events) share. Their unit is a connection, not a request:
  * each connection counts once when it ends, as ok when the server closed it properly (a WebSocket close frame 1000,
- * 1001 or 1012; an event stream that ended) or when it was still open when the load stopped, as failed otherwise, by
+ * 1001, 1005 or 1012; an event stream that ended) or when it was still open when the load stopped, as failed otherwise, by
  * the reason the client saw (`cut (...)`: closed without a proper end). A client reconnects at once after a proper
  * close, as browsers and EventSource do; those reconnections are counted apart.
  */
@@ -73,6 +73,18 @@ export class LongLivedTally {
     this.open[client] = false;
     if (ending.ok && ending.reconnect) this.reconnected += 1;
     this.tally.record(ending.ok ? undefined : ending.reason, undefined, began);
+  }
+
+  /** Calls `callback` once, when the load is told to stop (at once if it already was); returns the unsubscribe. */
+  onStop(callback: () => void): () => void {
+    const check = () => {
+      if (!this.tally.stopping) return;
+      this.tally.waiters.delete(check);
+      callback();
+    };
+    this.tally.waiters.add(check);
+    queueMicrotask(check);
+    return () => this.tally.waiters.delete(check);
   }
 
   waitForOpen(): Promise<void> {

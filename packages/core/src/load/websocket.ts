@@ -60,16 +60,28 @@ function takeFrames(buffer: Buffer): { frames: Array<{ opcode: number; payload: 
 }
 
 
-/** The bytes after a 101 answer carrying the right accept key; the failure reason otherwise; undefined: incomplete. */
-function readHandshake(buffer: Buffer, accept: string): Buffer | string | undefined {
+/** The opening handshake's request (RFC 6455 4.1). */
+function handshakeRequest(host: string, port: number, path: string, key: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: ${hostPort(host, port)}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+}
+
+/** The bytes after a 101 answer carrying the accept value for `key`; the failure reason otherwise; undefined: incomplete. */
+function readHandshake(buffer: Buffer, key: string): Buffer | string | undefined {
   const end = buffer.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const head = buffer.subarray(0, end).toString('latin1');
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1];
   if (status !== '101') return `handshake status ${status ?? '?'}`;
   const given = /^sec-websocket-accept:[ \t]*(\S+)[ \t]*$/im.exec(head)?.[1];
-  if (given !== accept) return 'handshake: wrong Sec-WebSocket-Accept';
+  if (given !== createHash('sha1').update(key + GUID).digest('base64')) return 'handshake: wrong Sec-WebSocket-Accept';
   return buffer.subarray(end + 4);
+}
+
+/** A close frame from the server: the close frame to answer with (none when this client closed first), and the ending. */
+function answerClose(payload: Buffer, closing: boolean): { reply: Buffer | undefined; ending: Ending } {
+  const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+  const reply = closing ? undefined : closeFrame(code === 1005 ? 1000 : code);
+  return { reply, ending: closing || PROPER_CLOSE.has(code) ? { ok: true, reconnect: !closing } : { ok: false, reason: `closed with ${code}` } };
 }
 
 /** One connection, from the handshake to its end. */
@@ -77,7 +89,6 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
   const { host, port, path, requestTimeoutMs, counts } = target;
   return new Promise((resolve) => {
     const key = randomBytes(16).toString('base64');
-    const accept = createHash('sha1').update(key + GUID).digest('base64');
     const socket = net.connect({ host, port });
     let buffer: Buffer = Buffer.alloc(0);
     let open = false;
@@ -89,6 +100,7 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
       if (settled) return;
       settled = true;
       clearInterval(ticker);
+      unsubscribe();
       clearTimeout(openTimer);
       if (graceful) {
         socket.end();
@@ -98,30 +110,28 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
     };
     const openTimer = setTimeout(() => finish({ ok: false, reason: 'timeout (handshake)' }), requestTimeoutMs);
     socket.setNoDelay(true);
-    socket.on('connect', () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostPort(host, port)}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-    });
+    socket.on('connect', () => socket.write(handshakeRequest(host, port, path, key)));
     socket.on('data', (chunk: Buffer) => {
       if (settled) return;
       buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
       if (!open) {
-        const handshake = readHandshake(buffer, accept);
+        const handshake = readHandshake(buffer, key);
         if (handshake === undefined) return;
         if (typeof handshake === 'string') return finish({ ok: false, reason: handshake });
         open = true;
         clearTimeout(openTimer);
         buffer = handshake;
         counts.answered(client);
+        if (counts.tally.stopping) beginClose();
       }
       const taken = takeFrames(buffer);
       if (!taken) return finish({ ok: false, reason: 'protocol error (masked server frame)' });
       buffer = taken.rest;
       for (const { opcode, payload } of taken.frames) {
         if (opcode === Opcode.Close) {
-          const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-          if (!closing) socket.write(closeFrame(code === 1005 ? 1000 : code));
-          if (closing || PROPER_CLOSE.has(code)) return finish({ ok: true, reconnect: !closing }, true);
-          return finish({ ok: false, reason: `closed with ${code}` }, true);
+          const { reply, ending } = answerClose(payload, closing);
+          if (reply) socket.write(reply);
+          return finish(ending, true);
         }
         if (opcode === Opcode.Ping) socket.write(frame(Opcode.Pong, payload));
         else if (opcode === Opcode.Pong) {
@@ -136,13 +146,17 @@ function connection(target: LongLivedTarget, client: number): Promise<Ending> {
       else if (closing) finish({ ok: true, reconnect: false });
       else finish({ ok: false, reason: `cut (${lastError ?? 'closed without a close frame'})` });
     });
+    // Stopping: a close frame 1000, then up to CLOSE_WAIT_MS for the server's (one still in its handshake: once open).
+    const beginClose = () => {
+      if (!open || closing || settled) return;
+      closing = true;
+      socket.write(closeFrame(1000));
+      setTimeout(() => finish({ ok: true, reconnect: false }), CLOSE_WAIT_MS).unref();
+    };
+    const unsubscribe = counts.onStop(beginClose);
     const ticker = setInterval(() => {
       if (!open || closing) return;
-      if (counts.tally.stopping) {
-        closing = true;
-        socket.write(closeFrame(1000));
-        setTimeout(() => finish({ ok: true, reconnect: false }), CLOSE_WAIT_MS).unref();
-      } else if (pingSentAt === undefined) {
+      if (pingSentAt === undefined) {
         pingSentAt = performance.now();
         socket.write(frame(Opcode.Ping, Buffer.from(String(counts.messages))));
       } else if (performance.now() - pingSentAt > requestTimeoutMs) {
