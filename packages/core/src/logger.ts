@@ -1,4 +1,5 @@
 /** The supervisor's logger: what one must offer (pino-compatible), the text and JSON loggers zdt brings, and silence. */
+import { isObject } from './settings/parse.js';
 
 /** pino-compatible: each method takes (message) or (object, message). */
 export interface Logger {
@@ -6,10 +7,6 @@ export interface Logger {
   warn(objectOrMessage: unknown, message?: string): void;
   error(objectOrMessage: unknown, message?: string): void;
   debug(objectOrMessage: unknown, message?: string): void;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export function isLogger(value: unknown): value is Logger {
@@ -30,7 +27,7 @@ export function createConsoleLogger(stream: NodeJS.WritableStream = process.stde
     if (typeof objectOrMessage === 'string') {
       text = objectOrMessage;
     } else {
-      const fields = isPlainObject(objectOrMessage)
+      const fields = isObject(objectOrMessage)
         ? Object.entries(objectOrMessage)
             .filter(([, value]) => value !== undefined)
             .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
@@ -50,8 +47,8 @@ export function createConsoleLogger(stream: NodeJS.WritableStream = process.stde
  */
 export function createJsonLogger(stream: NodeJS.WritableStream = process.stderr): Logger {
   const write = (level: string) => (objectOrMessage: unknown, message?: string) => {
-    const fields = isPlainObject(objectOrMessage) ? objectOrMessage : {};
-    const msg = typeof objectOrMessage === 'string' ? objectOrMessage : (message ?? (isPlainObject(objectOrMessage) ? '' : String(objectOrMessage)));
+    const fields = isObject(objectOrMessage) ? objectOrMessage : {};
+    const msg = typeof objectOrMessage === 'string' ? objectOrMessage : (message ?? (isObject(objectOrMessage) ? '' : String(objectOrMessage)));
     const { time: _time, level: _level, msg: _msg, ...rest } = fields;
     let line: string;
     try {

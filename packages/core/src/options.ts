@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
 import { parseListenSpec, type ListenOption } from './primary/listeners.js';
-import { InvalidValue, MAX_TIMER_MS, oneOf, parseListenAddress, wholeNumber } from './settings/parse.js';
+import { InvalidValue, isObject, MAX_TIMER_MS, oneOf, parseListenAddress, wholeNumber } from './settings/parse.js';
 import { SETTING_OPTIONS } from './settings/table.js';
 import { createConsoleLogger, isLogger, silentLogger, type Logger } from './logger.js';
 
@@ -200,10 +200,6 @@ function parsed<Value>(option: string, value: unknown, parse: (value: unknown) =
 }
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function integer(option: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   return value === undefined ? fallback : parsed(option, value, wholeNumber(min, max));
 }
@@ -230,7 +226,7 @@ function stringArray(option: string, value: unknown, fallback: readonly string[]
 }
 
 export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
-  if (!isPlainObject(options)) throw new InvalidOptionError('options', 'an object', options);
+  if (!isObject(options)) throw new InvalidOptionError('options', 'an object', options);
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw new InvalidOptionError(key, `one of ${[...KNOWN_OPTIONS].join(', ')}`, key);
   }
@@ -311,7 +307,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
 
 function resolveBackoff(value: BackoffOptions | undefined): ResolvedBackoff {
   const backoffInput = value ?? {};
-  if (!isPlainObject(backoffInput)) throw new InvalidOptionError('backoff', 'an object', backoffInput);
+  if (!isObject(backoffInput)) throw new InvalidOptionError('backoff', 'an object', backoffInput);
   for (const key of Object.keys(backoffInput)) {
     if (!KNOWN_BACKOFF.has(key)) throw new InvalidOptionError(`backoff.${key}`, 'initialMs, maxMs, multiplier or jitter', key);
   }
@@ -341,7 +337,7 @@ function resolveListen(value: unknown, cwd: string): ListenOption[] {
     if (typeof item === 'string') return parseListenSpec(item, cwd, `listen[${index}]`).text;
     const descriptor = item as { fd?: unknown; origin?: unknown; path?: unknown };
     if (
-      isPlainObject(item) &&
+      isObject(item) &&
       typeof descriptor.fd === 'number' &&
       Number.isInteger(descriptor.fd) &&
       descriptor.fd >= 0 &&
@@ -356,7 +352,7 @@ function resolveListen(value: unknown, cwd: string): ListenOption[] {
 
 function resolveEnv(value: unknown, option = 'env'): Record<string, string> {
   if (value === undefined) return { ...DEFAULTS.env };
-  if (!isPlainObject(value)) throw new InvalidOptionError(option, 'an object of strings', value);
+  if (!isObject(value)) throw new InvalidOptionError(option, 'an object of strings', value);
   const env: Record<string, string> = {};
   for (const [key, item] of Object.entries(value)) {
     if (item === undefined) continue;
@@ -370,7 +366,7 @@ const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers']);
 
 /** Validates what a reload may change, with the same rules and messages as the supervisor options. */
 export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate {
-  if (!isPlainObject(update)) throw new InvalidOptionError('update', 'an object', update);
+  if (!isObject(update)) throw new InvalidOptionError('update', 'an object', update);
   for (const key of Object.keys(update)) {
     if (!RELOAD_KEYS.has(key)) throw new InvalidOptionError(key, `one of ${[...RELOAD_KEYS].join(', ')} (what a reload can change)`, key);
   }
