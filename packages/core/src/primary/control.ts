@@ -23,7 +23,7 @@ import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs'
 import { ControlInUseError, ControlPathError, UsageError, ZdtError } from '../errors.js';
 import type { Supervisor, SupervisorEvents } from './supervisor.js';
 import { permissionError } from './control-client.js';
-import type { ControlRequest, ControlResponse, UpgradeRequest } from './control-messages.js';
+import { parseControlRequest, type ControlResponse, type UpgradeRequest } from './control-messages.js';
 import { checkExistingSocket, checkSocketPathLength, prepareControlDirectory } from './control-path.js';
 
 export { CONTROL_ENV, defaultControlPath } from './control-path.js';
@@ -291,15 +291,9 @@ export class ControlServer {
     const write = (response: ControlResponse) => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(response)}\n`);
     };
-    let request: ControlRequest;
     try {
-      request = JSON.parse(line) as ControlRequest;
-    } catch {
-      write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: 'control request is not JSON' });
-      this.finish(socket);
-      return;
-    }
-    try {
+      // Nothing is done for a request that is not exactly one of the protocol's: unknown keys included.
+      const request = parseControlRequest(line);
       switch (request.command) {
         case 'status':
           write({ type: 'result', ok: true, data: await this.handlers.status() });
@@ -334,8 +328,6 @@ export class ControlServer {
           write({ type: 'result', ok: true, data: result });
           break;
         }
-        default:
-          write({ type: 'error', ok: false, code: 'ERR_ZDT_USAGE', message: `unknown control command ${JSON.stringify((request as { command: unknown }).command)}` });
       }
     } catch (error) {
       const code = error instanceof ZdtError ? error.code : 'ERR_ZDT_INTERNAL';
