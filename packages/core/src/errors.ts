@@ -77,6 +77,8 @@ export interface ServingWorker {
   workerId: number;
   /** Undefined when the slot has no ready worker right now (it is restarting). */
   generation: number | undefined;
+  /** True when the worker was forked from files overwritten in place since its generation was first forked. */
+  overwritten?: boolean;
 }
 
 /** What a failed rollout left serving. */
@@ -90,6 +92,11 @@ export interface RollbackSummary {
   /** True when every worker serves `toGeneration` again. */
   complete: boolean;
   serving: ServingWorker[];
+  /**
+   * Set when the refused release was written over the previous one's files in place: the ready workers that run the
+   * refused files (rolled back by number only, or restarted), by id.
+   */
+  overwritten?: number[];
 }
 
 /**

@@ -52,7 +52,7 @@ describe('zdt CLI', () => {
     app.deploy('broken-release.cjs');
     const reload = await zdt(['reload', '--control', control]);
     expect(reload.code).toBe(1);
-    expect(reload.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*worker 1 \(pid \d+\) failed before it was ready: uncaught exception: Error: broken release: missing configuration; nothing was replaced: generation 0 serves on all 2 workers/);
+    expect(reload.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*worker 1 \(pid \d+\) failed before it was ready: uncaught exception: Error: broken release: missing configuration; nothing was replaced: the 2 worker\(s\) of generation 0 still run its code, forked before the overwrite/);
     expect(oldPids.every(isAlive)).toBe(true);
     for (let request = 0; request < 10; request++) expect(oldPids).toContain(pidOf(await get(running.port())));
     expect(JSON.parse((await zdt(['status', '--json', '--control', control])).stdout)).toMatchObject({ lastRollout: { outcome: 'failed' } });

@@ -39,7 +39,8 @@ describe('a refused release', () => {
     expect(failure.workerId).toBe(1);
     // The cause, from the worker itself, not only an exit code.
     expect(failure.reason).toMatch(/failed before it was ready: uncaught exception: Error: broken release: missing configuration/);
-    expect(failure.message).toMatch(/nothing was replaced: generation 0 serves on all 2 workers/);
+    // Deployed in place (the entry overwritten): generation 0 still runs on both, but a restart would fork the refused file.
+    expect(failure.message).toMatch(/nothing was replaced: the 2 worker\(s\) of generation 0 still run its code, forked before the overwrite/);
     expect(failedEvents).toEqual([failure]);
     expect(logger.lines.some((line) => line.startsWith('error') && line.includes('worker 1') && line.includes('broken release: missing configuration'))).toBe(true);
     expect(failure.pid).toBeDefined();

@@ -1,6 +1,7 @@
 /** What `zdt status` and `zdt upgrade` answer, and the text `zdt status` prints. */
 import type { SupervisorStatus } from '../primary/supervisor.js';
 import { describeServing } from '../primary/rollout.js';
+import { IN_PLACE_ADVICE } from '../primary/releases/in-place.js';
 
 /** `zdt status --json`: the supervisor's status plus what only `zdt start` knows. */
 export interface CliStatus extends SupervisorStatus {
@@ -50,6 +51,10 @@ export function formatStatus(status: CliStatus): string {
     `entry ${status.entry}`,
     `serving: ${describeServing(status.serving)}${status.mixedGenerations ? ' (a rollback is being retried)' : ''}`,
   );
+  const overwritten = status.workers.filter((worker) => worker.overwritten && worker.state === 'ready');
+  if (overwritten.length > 0) {
+    lines.push(`code overwritten in place: ${overwritten.length} of ${status.serving.length} worker(s) (${overwritten.map((worker) => `worker ${worker.id} pid ${worker.pid}`).join(', ')}) were forked from files written over their generation's since it was forked; after a refused release they run its files; ${IN_PLACE_ADVICE}`);
+  }
   if (status.rollout) lines.push(`rollout of generation ${status.rollout.generation} in progress${status.rollout.queued ? ', one more queued' : ''}`);
   if (status.lastRollout) {
     const last = status.lastRollout;

@@ -347,6 +347,7 @@ export class ControlServer {
       ready: ({ workerId, pid }) => write({ type: 'progress', event: 'ready', message: `worker ${workerId}: pid ${pid} ready` }),
       'rollout:progress': ({ workerId, oldPid, newPid, done, total }) =>
         write({ type: 'progress', event: 'rollout:progress', message: `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}, draining the old one (${done}/${total})` }),
+      'rollout:in-place': ({ message }) => write({ type: 'progress', event: 'rollout:in-place', message: `warning: ${message}` }),
       'rollout:rollback': ({ workerId, oldPid, newPid, toGeneration }) =>
         write({ type: 'progress', event: 'rollout:rollback', message: `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}, draining the refused one` }),
     };

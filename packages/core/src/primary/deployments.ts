@@ -8,6 +8,7 @@ import { resolveReloadUpdate, type ReloadUpdate, type ResolvedOptions, type Reso
 import type { ShutdownReason } from '../protocol.js';
 import type { RestartCause, SupervisorMetrics } from './metrics.js';
 import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
+import { describeInPlaceRollback, inPlaceWarning, writtenInPlace } from './releases/in-place.js';
 import { backoffDelay } from './restarts.js';
 import {
   describeNotReady,
@@ -64,6 +65,8 @@ export class Deployments {
   private rollbackRetry: { timer: NodeJS.Timeout; attempts: number } | undefined;
   /** What the next rollout applies: the last reload request's update wins. */
   private pendingUpdate: ResolvedReloadUpdate | undefined;
+  /** The first rollout of a release written in place is warned about, once. */
+  private warnedInPlace = false;
 
   constructor(
     private readonly host: DeploymentHost,
@@ -156,6 +159,11 @@ export class Deployments {
       this.table.dropEmpty(added);
       return this.rolloutFailed(generation, startedAt, [], { reason: `could not be resolved: ${(error as Error).message}` }, this.noRollback(previous), cuts);
     }
+    const inPlace = writtenInPlace(target, previous);
+    if (inPlace && !this.warnedInPlace) {
+      this.warnedInPlace = true;
+      this.host.emit('rollout:in-place', { generation, entryPath: target.entryPath, message: inPlaceWarning(target, previous) });
+    }
     const report = await runRollout(target, previous, context);
     report.cuts.unshift(...cuts);
     if (!report.ok) {
@@ -165,7 +173,8 @@ export class Deployments {
       report.rollback.serving = servingBySlot(this.table.slots);
       report.rollback.remaining = report.rollback.serving.filter((worker) => worker.generation === generation).length;
       report.rollback.complete = report.rollback.remaining === 0;
-      return this.rolloutFailed(generation, startedAt, report.replaced, report.failure, report.rollback, report.cuts);
+      if (inPlace) report.rollback.overwritten = report.rollback.serving.filter((worker) => worker.overwritten).map((worker) => worker.workerId);
+      return this.rolloutFailed(generation, startedAt, report.replaced, report.failure, report.rollback, report.cuts, inPlace ? target.entryPath : undefined);
     }
     this.settings = settings;
     this.lastGood = target;
@@ -225,8 +234,9 @@ export class Deployments {
     failure: { workerId?: number; pid?: number; reason: string },
     rollback: RollbackSummary,
     cuts: CutReport[],
+    inPlaceEntry?: string,
   ): never {
-    const error = new RolloutFailedError({ generation, ...failure, rollback, outcome: this.describeRollback(rollback) });
+    const error = new RolloutFailedError({ generation, ...failure, rollback, outcome: this.describeRollback(rollback, inPlaceEntry) });
     this.lastRollout = {
       generation,
       outcome: 'failed',
@@ -244,9 +254,12 @@ export class Deployments {
     throw error;
   }
 
-  private describeRollback(rollback: RollbackSummary): string {
+  private describeRollback(rollback: RollbackSummary, inPlaceEntry: string | undefined): string {
     const serving = describeServing(rollback.serving);
     if (this.host.state() !== 'running') return `the supervisor is ${this.host.state()}; ${serving}`;
+    if (inPlaceEntry !== undefined && rollback.complete) {
+      return describeInPlaceRollback({ ...rollback, overwritten: rollback.overwritten ?? [] }, rollback.serving.length, inPlaceEntry);
+    }
     if (!rollback.complete) {
       return `rolled back ${rollback.rolledBack} worker(s) to generation ${rollback.toGeneration}, ${rollback.remaining} could not be yet: ${serving}; retrying the rollback with back-off`;
     }

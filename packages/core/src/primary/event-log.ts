@@ -37,6 +37,7 @@ export function logEvents(supervisor: Supervisor, options: ResolvedOptions): voi
     const cutNote = cuts.length > 0 ? `; ${cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
     log.info({ generation, replaced: replaced.length }, `rollout of generation ${generation} done: ${replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);
   });
+  supervisor.on('rollout:in-place', ({ generation, entryPath, message }) => log.warn({ generation, entryPath }, message));
   supervisor.on('rollout:failed', ({ generation, error }) =>
     log.error({ generation, workerId: error.workerId, pid: error.pid, reason: error.reason }, error.message),
   );

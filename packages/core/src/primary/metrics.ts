@@ -20,6 +20,7 @@ export interface WorkerSample {
   cpuSeconds: number | undefined;
   loopDelayMs: { mean: number; max: number } | undefined;
   heartbeatAgeMs: number | undefined;
+  overwritten?: boolean;
 }
 
 export interface SupervisorSample {
@@ -104,6 +105,12 @@ export class SupervisorMetrics {
       { name: 'zdt_workers_wanted', help: 'Worker slots the supervisor keeps.', type: 'gauge', samples: [{ value: sample.workersWanted }] },
       { name: 'zdt_generation', help: 'The newest generation started (0 at start, +1 per rollout).', type: 'gauge', samples: [{ value: sample.generation }] },
       { name: 'zdt_serving_generation', help: 'The last generation that was fully ready: what restarts and rollbacks fork.', type: 'gauge', samples: [{ value: sample.servingGeneration }] },
+      {
+        name: 'zdt_workers_overwritten',
+        help: "Ready workers forked from files overwritten in place since their generation was first forked (after a refused in-place release: workers running the refused files).",
+        type: 'gauge',
+        samples: [{ value: sample.workers.filter((worker) => worker.state === 'ready' && worker.overwritten).length }],
+      },
       { name: 'zdt_mixed_generations', help: '1 while ready workers run more than one generation (a rollback being retried).', type: 'gauge', samples: [{ value: sample.mixedGenerations ? 1 : 0 }] },
       {
         name: 'zdt_worker_info',

@@ -5,6 +5,7 @@
  * the last release that was fully ready can be forked again (crash restarts, rollbacks) after the symlink moved on.
  */
 import { realpathSync } from 'node:fs';
+import { codeFingerprint } from './releases/in-place.js';
 
 /** What a release is started with besides its code; a reload may change them (a re-read configuration). */
 export interface ReleaseSettings {
@@ -19,12 +20,15 @@ export interface Release {
   cwd: string;
   /** The entry file, symlinks resolved. */
   entryPath: string;
+  /** The entry file's content fingerprint when the generation was first forked: tells a deploy that overwrote it in place. */
+  code?: string;
   settings: ReleaseSettings;
 }
 
 /** Resolves the logical paths now; throws the fs error (ENOENT) when the entry is gone. */
 export function resolveRelease(generation: number, cwd: string, entryPath: string, settings: ReleaseSettings): Release {
-  return { generation, cwd: realpathSync(cwd), entryPath: realpathSync(entryPath), settings };
+  const resolvedEntry = realpathSync(entryPath);
+  return { generation, cwd: realpathSync(cwd), entryPath: resolvedEntry, code: codeFingerprint(resolvedEntry), settings };
 }
 
 export function describeRelease(release: Release): string {

@@ -7,6 +7,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { ShutdownReason } from '../protocol.js';
 import type { RestartCause, SupervisorMetrics } from './metrics.js';
 import type { Release } from './release.js';
+import { IN_PLACE_ADVICE, overwrittenSince } from './releases/in-place.js';
 import { describeNotReady, startFirst, type RolloutContext, type StepResult } from './rollout.js';
 import type { Slot } from './slot.js';
 import type { SupervisorEvents, SupervisorState, WorkerInfo } from './supervisor-types.js';
@@ -61,7 +62,8 @@ export class Restarts {
     }
     // Named every time: after a refused release this is the previous generation, not the newest one.
     const lastGood = this.context.lastGood();
-    const restarting = lastGood ? ` generation ${lastGood.generation}` : '';
+    const overwritten = lastGood && overwrittenSince(lastGood) ? ` from files overwritten in place since it was forked (not its code; ${IN_PLACE_ADVICE})` : '';
+    const restarting = lastGood ? ` generation ${lastGood.generation}${overwritten}` : '';
     const details = { ...info, code: exit?.code, signal: exit?.signal, uptimeMs, quickCrashes: slot.quickCrashes, restartInMs: delayMs };
     if (crashLoop) {
       this.context.log().error(details, `worker ${handle.id} (pid ${handle.pid}) ${what} after ${uptimeMs}ms; CrashLoopBackOff: ${slot.quickCrashes} quick crashes in a row, restarting${restarting} in ${delayMs}ms (never gives up)`);

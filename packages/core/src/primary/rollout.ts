@@ -137,21 +137,28 @@ export type RolloutReport =
 
 /** Which generation each slot's ready worker runs. */
 export function servingBySlot(slots: readonly Slot[]): ServingWorker[] {
-  return slots.map((slot) => ({
-    workerId: slot.id,
-    generation: slot.current && slot.current.state === 'ready' ? slot.current.generation : undefined,
-  }));
+  return slots.map((slot) => {
+    const ready = slot.current && slot.current.state === 'ready' ? slot.current : undefined;
+    return { workerId: slot.id, generation: ready?.generation, ...(ready?.overwritten ? { overwritten: true } : {}) };
+  });
 }
 
-/** "generation 0 serves on all 2 workers" or "worker 1 runs generation 1, worker 2 runs generation 0". */
+/**
+ * "generation 0 serves on all 2 workers" or "worker 1 runs generation 1, worker 2 runs generation 0". A worker forked
+ * from files overwritten in place since its generation was first forked is named apart: it does not run that code.
+ */
 export function describeServing(serving: readonly ServingWorker[]): string {
   const generations = new Set(serving.map((worker) => worker.generation));
   const [only] = generations;
-  if (generations.size === 1 && only !== undefined) {
+  if (generations.size === 1 && only !== undefined && !serving.some((worker) => worker.overwritten)) {
     return `generation ${only} serves on all ${serving.length} worker${serving.length === 1 ? '' : 's'}`;
   }
   const parts = serving.map((worker) =>
-    worker.generation === undefined ? `worker ${worker.workerId} is restarting` : `worker ${worker.workerId} runs generation ${worker.generation}`,
+    worker.generation === undefined
+      ? `worker ${worker.workerId} is restarting`
+      : worker.overwritten
+        ? `worker ${worker.workerId} runs files overwritten in place since generation ${worker.generation} was forked`
+        : `worker ${worker.workerId} runs generation ${worker.generation}`,
   );
   return `${generations.size > 1 ? 'mixed generations: ' : ''}${parts.join(', ')}`;
 }

@@ -20,6 +20,7 @@ export function workerStatuses(handles: Iterable<WorkerHandle>, slots: readonly 
       cpuSeconds: readCpuSeconds(handle.pid),
       loopDelayMs: handle.loopDelayMs,
       heartbeatAgeMs: handle.speaksProtocol && handle.state !== 'starting' ? now - handle.lastHeardAt : undefined,
+      overwritten: handle.overwritten,
     }));
 }
 

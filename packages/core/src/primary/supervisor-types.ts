@@ -59,6 +59,8 @@ export interface WorkerStatus {
   loopDelayMs: { mean: number; max: number } | undefined;
   /** Since the worker last answered a heartbeat (worker module only). */
   heartbeatAgeMs: number | undefined;
+  /** Forked from files overwritten in place since its generation was first forked: it does not run that generation's code. */
+  overwritten: boolean;
 }
 
 /** A slot whose workers keep exiting quickly: restarts are backing off, like Kubernetes' CrashLoopBackOff. */
@@ -111,6 +113,8 @@ export interface SupervisorEvents {
   'rollout:rollback': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; toGeneration: number }];
   'rollout:done': [RolloutResult];
   'rollout:failed': [{ generation: number; error: RolloutFailedError }];
+  /** The first rollout of a release written over the serving one's files in place (once per supervisor). */
+  'rollout:in-place': [{ generation: number; entryPath: string; message: string }];
   hung: [WorkerInfo & { silentForMs: number }];
   memory: [WorkerInfo & { rssBytes: number; limitBytes: number }];
   replace: [WorkerInfo & { reason: string }];

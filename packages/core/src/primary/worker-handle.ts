@@ -9,6 +9,7 @@ import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Readiness } from '../options.js';
 import { isProtocolMessage, type AppMetric, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
 import type { Release } from './release.js';
+import { codeFingerprint } from './releases/in-place.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -81,6 +82,8 @@ export interface WorkerHandleEvents {
 export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   readonly id: number;
   readonly release: Release;
+  /** The entry's fingerprint when this worker was forked; another than its release's means files overwritten in place. */
+  readonly forkedCode: string | undefined;
   readonly pid: number;
   readonly forkedAt = Date.now();
   readonly exited: Promise<WorkerExit>;
@@ -107,6 +110,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     this.worker = worker;
     this.id = id;
     this.release = release;
+    this.forkedCode = release.code === undefined ? undefined : codeFingerprint(release.entryPath);
     this.readiness = readiness;
     this.pid = worker.process.pid ?? -1;
     this.exited = new Promise((resolve) => {
@@ -142,6 +146,11 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   get generation(): number {
     return this.release.generation;
+  }
+
+  /** Forked from files overwritten in place since its generation was first forked: it runs other code under its number. */
+  get overwritten(): boolean {
+    return this.forkedCode !== this.release.code;
   }
 
   get state(): WorkerState {
