@@ -58,6 +58,14 @@ export interface ReadyMessage {
   zdt: 'ready';
 }
 
+/**
+ * Primary → worker: the supervisor counts this worker ready; its listening sockets may start accepting (held until
+ * then by the worker side's accept gate, worker/accept-gate.ts).
+ */
+export interface AcceptMessage {
+  zdt: 'accept';
+}
+
 /** Worker → primary: answer to `ping`; rss in bytes. */
 export interface PongMessage {
   zdt: 'pong';
@@ -144,7 +152,7 @@ export interface ListeningMessage {
   port: number;
 }
 
-export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage;
+export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage | AcceptMessage;
 export type WorkerToPrimary =
   | HelloMessage
   | ReadyMessage

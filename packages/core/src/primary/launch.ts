@@ -68,6 +68,9 @@ export function launchWorker({ options, sockets, preload: found }: LaunchContext
   if (options.fork) {
     worker = options.fork({ ...settings, env });
   } else {
+    // Workers accept their own connections (docs/explanation/connections.md): read by node:cluster at its first
+    // setupPrimary() and frozen there, so it is set before every fork and counts once.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     // Set on every fork: each generation forks its own resolved release.
     cluster.setupPrimary(settings);
     worker = cluster.fork(env);

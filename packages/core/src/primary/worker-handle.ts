@@ -219,6 +219,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       this.readyAt = Date.now();
       // Pings sent during a long boot went unanswered legitimately; the hang clock starts at ready.
       this.heardAt = this.readyAt;
+      // The worker side holds the worker's shared listening sockets until now (worker/accept-gate.ts).
+      if (this.protocol) this.send({ zdt: 'accept' });
     }
     this.emit('state', { from, to });
   }

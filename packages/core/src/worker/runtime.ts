@@ -6,6 +6,7 @@ import { summarizeError } from '../error-summary.js';
 import { WORKER_ENV, type WorkerToPrimary } from '../protocol.js';
 import { WorkerDrainState, type DrainState } from './drain-state.js';
 import { cleanupDeadlineAt, httpDrainLimitMs, readSupervisorWindows } from './drain-time.js';
+import { AcceptGate } from './accept-gate.js';
 import { readAppMetrics } from './app-metrics.js';
 import { Hooks } from './hooks.js';
 import { HttpTracker } from './http-tracker.js';
@@ -59,6 +60,8 @@ export class WorkerRuntime {
   /** Read once, at start: the supervisor gives its time limits through the environment only. */
   private readonly supervisorWindows = readSupervisorWindows(process.env);
   private readonly hooks = new Hooks();
+  /** Holds the worker's shared listening sockets until the supervisor counts it ready (accept-gate.ts). */
+  private readonly acceptGate = new AcceptGate();
   private readonly http = new HttpTracker(
     () => this.lifecycle.draining,
     (managed, callback) => this.onServerClose(managed, callback),
@@ -68,6 +71,7 @@ export class WorkerRuntime {
     uncaughtException: (error, origin) => this.onUncaughtException(error, origin),
     answerPing: (seq) => this.send({ zdt: 'pong', seq, rss: process.memoryUsage.rss(), loopDelayMs: this.takeLoopDelay() }, true),
     answerCollect: (requestId) => void readAppMetrics().then((metrics) => this.send({ zdt: 'collected', requestId, metrics })),
+    accept: () => this.acceptGate.open(),
     draining: () => this.lifecycle.draining,
     httpDrained: () => this.lifecycle.httpDrained,
     logger: () => this.options.logger,
@@ -92,6 +96,10 @@ export class WorkerRuntime {
     if (this.supervised) {
       this.loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
       this.loopDelay.enable();
+    }
+    // Readiness 'listening': the first listen is the readiness, nothing to hold.
+    if (this.supervised && process.env[WORKER_ENV.readiness] !== undefined && process.env[WORKER_ENV.readiness] !== 'listening') {
+      this.acceptGate.install();
     }
     this.http.subscribe();
     this.triggers.listenToMessages(this.supervised);

@@ -9,6 +9,8 @@ export interface TriggerTarget {
   uncaughtException(error: unknown, origin: string): void;
   answerPing(seq: number): void;
   answerCollect(requestId: number): void;
+  /** The supervisor counts this worker ready: start accepting connections. */
+  accept(): void;
   /** The drain has started (a server closed now joins it). */
   draining(): boolean;
   /** The HTTP drain is over (node:cluster's close callbacks may be called). */
@@ -45,6 +47,7 @@ export class Triggers {
     shutdown: (message) => this.target.shutdown(String(message.reason ?? 'shutdown')),
     ping: (message) => this.target.answerPing(message.seq),
     collect: (message) => this.target.answerCollect(message.requestId),
+    accept: () => this.target.accept(),
   };
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
