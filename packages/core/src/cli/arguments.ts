@@ -1,9 +1,7 @@
-/** The command line of every command: node:util parseArgs with its errors as UsageError, the flags of `zdt start` from the settings table, and where a client finds the control socket. */
+/** The command line of every command: node:util parseArgs with its errors as UsageError, the flags of `zdt start` from the settings table. */
 import { parseArgs } from 'node:util';
-import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { controlPathFromFile, findConfigurationFile, readFlag, type Settings } from '../config.js';
-import { defaultControlPath } from '../primary/control.js';
+import { readFlag, type Settings } from '../config.js';
 import { SETTINGS } from '../settings/table.js';
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
@@ -62,14 +60,3 @@ export function commandLineSettings(values: Record<string, string | boolean | st
   return { settings, envName };
 }
 
-
-/**
- * The control socket, found the way `zdt start` finds it: --control, else the configuration file's `control` key
- * (--config FILE, else the file in the working directory), else $ZDT_CONTROL, else the default path.
- */
-export async function clientControlPath(values: { control?: unknown; config?: unknown }, workingDirectory: string): Promise<string> {
-  if (typeof values.control === 'string') return readFlag('--control', 'control', values.control, workingDirectory).controlPath!;
-  const file = typeof values.config === 'string' ? path.resolve(workingDirectory, values.config) : findConfigurationFile(workingDirectory);
-  const fromFile = file === undefined ? undefined : await controlPathFromFile(file);
-  return fromFile ?? defaultControlPath();
-}

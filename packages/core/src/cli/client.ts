@@ -1,13 +1,14 @@
 /** The client commands: `zdt reload`, `scale`, `upgrade`, `status` and `stop`, each one request over the control socket. */
 import path from 'node:path';
-import { RequestsCutError, UsageError } from '../errors.js';
+import { ConfigError, RequestsCutError, UsageError } from '../errors.js';
 import { logicalWorkingDirectory, parseDuration } from '../options.js';
 import type { CutReport, RolloutResult, ScaleResult, StopResult } from '../primary/supervisor.js';
 import { sendControlCommand, type ControlRequest } from '../primary/control.js';
 import { describeServing } from '../primary/rollout.js';
 import { nodeBinaryProblem } from '../primary/upgrade-handover.js';
 import { readFlag } from '../config.js';
-import { clientControlPath, parseFlags, type FlagSpec } from './arguments.js';
+import { parseFlags, type FlagSpec } from './arguments.js';
+import { findControlSocket, otherConfiguration, unloadedWarning, type FoundControl, type UnloadedConfiguration } from './control-lookup.js';
 import { HELP, type Command } from './help.js';
 import { describeCuts, EXIT_CUT, print } from './output.js';
 import { formatStatus, type CliStatus, type UpgradeResult } from './status-format.js';
@@ -36,8 +37,17 @@ async function controlCommand(
     return 0;
   }
   const request = toRequest(positionals, values);
-  const controlPath = await clientControlPath(values as { control?: unknown; config?: unknown }, logicalWorkingDirectory());
-  const response = await sendControlCommand(controlPath, request, (progress) => print(progress.message));
+  const found = await findControlSocket(values as { control?: unknown; config?: unknown }, logicalWorkingDirectory());
+  if (found.unloaded) {
+    process.stderr.write(unloadedWarning(found));
+    // Without the file, the socket found may be another app's: change nothing there unless it runs this file.
+    if (command !== 'status') await checkSameConfiguration(found, found.unloaded);
+  }
+  const response = await sendControlCommand(found.path, request, (progress) => print(progress.message));
+  if (command === 'status' && found.unloaded && response.type === 'result') {
+    const other = otherConfiguration(found.unloaded, response.data);
+    if (other !== undefined) process.stderr.write(`zdt: warning: the supervisor on ${found.path} runs ${other}: it may be another app's\n`);
+  }
   if (response.type === 'error') {
     process.stderr.write(`zdt: ${response.code}: ${response.message}\n`);
     return BAD_INPUT_CODES.has(response.code) ? 2 : 1;
@@ -51,6 +61,20 @@ async function controlCommand(
   print(result.summary);
   process.stderr.write(`zdt: ${result.cut.code}: ${result.cut.message}\n`);
   return EXIT_CUT;
+}
+
+/** Refuses (exit 2, nothing done) when the supervisor found without the broken file was not started with it. */
+async function checkSameConfiguration(found: FoundControl, unloaded: UnloadedConfiguration): Promise<void> {
+  const status = await sendControlCommand(found.path, 'status');
+  const other = status.type === 'result' ? otherConfiguration(unloaded, status.data) : `an unknown configuration (${status.code}: ${status.message})`;
+  if (other === undefined) return;
+  const pid = status.type === 'result' ? ` (pid ${(status.data as { pid?: unknown }).pid})` : '';
+  throw new ConfigError(
+    unloaded.error.file,
+    undefined,
+    `does not load, and the supervisor${pid} on ${found.path} runs ${other}, so it may be another app's: nothing was done; pass --control PATH to act on it`,
+    { cause: unloaded.error },
+  );
 }
 
 /** The summary line, and when requests were cut at a drain deadline, the error that says which. */
