@@ -143,4 +143,60 @@ describe('the metrics endpoint', () => {
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
+
+  it('20 SIGKILLs of a worker under load, scraped every 100 ms: the app counter never goes down and ends at the answers the clients got', async () => {
+    const { running, control, port, metricsPort } = await startWithMetrics(2);
+    const load = startLoad({ port, clients: 4, durationMs: 90_000 });
+    await load.waitForRequests(20);
+    const appTotal = (families: Map<string, ParsedFamily>) =>
+      (families.get('app_requests_total')?.metrics ?? []).reduce((total, metric) => total + Number(metric.value), 0);
+
+    // The scraper keeps every value it read, and the workers it saw: pid, state and uptime.
+    const totals: number[] = [];
+    let workers: Array<{ pid: number; state: string; uptime: number }> = [];
+    let scraping = true;
+    const scraper = (async () => {
+      while (scraping) {
+        const families = await scrape(metricsPort);
+        totals.push(appTotal(families));
+        const uptimes = new Map((families.get('zdt_worker_uptime_seconds')?.metrics ?? []).map((metric) => [metric.labels?.pid, Number(metric.value)]));
+        workers = (families.get('zdt_worker_info')?.metrics ?? []).map((metric) => ({ pid: Number(metric.labels?.pid), state: metric.labels?.state ?? '', uptime: uptimes.get(metric.labels?.pid) ?? 0 }));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    const until = async (condition: () => boolean) => {
+      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+    };
+
+    const killed: number[] = [];
+    for (let kill = 0; kill < 20; kill++) {
+      // The oldest of two ready workers, once it is past the minimum uptime (a quicker crash would be backed off).
+      await until(() => workers.length === 2 && workers.every((worker) => worker.state === 'ready' && !killed.includes(worker.pid)));
+      const oldest = workers.reduce((a, b) => (a.uptime >= b.uptime ? a : b));
+      await until(() => (workers.find((worker) => worker.pid === oldest.pid)?.uptime ?? 0) > 1.1);
+      process.kill(oldest.pid, 'SIGKILL');
+      killed.push(oldest.pid);
+    }
+    await until(() => workers.length === 2 && workers.every((worker) => worker.state === 'ready' && !killed.includes(worker.pid)));
+    const summary = await load.stop();
+    scraping = false;
+    await scraper;
+    const final = appTotal(await scrape(metricsPort));
+    totals.push(final);
+    const decreases = totals.filter((total, index) => index > 0 && total < totals[index - 1]!).length;
+    const cutAfterCounted = final - summary.ok;
+    console.log(
+      `${killed.length} SIGKILLs, ${totals.length} scrapes, ${decreases} went down; app counter ${final}, answered ${summary.ok} ` +
+        `(+${cutAfterCounted} counted, then cut by a SIGKILL before the answer was written), failed ${summary.failed}`,
+    );
+    expect(killed).toHaveLength(20);
+    expect(decreases).toBe(0);
+    // Every answer the clients got was counted before it was written, and its count reached the supervisor first: none
+    // is lost. The counter and the answer are two writes, so a SIGKILL between them leaves a request that the app
+    // counted and the client saw reset; there can be no more of those than failed requests.
+    expect(final).toBeGreaterThanOrEqual(summary.ok);
+    expect(cutAfterCounted).toBeLessThanOrEqual(summary.failed);
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
 });

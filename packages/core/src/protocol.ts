@@ -40,6 +40,16 @@ export interface CollectedMessage {
   metrics: AppMetric[] | null;
 }
 
+/**
+ * Worker → primary, unasked: the app's counters and histograms that changed in the last event-loop turn, as they
+ * stand now (sent only when the supervisor serves metrics: `WORKER_ENV.appMetrics`). A worker killed with SIGKILL
+ * says nothing more, so this is what keeps its last known values current.
+ */
+export interface AppMetricsMessage {
+  zdt: 'metrics';
+  metrics: AppMetric[];
+}
+
 /** Primary → worker: heartbeat probe; answered with `pong` carrying the same `seq`. */
 export interface PingMessage {
   zdt: 'ping';
@@ -161,6 +171,7 @@ export type WorkerToPrimary =
   | DrainedMessage
   | CleanedMessage
   | CollectedMessage
+  | AppMetricsMessage
   | ReplaceMeMessage
   | FatalMessage
   | ListeningMessage;
@@ -202,6 +213,8 @@ export const WORKER_ENV = {
   autoDrain: 'ZDT_AUTO_DRAIN',
   /** Heartbeat interval in ms (0 when off). */
   heartbeatIntervalMs: 'ZDT_HEARTBEAT_INTERVAL_MS',
+  /** "1" when the supervisor serves metrics: the worker pushes its app's changed counters and histograms (`metrics`). */
+  appMetrics: 'ZDT_APP_METRICS',
   /**
    * The supervisor's listening sockets, as JSON `[{ "address": "127.0.0.1:3000", "host", "port", "fd": 4 }]` or
    * `{ "address": "unix:/run/app.sock", "path", "fd": 5 }`: each is inherited at `fd`, and a listen() on that port or

@@ -1,13 +1,28 @@
 /**
  * The app's own prom-client metrics, summed over the workers the way prom-client's AggregatorRegistry does (each
  * metric's `aggregator`: sum by default, or first, min, max, average, omit), over the supervisor's protocol, so an
- * app needs no code in the primary. Counters and histograms of workers that exited are carried on: a rolling restart
- * replaces every worker, and without this every counter would fall back to zero.
+ * app needs no code in the primary.
+ *
+ * Each worker is counted at its last known values: what it answered at a scrape, pushed as its counters changed, or
+ * reported as its drain ended. A worker that does not answer a scrape (busy, dying, slow) stays in the sum at those
+ * values. When it leaves (drained, crashed, killed), its counters and histograms move into one carried set, summed
+ * over every worker that left, so the sum never goes down: a rolling restart replaces every worker, and a SIGKILL
+ * gives no final word. A report that arrives after that (IPC read after the exit) adds only what it counted beyond
+ * what was carried: the larger of last known and final. Gauges are not carried: a gone worker's gauge is gone.
  */
 import type { AppMetric } from '../protocol.js';
 import type { Family, Sample } from './exposition.js';
 
 type Value = AppMetric['values'][number];
+
+/** One metric of one worker (or of the carried set): its description and its values by series. */
+interface Series {
+  metric: AppMetric;
+  values: Map<string, Value>;
+}
+
+/** A worker's last known metrics, by name. */
+type Known = Map<string, Series>;
 
 function valueKey(value: Value): string {
   const labels = Object.entries(value.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -27,46 +42,114 @@ const COMBINE: Record<string, ((values: number[]) => number) | undefined> = {
   average: (values) => values.reduce((total, value) => total + value, 0) / values.length,
 };
 
-export class AppMetricsAggregator {
-  /** Per metric name: its description and the values left by workers that are gone. */
-  private readonly carried = new Map<string, { metric: AppMetric; values: Map<string, Value> }>();
+function seriesOf(known: Known, metric: AppMetric): Series {
+  let series = known.get(metric.name);
+  if (!series) {
+    series = { metric: { ...metric, values: [] }, values: new Map() };
+    known.set(metric.name, series);
+  }
+  return series;
+}
 
-  /** A worker's last metrics, as it leaves: its counters and histograms are kept. */
-  retire(final: readonly AppMetric[] | null | undefined): void {
-    for (const metric of final ?? []) {
-      if (!carriable(metric)) continue;
-      let entry = this.carried.get(metric.name);
-      if (!entry) {
-        entry = { metric: { ...metric, values: [] }, values: new Map() };
-        this.carried.set(metric.name, entry);
-      }
+export class AppMetricsAggregator {
+  /** Workers still counted by their own last known values (any state until they leave). */
+  private readonly live = new Map<object, Known>();
+  /** Workers that left: their carriable values as carried, only to take a late report's increase. Weak: bounded. */
+  private readonly gone = new WeakMap<object, Known>();
+  /** Per metric name: the counters and histograms of every worker that left, summed. */
+  private readonly carried: Known = new Map();
+
+  /** `left`: told when a worker leaves the sum (a scrape waiting for its answer need not wait any longer). */
+  constructor(private readonly left: (worker: object) => void = () => {}) {}
+
+  /**
+   * A worker's metrics as it reported them (all of them at a scrape or at its drain, the changed ones when pushed).
+   * Counters and histograms keep the larger value per series (reports may cross: a push is newer than a scrape answer
+   * computed meanwhile); gauges and the rest take the new values.
+   */
+  record(worker: object, metrics: readonly AppMetric[] | null | undefined): void {
+    if (!metrics) return;
+    const left = this.gone.get(worker);
+    if (left) return this.recordLate(left, metrics);
+    let known = this.live.get(worker);
+    if (!known) {
+      known = new Map();
+      this.live.set(worker, known);
+    }
+    for (const metric of metrics) {
+      const series = seriesOf(known, metric);
+      series.metric = { ...metric, values: [] };
+      const keep = carriable(metric);
+      if (!keep) series.values.clear();
       for (const value of metric.values) {
         const key = valueKey(value);
-        const previous = entry.values.get(key);
-        entry.values.set(key, { ...value, value: (previous?.value ?? 0) + value.value });
+        const previous = series.values.get(key);
+        if (!keep || !previous || value.value > previous.value) series.values.set(key, value);
       }
     }
   }
 
-  /** One family per metric name over the live workers' metrics and what was carried. */
-  aggregate(live: ReadonlyArray<readonly AppMetric[]>): Family[] {
-    const byName = new Map<string, { metric: AppMetric; values: Map<string, { value: Value; numbers: number[] }> }>();
-    const add = (metric: AppMetric, value: Value) => {
-      let group = byName.get(metric.name);
-      if (!group) {
-        group = { metric, values: new Map() };
-        byName.set(metric.name, group);
+  /** The worker leaves the sum: its counters and histograms, at their last known values, join the carried set. */
+  retire(worker: object): void {
+    if (this.gone.has(worker)) return;
+    const known = this.live.get(worker) ?? new Map<string, Series>();
+    this.live.delete(worker);
+    for (const [name, series] of known) {
+      if (!carriable(series.metric)) {
+        known.delete(name);
+        continue;
       }
-      const key = valueKey(value);
-      const slot = group.values.get(key);
-      if (slot) slot.numbers.push(value.value);
-      else group.values.set(key, { value, numbers: [value.value] });
-    };
-    for (const metrics of live) for (const metric of metrics) for (const value of metric.values) add(metric, value);
-    for (const { metric, values } of this.carried.values()) {
-      if (!byName.has(metric.name)) byName.set(metric.name, { metric, values: new Map() });
-      for (const value of values.values()) add(metric, value);
+      const carried = seriesOf(this.carried, series.metric);
+      for (const [key, value] of series.values) {
+        const previous = carried.values.get(key);
+        carried.values.set(key, { ...value, value: (previous?.value ?? 0) + value.value });
+      }
     }
+    this.gone.set(worker, known);
+    this.left(worker);
+  }
+
+  /** True while the worker is counted by its own values (it has not left). */
+  isLive(worker: object): boolean {
+    return !this.gone.has(worker);
+  }
+
+  /** A report from a worker that already left: the carried set takes what it counted beyond what was carried. */
+  private recordLate(known: Known, metrics: readonly AppMetric[]): void {
+    for (const metric of metrics) {
+      if (!carriable(metric)) continue;
+      const mine = seriesOf(known, metric);
+      const carried = seriesOf(this.carried, metric);
+      for (const value of metric.values) {
+        const key = valueKey(value);
+        const increase = value.value - (mine.values.get(key)?.value ?? 0);
+        if (increase <= 0) continue;
+        mine.values.set(key, value);
+        const previous = carried.values.get(key);
+        carried.values.set(key, { ...value, value: (previous?.value ?? 0) + increase });
+      }
+    }
+  }
+
+  /** One family per metric name over the live workers' last known metrics and what was carried. */
+  aggregate(): Family[] {
+    const byName = new Map<string, { metric: AppMetric; values: Map<string, { value: Value; numbers: number[] }> }>();
+    const add = (known: Known) => {
+      for (const { metric, values } of known.values()) {
+        let group = byName.get(metric.name);
+        if (!group) {
+          group = { metric, values: new Map() };
+          byName.set(metric.name, group);
+        }
+        for (const [key, value] of values) {
+          const slot = group.values.get(key);
+          if (slot) slot.numbers.push(value.value);
+          else group.values.set(key, { value, numbers: [value.value] });
+        }
+      }
+    };
+    for (const known of this.live.values()) add(known);
+    add(this.carried);
     const families: Family[] = [];
     for (const { metric, values } of byName.values()) {
       const combine = COMBINE[metric.aggregator ?? 'sum'];

@@ -44,6 +44,7 @@ export function launchWorker({ options, sockets, preload: found }: LaunchContext
     [WORKER_ENV.heartbeatIntervalMs]: String(options.heartbeatIntervalMs),
     [WORKER_ENV.supervisorPid]: String(process.pid),
     [WORKER_ENV.autoDrain]: preload ? '1' : '0',
+    [WORKER_ENV.appMetrics]: options.metrics ? '1' : '0',
   };
   // Owned sockets: each worker gets its own copy at fd 4 on (fd 3 is cluster's IPC channel) and accepts on it; the
   // preload maps the app's listen() onto it, so it is loaded even without autoDrain.

@@ -65,7 +65,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly preload = findPreload();
   /** What deploys did, kept by the supervisor across every worker. */
   private readonly metrics = new SupervisorMetrics();
-  private readonly appMetrics = new AppMetricsAggregator();
+  private readonly appMetrics = new AppMetricsAggregator((worker) => this.collector.gone(worker as WorkerHandle));
   private metricsServer: MetricsServer | undefined;
   private metricsBound: ListenAddress | undefined;
   /** Sockets the supervisor owns and hands to every worker; none unless `listen` is set. */
@@ -289,12 +289,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * The Prometheus text format: the supervisor's own metrics, then the app's prom-client metrics summed over the
-   * ready workers (each asked over IPC, `timeoutMs` at most; a worker that does not answer in time is left out of
-   * this scrape) plus what workers that exited had counted.
+   * workers (each asked over IPC, `timeoutMs` at most; one that does not answer in time is counted at its last known
+   * values) plus what workers that left had counted (app-metrics.ts).
    */
   async metricsText(timeoutMs = 2_000): Promise<string> {
     const status = this.status();
-    const live = await this.collector.collect(this.handles, timeoutMs);
+    await this.collector.collect(this.handles, (handle) => this.appMetrics.isLive(handle), timeoutMs);
     const families = this.metrics.families({
       generation: status.generation,
       servingGeneration: status.servingGeneration,
@@ -302,7 +302,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       workersWanted: status.workersWanted,
       workers: status.workers.map((worker) => ({ workerId: worker.id, ...worker })),
     });
-    return render([...families, ...this.appMetrics.aggregate(live)]);
+    return render([...families, ...this.appMetrics.aggregate()]);
   }
 
   private forkWorker(id: number, release: Release): WorkerHandle {
@@ -356,8 +356,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private onWorkerExit(handle: WorkerHandle, exit: WorkerExit): void {
     this.handles.delete(handle);
-    // A worker that did not drain (a crash): what it had counted at the last scrape is kept.
-    this.appMetrics.retire(handle.takeAppMetricsToRetire());
+    // A worker that did not drain (a crash, a SIGKILL): what it last reported is carried on.
+    this.appMetrics.retire(handle);
     if (exit.killedAtDeadline) this.metrics.killedAtDeadline.inc();
     const info = this.info(handle);
     this.emit('exit', { ...info, ...exit });

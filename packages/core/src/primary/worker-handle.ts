@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Readiness } from '../options.js';
-import { isProtocolMessage, type AppMetric, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
+import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
 import type { Release } from './release.js';
 import { codeFingerprint } from './releases/in-place.js';
 
@@ -102,8 +102,6 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private drain: DrainOutcome | undefined;
   private cleanup: CleanupOutcome | undefined;
   private loopDelay: { mean: number; max: number } | undefined;
-  private appMetrics: AppMetric[] | null = null;
-  private appMetricsRetired = false;
 
   constructor(worker: ClusterWorker, id: number, release: Release, readiness: Readiness) {
     super();
@@ -260,18 +258,6 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   reportDrain(outcome: DrainOutcome): void {
     this.drain = outcome;
-  }
-
-  /** The app's prom-client metrics, as last read (a scrape, or the final read at the end of the drain). */
-  recordAppMetrics(metrics: AppMetric[] | null | undefined): void {
-    if (metrics) this.appMetrics = metrics;
-  }
-
-  /** The last metrics, once: a worker's counters are carried on exactly one time, when it leaves. */
-  takeAppMetricsToRetire(): AppMetric[] | null {
-    if (this.appMetricsRetired) return null;
-    this.appMetricsRetired = true;
-    return this.appMetrics;
   }
 
   reportCleanup(outcome: CleanupOutcome): void {

@@ -37,9 +37,9 @@ export function workerMessageHandlers({ options, log, metrics, appMetrics, colle
       log().debug({ ...info(handle), reason: message.reason }, `worker ${handle.id} draining`);
     },
     drained: (handle, message) => {
-      handle.recordAppMetrics(message.appMetrics);
-      // Its counters move to the supervisor now: from here on it is no longer asked at a scrape.
-      appMetrics.retire(handle.takeAppMetricsToRetire());
+      appMetrics.record(handle, message.appMetrics);
+      // Its counters move into the carried set now: from here on it is no longer asked at a scrape.
+      appMetrics.retire(handle);
       const outcome: DrainOutcome = {
         clean: message.clean,
         cut: message.cut,
@@ -57,9 +57,10 @@ export function workerMessageHandlers({ options, log, metrics, appMetrics, colle
       }
     },
     collected: (handle, message) => {
-      handle.recordAppMetrics(message.metrics);
-      collector.answered(message.requestId, handle, message.metrics);
+      appMetrics.record(handle, message.metrics);
+      collector.answered(message.requestId, handle);
     },
+    metrics: (handle, message) => appMetrics.record(handle, message.metrics),
     cleaned: (handle, message) => {
       metrics.cleanupDuration.observe(message.durationMs / 1000);
       if (message.failures > 0) metrics.cleanupFailures.inc({}, message.failures);

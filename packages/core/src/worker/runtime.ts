@@ -7,7 +7,7 @@ import { WORKER_ENV, type WorkerToPrimary } from '../protocol.js';
 import { WorkerDrainState, type DrainState } from './drain-state.js';
 import { cleanupDeadlineAt, httpDrainLimitMs, readSupervisorWindows } from './drain-time.js';
 import { AcceptGate } from './accept-gate.js';
-import { readAppMetrics } from './app-metrics.js';
+import { AppMetricsPush, readAppMetrics } from './app-metrics.js';
 import { Hooks } from './hooks.js';
 import { HttpTracker } from './http-tracker.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
@@ -69,13 +69,22 @@ export class WorkerRuntime {
   private readonly triggers = new Triggers({
     shutdown: (reason) => void this.shutdown(reason),
     uncaughtException: (error, origin) => this.onUncaughtException(error, origin),
-    answerPing: (seq) => this.send({ zdt: 'pong', seq, rss: process.memoryUsage.rss(), loopDelayMs: this.takeLoopDelay() }, true),
-    answerCollect: (requestId) => void readAppMetrics().then((metrics) => this.send({ zdt: 'collected', requestId, metrics })),
+    answerPing: (seq) => {
+      this.appMetricsPush?.watchNew();
+      void this.send({ zdt: 'pong', seq, rss: process.memoryUsage.rss(), loopDelayMs: this.takeLoopDelay() }, true);
+    },
+    answerCollect: (requestId) => {
+      this.appMetricsPush?.watchNew();
+      void readAppMetrics().then((metrics) => this.send({ zdt: 'collected', requestId, metrics }));
+    },
     accept: () => this.acceptGate.open(),
     draining: () => this.lifecycle.draining,
     httpDrained: () => this.lifecycle.httpDrained,
     logger: () => this.options.logger,
   });
+  /** Under a supervisor that serves metrics: the app's counters and histograms, pushed as they change. */
+  private readonly appMetricsPush =
+    this.supervised && process.env[WORKER_ENV.appMetrics] === '1' ? new AppMetricsPush((metrics) => void this.send({ zdt: 'metrics', metrics })) : undefined;
   private drainPromise: Promise<DrainReport> | undefined;
   private replaceTimer: NodeJS.Timeout | undefined;
   /** Event-loop delay, sampled only under the supervisor (which reports it); undefined elsewhere. */
@@ -105,11 +114,14 @@ export class WorkerRuntime {
     this.triggers.listenToMessages(this.supervised);
     this.installProcessListeners();
     this.send({ zdt: 'hello', pid: process.pid, version: this.version });
+    // Once the app's main module has run (it registers its metrics as it loads); heartbeats and scrapes watch later ones.
+    if (this.appMetricsPush) setImmediate(() => this.appMetricsPush?.watchNew()).unref();
   }
 
   /** Removes every listener this runtime installed (used when the drain ends without exiting). */
   stop(): void {
     this.loopDelay?.disable();
+    this.appMetricsPush?.uninstall();
     this.http.unsubscribe();
     this.triggers.uninstall();
     clearTimeout(this.replaceTimer);
