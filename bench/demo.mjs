@@ -73,6 +73,23 @@ process.once('SIGINT', () => {
   cleanUp().finally(() => process.exit(130));
 });
 
+/** Deploys a release that throws at boot: the supervisor's refusal, and how many old workers kept serving. */
+async function deployBroken() {
+  deploy('v4', { broken: true });
+  const beforeBad = supervisor.status().workers.map((worker) => worker.pid);
+  say('deploy v4: this release throws at boot (DATABASE_URL is not set)');
+  let refusal;
+  try {
+    await supervisor.reload();
+  } catch (error) {
+    refusal = error;
+    say(`deploy v4 refused: ${error.code}: ${error.message.split('\n')[0]}`);
+  }
+  await sleep(2_000);
+  const afterBad = supervisor.status().workers.map((worker) => worker.pid);
+  return { refusal, keptServing: beforeBad.filter((pid) => afterBad.includes(pid)).length };
+}
+
 async function main() {
   const port = await freePort();
   deploy('v1');
@@ -117,20 +134,7 @@ async function main() {
     await sleep(1_500);
   }
 
-  deploy('v4', { broken: true });
-  const beforeBad = supervisor.status().workers.map((worker) => worker.pid);
-  say('deploy v4: this release throws at boot (DATABASE_URL is not set)');
-  let refusal;
-  try {
-    await supervisor.reload();
-  } catch (error) {
-    refusal = error;
-    say(`deploy v4 refused: ${error.code}: ${error.message.split('\n')[0]}`);
-  }
-  await sleep(2_000);
-  const afterBad = supervisor.status().workers.map((worker) => worker.pid);
-  const keptServing = beforeBad.filter((pid) => afterBad.includes(pid)).length;
-
+  const { refusal, keptServing } = await deployBroken();
   clearInterval(ticker);
   const result = await load.stop();
   say('stopping the supervisor (drains the workers)');

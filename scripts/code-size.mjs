@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Files in packages/*/src above MAX_FILE_LINES lines and functions above MAX_FUNCTION_LINES lines: the sign that a
+// Files in packages/*/src and bench/ above MAX_FILE_LINES lines and functions above MAX_FUNCTION_LINES lines: the sign that a
 // file holds more than one job or a function more than one step. Functions are found with the TypeScript parser
 // (declarations, methods, constructors, accessors, arrow functions and function expressions), each counted from its
 // first line to its last.
@@ -15,9 +15,13 @@ export const MAX_FUNCTION_LINES = 80;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** Folders that hold no source of ours: installed packages, and the bench's results. */
+const NOT_SOURCE = new Set(['node_modules', 'results']);
+
 function sourceFiles(directory) {
   const found = [];
   for (const name of readdirSync(directory)) {
+    if (NOT_SOURCE.has(name)) continue;
     const full = path.join(directory, name);
     if (statSync(full).isDirectory()) found.push(...sourceFiles(full));
     else if (/\.(c|m)?[jt]s$/.test(name) && !name.endsWith('.d.ts')) found.push(full);
@@ -33,17 +37,23 @@ function functionName(node, source) {
   return '(anonymous)';
 }
 
-/** Every file and function of packages/<name>/src over its limit. */
+/** The folders measured: each package's src, and the bench (its scripts are code like the rest). */
+function measuredFolders() {
+  const folders = readdirSync(path.join(root, 'packages')).map((packageName) => path.join(root, 'packages', packageName, 'src'));
+  return [...folders, path.join(root, 'bench')].filter((folder) => {
+    try {
+      return statSync(folder).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Every file and function of packages/<name>/src and bench/ over its limit. */
 export function measure() {
   const files = [];
   const functions = [];
-  for (const packageName of readdirSync(path.join(root, 'packages'))) {
-    const src = path.join(root, 'packages', packageName, 'src');
-    try {
-      statSync(src);
-    } catch {
-      continue;
-    }
+  for (const src of measuredFolders()) {
     for (const file of sourceFiles(src)) {
       const text = readFileSync(file, 'utf8');
       const relative = path.relative(root, file);

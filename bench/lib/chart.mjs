@@ -3,13 +3,14 @@
 // shares the same y axes so the systems can be compared at a glance.
 import { BUCKET_MS } from '@zero-downtime/testkit';
 
-const escape = (text) =>
+export const escape = (text) =>
   String(text).replace(/[&<>"]/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[character]);
 
-function niceCeiling(value) {
+/** The round number at or above `value` an axis ends at; `steps` are the mantissas it may take. */
+export function niceCeiling(value, steps = [1, 2, 2.5, 5, 10]) {
   if (value <= 0) return 1;
   const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
+  for (const step of steps) if (step * magnitude >= value) return step * magnitude;
   return 10 * magnitude;
 }
 

@@ -66,8 +66,11 @@ async function reloadOverIpc(primary, trigger, timeoutMs) {
   }
 }
 
-/** (b) the bare node:cluster primary of bench/systems/bare-cluster.mjs; reload on SIGUSR2. */
-export function bareCluster({ name = 'bare cluster', app, workers, port, killTimeoutMs = 5_000 }) {
+/**
+ * (b) the bare node:cluster primary of bench/systems/bare-cluster.mjs; reload on SIGUSR2. `env` adds to its
+ * environment: NODE_CLUSTER_SCHED_POLICY=none makes its workers accept from the shared socket themselves.
+ */
+export function bareCluster({ name = 'bare cluster', app, workers, port, killTimeoutMs = 5_000, env = {} }) {
   const scratch = makeScratch('bare');
   let primary;
   return {
@@ -78,6 +81,7 @@ export function bareCluster({ name = 'bare cluster', app, workers, port, killTim
         what: name,
         env: {
           ...process.env,
+          ...env,
           PORT: String(port),
           BARE_KILL_TIMEOUT_MS: String(killTimeoutMs),
           BENCH_RELEASE_FILE: scratch.releaseFile,
@@ -103,19 +107,31 @@ export function bareCluster({ name = 'bare cluster', app, workers, port, killTim
   };
 }
 
+/** (d) the app alone: one process, no primary, nothing between the client and the app. */
+export function appAlone({ name = 'the app alone', app, port, env = {} }) {
+  const scratch = makeScratch('alone');
+  let server;
+  return {
+    scratch,
+    async start() {
+      server = startProcess(process.execPath, [app], {
+        what: name,
+        env: { ...process.env, ...env, PORT: String(port), BENCH_RELEASE_FILE: scratch.releaseFile, BENCH_EVENTS_FILE: scratch.eventsFile },
+      });
+      await waitForHttp(port);
+    },
+    primaryPid: () => null,
+    workerPids: () => [server.pid],
+    async stop() {
+      if (server) await stopProcess(server.pid, { signal: 'SIGTERM', graceMs: 3_000 });
+    },
+  };
+}
+
 const pm2Bin = path.join(benchDir, 'node_modules', 'pm2', 'bin', 'pm2');
 
-/**
- * (c) PM2 in cluster mode with the zero-downtime settings its docs recommend, run
- * under a private PM2_HOME so a user's own PM2 is never touched; the daemon is
- * `pm2 kill`ed (and SIGKILLed by pid if needed) at the end.
- */
-export function pm2Cluster({ name = 'PM2 reload', app, workers, port, killTimeoutMs = 5_000, listenTimeoutMs = 3_000 }) {
-  const scratch = makeScratch('pm2');
-  const home = path.join(scratch.dir, 'pm2-home');
-  mkdirSync(home);
-  const pm2Env = { ...process.env, PM2_HOME: home, PM2_DISCRETE_MODE: 'true' };
-  const appName = 'zdt-bench';
+/** The ecosystem file of the bench's PM2 app, in `scratch`: cluster mode, PM2's settings for graceful start and stop. */
+function writeEcosystem({ scratch, app, appName, workers, port, killTimeoutMs, listenTimeoutMs }) {
   const ecosystem = path.join(scratch.dir, 'ecosystem.config.json');
   writeFileSync(
     ecosystem,
@@ -142,6 +158,21 @@ export function pm2Cluster({ name = 'PM2 reload', app, workers, port, killTimeou
       ],
     }),
   );
+  return ecosystem;
+}
+
+/**
+ * (c) PM2 in cluster mode with the zero-downtime settings its docs recommend, run
+ * under a private PM2_HOME so a user's own PM2 is never touched; the daemon is
+ * `pm2 kill`ed (and SIGKILLed by pid if needed) at the end.
+ */
+export function pm2Cluster({ name = 'PM2 reload', app, workers, port, killTimeoutMs = 5_000, listenTimeoutMs = 3_000 }) {
+  const scratch = makeScratch('pm2');
+  const home = path.join(scratch.dir, 'pm2-home');
+  mkdirSync(home);
+  const pm2Env = { ...process.env, PM2_HOME: home, PM2_DISCRETE_MODE: 'true' };
+  const appName = 'zdt-bench';
+  const ecosystem = writeEcosystem({ scratch, app, appName, workers, port, killTimeoutMs, listenTimeoutMs });
   const pm2 = (...args) => run(process.execPath, [pm2Bin, ...args], { env: pm2Env, cwd: scratch.dir });
   const daemonPid = () => {
     try {
