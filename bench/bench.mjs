@@ -12,7 +12,7 @@ import { cleanUp, installSignalCleanup } from '@zero-downtime/testkit';
 import { findContenders, rolloutSystems } from './lib/contenders.mjs';
 import { firstLine } from './lib/format.mjs';
 import { makeLoads } from './lib/loads.mjs';
-import { writeResults } from './lib/results-file.mjs';
+import { commitOf, writeResults } from './lib/results-file.mjs';
 import { progress, readFlags } from './lib/settings.mjs';
 import { markdown } from './lib/table.mjs';
 import { targets } from './lib/targets.mjs';
@@ -106,7 +106,7 @@ async function main() {
   const loadAtStart = os.loadavg().map((value) => Number(value.toFixed(2)));
   const contenders = await findContenders(systems, progress);
   const ctx = { settings, systems, progress, loads: makeLoads(settings), ...contenders };
-  const results = { settings, startedAt: new Date().toISOString(), supervisorAvailable: contenders.hasSupervisor, adapters: contenders.adapters };
+  const results = { settings, startedAt: new Date().toISOString(), commit: commitOf(), supervisorAvailable: contenders.hasSupervisor, adapters: contenders.adapters };
   await ctx.loads.warmUp();
   await measureAll(results, ctx);
   results.targets = targets(results, [connectionPathChecks]);

@@ -1,10 +1,22 @@
 // The results file of a run and its charts. A complete run writes bench/results/bench-<date>.json (the date the run
 // started, UTC) with <stem>-rollout.svg, -bad-release.svg and -connection-path.svg beside it; a run with --quick or
 // with only some scenarios writes partial-<scenarios>[-quick].json and its charts instead, never over a complete one.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { captionOf, chartsOf } from './charts.mjs';
 import { ALL_SCENARIOS } from './settings.mjs';
+import { benchDir } from './systems.mjs';
+
+/** The commit the run measures, and whether tracked files differed from it; null outside a git checkout. */
+export function commitOf() {
+  const git = (...args) => execFileSync('git', args, { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { id: git('rev-parse', '--short', 'HEAD'), dirty: git('status', '--porcelain', '--untracked-files=no') !== '' };
+  } catch {
+    return null;
+  }
+}
 
 /** The results file's name without its extension. */
 export function resultsStem(results, scenarios) {
