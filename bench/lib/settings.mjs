@@ -59,16 +59,16 @@ export function readFlags(argv = process.argv.slice(2)) {
     // Many short runs taken in turn: the spread of their paired ratios says how far a figure can be trusted.
     throughputMs: 400,
     throughputRounds: quick ? 16 : 40,
-    throughputMaxRounds: quick ? 16 : 140,
+    throughputMaxRounds: quick ? 16 : 80,
     microRounds: quick ? 82 : 205,
-    microMaxRounds: quick ? 205 : 451,
+    microMaxRounds: quick ? 205 : 328,
     // The connection path (scenario 8): every setup up at once, runs taken in turn, the whole set started twice.
     pathClients: 8,
     pathRunMs: quick ? 500 : 1_000,
     pathRounds: quick ? 2 : 5,
     pathSets: quick ? 1 : 2,
     // Scripts other measurements live in (bench/canary.mjs, bench/sticky.mjs): each is stopped at this bound.
-    hookTimeoutMs: quick ? 120_000 : 240_000,
+    hookTimeoutMs: quick ? 120_000 : 180_000,
     killTimeoutMs: 5_000,
     cpus: os.availableParallelism(),
     node: process.version,
