@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
 import { parseListenSpec, type ListenOption } from './primary/listeners.js';
-import { InvalidValue, isObject, MAX_TIMER_MS, oneOf, parseListenAddress, wholeNumber } from './settings/parse.js';
+import { InvalidValue, isObject, MAX_TIMER_MS, parseListenAddress, wholeNumber } from './settings/parse.js';
+import { probePath, readReadiness, type Readiness } from './settings/readiness.js';
 import { SETTING_OPTIONS } from './settings/table.js';
 import { createConsoleLogger, isLogger, silentLogger, type Logger } from './logger.js';
 
@@ -22,7 +23,7 @@ export { DEFAULTS } from './settings/defaults.js';
 
 export { MAX_TIMER_MS, parseDuration, parseListenAddress } from './settings/parse.js';
 
-export type Readiness = 'listening' | 'message';
+export type { Readiness } from './settings/readiness.js';
 
 /** Delay before restarting a worker that crashed quickly: initialMs × multiplier^(n-1), capped at maxMs, ± jitter. */
 export interface BackoffOptions {
@@ -53,7 +54,12 @@ export interface SupervisorOptions {
   execArgv?: string[];
   /** Number of workers. @default os.availableParallelism() */
   workers?: number;
-  /** When a worker counts as ready: its first `'listening'`, or the app calling `ready()` from `@zero-downtime/core/worker`. @default 'listening' */
+  /**
+   * When a worker counts as ready: its first `'listening'`; the app calling `ready()` from
+   * `@zero-downtime/core/worker`; or `'http:/healthz'`: its own server answering 2xx to `GET /healthz`, asked by the
+   * worker side over a private connection once the server listens, retried until `readyTimeoutMs` (needs `autoDrain`).
+   * @default 'listening'
+   */
   readiness?: Readiness;
   /** A new worker not ready within this time is killed (a failed start, rollout or restart). @default 30_000 */
   readyTimeoutMs?: number;
@@ -239,7 +245,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
 
   const env = resolveEnv(options.env);
 
-  const readiness = parsed('readiness', options.readiness ?? DEFAULTS.readiness, oneOf('listening', 'message'));
+  const readiness = resolveReadiness(options);
   const backoff = resolveBackoff(options.backoff);
 
   const heartbeatIntervalMs = duration('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 0);
@@ -303,6 +309,15 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     listen: resolveListen(options.listen, path.resolve(cwd)),
     fork: options.fork,
   };
+}
+
+function resolveReadiness(options: SupervisorOptions): Readiness {
+  const readiness = parsed('readiness', options.readiness ?? DEFAULTS.readiness, readReadiness);
+  if (options.autoDrain === false && probePath(readiness) !== undefined) {
+    // The probe runs in the worker side, which autoDrain: false keeps out of the workers: no worker would ever pass.
+    throw new InvalidOptionError('readiness', '"listening" or "message" when autoDrain is false (an http: probe runs in the worker side, which autoDrain: false does not load)', readiness);
+  }
+  return readiness;
 }
 
 function resolveBackoff(value: BackoffOptions | undefined): ResolvedBackoff {

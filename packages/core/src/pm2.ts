@@ -7,8 +7,9 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, UsageError } from './errors.js';
 import type { Settings } from './config.js';
-import { boolean, environment, InvalidValue, isObject, MAX_WORKERS, maxWorkers, readKey } from './settings/parse.js';
+import { environment, InvalidValue, isObject, MAX_WORKERS, maxWorkers, readKey } from './settings/parse.js';
 import { readSetting, SETTINGS, type ReadContext } from './settings/table.js';
+import { READINESS_EXPECTED, readReadiness } from './settings/readiness.js';
 
 export interface Selection {
   /** `--only <name>`: the app of a PM2 ecosystem file to run. */
@@ -51,7 +52,12 @@ const PM2_FIELDS: Record<string, (value: unknown, context: AppContext) => Settin
   },
   interpreter_args: PM2_SAME.node_args!,
   max_memory_restart: (value) => ({ maxMemoryMb: pm2Memory(value) }),
-  wait_ready: (value) => (boolean(value) ? { readiness: 'message' } : {}),
+  // true as PM2 means it; zdt also takes a readiness here ('http:/healthz'), which PM2 itself reads as true.
+  wait_ready: (value) => {
+    if (typeof value === 'boolean') return value ? { readiness: 'message' } : {};
+    if (typeof value !== 'string') throw new InvalidValue(`true, false or a readiness: ${READINESS_EXPECTED}`);
+    return { readiness: readReadiness(value) };
+  },
   port: (value) => {
     if (typeof value !== 'number' && (typeof value !== 'string' || value === '')) throw new InvalidValue('a port number');
     return { env: { PORT: String(value) } };

@@ -63,9 +63,22 @@ export interface HelloMessage {
   version: string;
 }
 
-/** Worker → primary: the app is ready to serve (readiness `'message'`). */
+/**
+ * Worker → primary: the worker is ready to serve. Under readiness `'message'` the app said so (`ready()`); under
+ * `'http:PATH'` only this message with `probe: true` counts: the worker side's probe of its own server passed.
+ */
 export interface ReadyMessage {
   zdt: 'ready';
+  probe?: true;
+}
+
+/**
+ * Worker → primary (readiness `'http:PATH'`): the latest failed probe, sent when what it says changes, such as
+ * `GET /healthz answered 503 "warming up"`. A worker not ready in time is refused with the last one.
+ */
+export interface ProbeMessage {
+  zdt: 'probe';
+  result: string;
 }
 
 /**
@@ -174,7 +187,8 @@ export type WorkerToPrimary =
   | AppMetricsMessage
   | ReplaceMeMessage
   | FatalMessage
-  | ListeningMessage;
+  | ListeningMessage
+  | ProbeMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;
 
 export function isProtocolMessage(value: unknown): value is ProtocolMessage {
@@ -193,7 +207,7 @@ export const WORKER_ENV = {
   workerId: 'ZDT_WORKER_ID',
   /** The release generation the worker was forked for (0 at start, +1 per rollout). */
   generation: 'ZDT_GENERATION',
-  /** Readiness mode: "listening" or "message". */
+  /** Readiness mode: "listening", "message" or "http:PATH" (the worker side then probes PATH on its own server). */
   readiness: 'ZDT_READINESS',
   /**
    * How long requests in flight may run to completion once a drain starts, in ms (the supervisor's

@@ -168,6 +168,8 @@ describe('zdt CLI', () => {
     [['start', fixture('app.cjs'), '--workers', '0']],
     [['start', fixture('app.cjs'), '--ready', 'soon']],
     [['start', fixture('app.cjs'), '--ready-timeout', '5x']],
+    [['start', fixture('app.cjs'), '--ready', 'http:healthz']],
+    [['start', fixture('app.cjs'), '--ready', 'http:/healthz', '--no-auto-drain']],
     [['start', fixture('app.cjs'), '--drain-timeout']],
     [['start']],
     [['start', fixture('app.cjs'), 'extra']],

@@ -150,6 +150,7 @@ describe('zdt start with a configuration file', () => {
     ['an unknown key', 'zdt.config.json', { entry: 'app.cjs', wrokers: 2 }, /"wrokers": unknown key; the keys are name, entry, /],
     ['a duration that is not one', 'zdt.config.json', { entry: 'app.cjs', drainTimeout: 'soon' }, /"drainTimeout": expected a duration.*, received "soon"/],
     ['a duration beyond the timer range', 'zdt.config.json', { entry: 'app.cjs', readyTimeout: '36000m' }, /"readyTimeout": expected a duration.*at most 2147483647ms, received "36000m"/],
+    ['a readiness probe without a path', 'zdt.config.json', { entry: 'app.cjs', ready: 'http:' }, /"ready": expected "listening", "message" or "http:PATH" .*, received "http:"/],
     ['workers 0', 'zdt.config.json', { entry: 'app.cjs', workers: 0 }, /"workers": expected a whole number from 1 to 1024, or "max", received 0/],
     ['a bad value in package.json', 'package.json', { name: 'x', zdt: { entry: 'app.cjs', maxMemory: 'lots' } }, /"zdt\.maxMemory": expected a size like "512M".*, received "lots"/],
     ['a metrics address without a port', 'zdt.config.json', { entry: 'app.cjs', metrics: 'localhost' }, /"metrics": expected HOST:PORT, .*received "localhost"/],

@@ -140,6 +140,8 @@ describe('PM2 ecosystem files', () => {
     expect((await load({ script, listen_timeout: 8000 })).readyTimeoutMs).toBe(8000);
     expect(await load({ script })).toEqual({ entry: script, workers: 1 });
     expect((await load({ script, wait_ready: false })).readiness).toBeUndefined();
+    expect((await load({ script, wait_ready: true })).readiness).toBe('message');
+    expect((await load({ script, wait_ready: 'http:/healthz' })).readiness).toBe('http:/healthz');
     expect(await load({ script, args: ['a b', 'c'], node_args: ['--inspect=0'], interpreter_args: '--no-warnings', port: 8080, env: { PORT: 1, DEBUG: true } })).toMatchObject({
       args: ['a b', 'c'],
       execArgv: ['--inspect=0', '--no-warnings'],
@@ -154,6 +156,7 @@ describe('PM2 ecosystem files', () => {
       received: 'many',
     });
     await expect(load({ script, kill_timeout: '36000m' })).rejects.toMatchObject({ code: 'ERR_ZDT_CONFIG', key: 'apps[0].kill_timeout' });
+    await expect(load({ script, wait_ready: 'healthz' })).rejects.toMatchObject({ code: 'ERR_ZDT_CONFIG', key: 'apps[0].wait_ready', received: 'healthz' });
     await expect(load({ name: 'no-script' })).rejects.toMatchObject({ code: 'ERR_ZDT_CONFIG', key: 'apps[0].script' });
   });
 });

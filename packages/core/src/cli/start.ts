@@ -6,6 +6,7 @@ import { Configuration, findConfigurationFile, isConfigurationFileName, type Res
 import { Predecessor, takeActivatedSockets, takeInheritedSockets } from '../primary/upgrade.js';
 import { commandLineSettings, parseFlags, START_FLAGS } from './arguments.js';
 import { Daemon } from './daemon.js';
+import { probePath } from '../settings/readiness.js';
 import { HELP } from './help.js';
 import { print } from './output.js';
 
@@ -70,6 +71,10 @@ async function readStartCommand(argv: string[]): Promise<StartCommand | undefine
   if ((values.only !== undefined || envName !== undefined) && started.configFormat !== 'pm2') {
     const flag = values.only !== undefined ? `--only ${values.only}` : `--env ${envName}`;
     throw new UsageError(`${flag} picks an app or its env_NAME in a PM2 ecosystem file; ${started.configFile ?? 'no configuration file was read'}${started.configFile ? ' is not one' : ''}`);
+  }
+  if (started.autoDrain === false && probePath(started.readiness) !== undefined) {
+    // The probe runs in the worker side, which --no-auto-drain keeps out of the workers: no worker could ever pass.
+    throw new UsageError(`--ready (ready) ${JSON.stringify(started.readiness)} needs the worker side in every worker, and --no-auto-drain (autoDrain: false) loads none: drop one of the two`);
   }
   return { argv, workingDirectory, startEnvironment, inherited, activated, commandLine, configuration, started };
 }

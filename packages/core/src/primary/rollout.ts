@@ -17,7 +17,7 @@ import type { WorkerExit, WorkerHandle } from './worker-handle.js';
 export type NotReady =
   | { kind: 'exited'; exit: WorkerExit }
   | { kind: 'boot-failed'; reason: string; error: ErrorSummary | undefined }
-  | { kind: 'timeout'; timeoutMs: number }
+  | { kind: 'timeout'; timeoutMs: number; probe?: string }
   | { kind: 'stopped' };
 
 export type ReadyOutcome = { kind: 'ready' } | NotReady;
@@ -39,7 +39,7 @@ export function describeNotReady(outcome: NotReady): string {
     case 'boot-failed':
       return `failed before it was ready: ${outcome.reason}`;
     case 'timeout':
-      return `was not ready within ${outcome.timeoutMs}ms (killed)`;
+      return `was not ready within ${outcome.timeoutMs}ms${outcome.probe === undefined ? '' : `: ${outcome.probe}`} (killed)`;
     case 'stopped':
       return 'was stopped before it was ready because the supervisor is stopping';
   }
@@ -64,7 +64,7 @@ export function waitForReady(handle: WorkerHandle, timeoutMs: number, stopping: 
     const onBootFailed = ({ reason, error }: { reason: string; error: ErrorSummary | undefined }) =>
       finish({ kind: 'boot-failed', reason, error });
     const onStop = () => finish({ kind: 'stopped' });
-    const timer = setTimeout(() => finish({ kind: 'timeout', timeoutMs }), timeoutMs);
+    const timer = setTimeout(() => finish({ kind: 'timeout', timeoutMs, ...(handle.lastProbe === undefined ? {} : { probe: handle.lastProbe }) }), timeoutMs);
     timer.unref();
     handle.on('state', onState);
     handle.on('exit', onExit);

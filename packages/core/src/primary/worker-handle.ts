@@ -102,6 +102,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private drain: DrainOutcome | undefined;
   private cleanup: CleanupOutcome | undefined;
   private loopDelay: { mean: number; max: number } | undefined;
+  private probeResult: string | undefined;
 
   constructor(worker: ClusterWorker, id: number, release: Release, readiness: Readiness) {
     super();
@@ -232,6 +233,15 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   listenedOnInherited(address: ListeningAddress): void {
     if (this.readiness === 'listening') this.markReady();
     this.emit('listening', address);
+  }
+
+  /** The latest failed readiness probe the worker reported (readiness `http:PATH`), for the not-ready error. */
+  get lastProbe(): string | undefined {
+    return this.probeResult;
+  }
+
+  probed(result: string): void {
+    this.probeResult = result;
   }
 
   /** `hello`: the worker module is loaded. */

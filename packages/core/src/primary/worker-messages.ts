@@ -5,6 +5,7 @@
 import { describeError } from '../error-summary.js';
 import type { ResolvedOptions } from '../options.js';
 import type { WorkerToPrimary } from '../protocol.js';
+import { probePath } from '../settings/readiness.js';
 import type { AppMetricsCollector } from './metrics-collection.js';
 import type { AppMetricsAggregator } from './app-metrics.js';
 import type { SupervisorMetrics } from './metrics.js';
@@ -29,8 +30,13 @@ export function workerMessageHandlers({ options, log, metrics, appMetrics, colle
   return {
     hello: (handle) => handle.greeted(),
     listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
-    ready: (handle) => {
-      if (options.readiness === 'message') handle.markReady();
+    ready: (handle, message) => {
+      // Under http:PATH only the probe makes a worker ready: an app's own ready() or PM2-style 'ready' does not.
+      if (options.readiness === 'message' || (message.probe === true && probePath(options.readiness) !== undefined)) handle.markReady();
+    },
+    probe: (handle, message) => {
+      handle.probed(message.result);
+      log().debug({ ...info(handle), probe: message.result }, `worker ${handle.id} (pid ${handle.pid}) not ready yet: ${message.result}`);
     },
     pong: (handle, message) => handle.answered(message.rss, message.loopDelayMs),
     draining: (handle, message) => {

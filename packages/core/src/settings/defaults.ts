@@ -3,6 +3,7 @@
  * print them, and the worker side may read them (this file loads no primary code).
  */
 import { availableParallelism } from 'node:os';
+import type { Readiness } from './readiness.js';
 
 export const DEFAULTS = {
   args: [] as readonly string[],
@@ -10,7 +11,7 @@ export const DEFAULTS = {
   execArgv: [] as readonly string[],
   /** Resolved at call time so the value matches the machine running the supervisor. */
   workers: (): number => availableParallelism(),
-  readiness: 'listening' as 'listening' | 'message',
+  readiness: 'listening' as Readiness,
   readyTimeoutMs: 30_000,
   drainTimeoutMs: 30_000,
   cleanupTimeoutMs: 5_000,

@@ -12,6 +12,7 @@ import { WORKER_ENV } from '../protocol.js';
 import { CONTROL_ENV } from '../primary/control-path.js';
 import type { Settings } from '../config.js';
 import { DEFAULTS, formatDuration } from './defaults.js';
+import { readReadiness } from './readiness.js';
 import {
   argumentList,
   boolean,
@@ -86,7 +87,7 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'envFile', field: 'envFile', flag: { name: 'env-file', value: 'FILE' }, read: resolved, default: 'none', reload: true, description: 'KEY=value lines for the workers, re-read on every reload.' }),
   setting({ key: 'nodeArgs', field: 'execArgv', option: 'execArgv', flag: { name: 'node-args', value: 'ARGS' }, pm2: 'node_args', read: argumentList, default: '[]', reload: true, description: 'Node.js arguments for the workers (also accepted as the key execArgv).' }),
   setting({ key: 'args', field: 'args', option: 'args', commandLine: '-- ARGS', pm2: 'args', read: argumentList, default: '[]', reload: true, description: 'Arguments passed to the app.' }),
-  setting({ key: 'ready', field: 'readiness', option: 'readiness', flag: { name: 'ready', value: 'listening|message' }, pm2: 'wait_ready', env: WORKER_ENV.readiness, read: oneOf('listening', 'message'), default: DEFAULTS.readiness, reload: false, description: "Ready at the first 'listening', or when the app calls ready() from @zero-downtime/core/worker." }),
+  setting({ key: 'ready', field: 'readiness', option: 'readiness', flag: { name: 'ready', value: 'listening|message|http:PATH' }, pm2: 'wait_ready', env: WORKER_ENV.readiness, read: readReadiness, default: DEFAULTS.readiness, reload: false, description: "Ready at the first 'listening'; when the app calls ready() from @zero-downtime/core/worker; or with http:PATH (http:/healthz) when the worker's own server answers 2xx to GET PATH, asked over a private connection and retried until the ready timeout (needs auto-drain)." }),
   setting({ key: 'readyTimeout', field: 'readyTimeoutMs', option: 'readyTimeoutMs', flag: { name: 'ready-timeout', value: 'DUR' }, pm2: 'listen_timeout', read: duration({ than: 0 }), default: formatDuration(DEFAULTS.readyTimeoutMs), reload: false, description: 'A new worker not ready by then is killed.' }),
   setting({ key: 'drainTimeout', field: 'drainTimeoutMs', option: 'drainTimeoutMs', flag: { name: 'drain-timeout', value: 'DUR' }, pm2: 'kill_timeout', env: WORKER_ENV.drainTimeoutMs, read: duration({ than: 0 }), default: formatDuration(DEFAULTS.drainTimeoutMs), reload: false, description: "How long a request in flight may run to completion when its worker drains; an app's own shorter drainTimeoutMs wins." }),
   setting({ key: 'cleanupTimeout', field: 'cleanupTimeoutMs', option: 'cleanupTimeoutMs', flag: { name: 'cleanup-timeout', value: 'DUR' }, env: WORKER_ENV.cleanupTimeoutMs, read: duration(), default: formatDuration(DEFAULTS.cleanupTimeoutMs), reload: false, description: "How long the app's cleanup hooks may take after the drain; a stopping worker is killed at drain + cleanup + 1s." }),

@@ -14,7 +14,8 @@ interface RequestChannelMessage {
   server: ManagedHttpServer;
 }
 
-const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
+/** A server's listen() (Node 20.19+ and 22+): servers are found here before any connection. */
+export const LISTEN_CHANNEL = 'tracing:net.server.listen:asyncStart';
 const REQUEST_START_CHANNEL = 'http.server.request.start';
 const RESPONSE_FINISH_CHANNEL = 'http.server.response.finish';
 

@@ -56,7 +56,10 @@ export function manageServer(server: HttpServer | HttpsServer | Http2Server | Ht
   getRuntime().manageServer(server as HttpServer);
 }
 
-/** Tells the supervisor this worker is ready (readiness 'message'); under PM2 also answers `wait_ready`. */
+/**
+ * Tells the supervisor this worker is ready (readiness 'message'); under PM2 also answers `wait_ready`. Under readiness
+ * `http:PATH` it changes nothing: the worker is ready when its own server answers 2xx to `GET PATH`.
+ */
 export function ready(): void {
   getRuntime().ready();
 }

@@ -13,6 +13,8 @@ import { HttpTracker } from './http-tracker.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import type { ManagedHttpServer, ManagedServer } from './server-drain.js';
 import { Triggers } from './triggers.js';
+import { ReadinessProbe } from './readiness-probe.js';
+import { probePath } from '../settings/readiness.js';
 import type { DrainReport, DrainStartHook, HealthKind, HealthResponse, ShutdownHook, ShutdownHookOptions } from './types.js';
 
 const RUNTIME_KEY = Symbol.for('zero-downtime.worker');
@@ -89,6 +91,8 @@ export class WorkerRuntime {
   private replaceTimer: NodeJS.Timeout | undefined;
   /** Event-loop delay, sampled only under the supervisor (which reports it); undefined elsewhere. */
   private loopDelay: IntervalHistogram | undefined;
+  /** Readiness `http:PATH` (read once, from the supervisor's environment): the probe, not ready(), makes the worker ready. */
+  private readonly probe = this.createProbe();
   /** Not a state: the process may drain cleanly after one, but its exit status says it happened. */
   private uncaughtExceptionSeen = false;
 
@@ -116,12 +120,23 @@ export class WorkerRuntime {
     this.send({ zdt: 'hello', pid: process.pid, version: this.version });
     // Once the app's main module has run (it registers its metrics as it loads); heartbeats and scrapes watch later ones.
     if (this.appMetricsPush) setImmediate(() => this.appMetricsPush?.watchNew()).unref();
+    this.probe?.start();
+  }
+
+  private createProbe(): ReadinessProbe | undefined {
+    const path = this.supervised ? probePath(process.env[WORKER_ENV.readiness]) : undefined;
+    if (path === undefined) return undefined;
+    return new ReadinessProbe(path, {
+      passed: () => this.becameReady(true),
+      failed: (result) => void this.send({ zdt: 'probe', result }),
+    });
   }
 
   /** Removes every listener this runtime installed (used when the drain ends without exiting). */
   stop(): void {
     this.loopDelay?.disable();
     this.appMetricsPush?.uninstall();
+    this.probe?.stop();
     this.http.unsubscribe();
     this.triggers.uninstall();
     clearTimeout(this.replaceTimer);
@@ -187,8 +202,18 @@ export class WorkerRuntime {
     this.http.closeOne(managed, Date.now() + this.httpDrainTimeoutMs(), callback);
   }
 
+  /** ready() from the app: under readiness `http:PATH` only the probe decides, so it changes nothing there. */
   ready(): void {
-    this.send({ zdt: 'ready' });
+    if (this.probe) {
+      this.options.logger.debug({}, 'ready() ignored: under an http: readiness the health probe decides');
+      return;
+    }
+    this.becameReady(false);
+  }
+
+  /** The one moment this worker becomes ready: ready() under readiness 'message', a passing probe under 'http:PATH'. */
+  private becameReady(byProbe: boolean): void {
+    this.send(byProbe ? { zdt: 'ready', probe: true } : { zdt: 'ready' });
     // PM2's wait_ready listens for the bare string.
     if (process.env.pm_id !== undefined && typeof process.send === 'function' && process.connected) {
       try {
@@ -229,6 +254,7 @@ export class WorkerRuntime {
     const drainTimeoutMs = this.httpDrainTimeoutMs();
     const deadlineAt = startedAt + drainTimeoutMs;
     this.lifecycle.transition('draining');
+    this.probe?.stop();
     // From now on (shutdownDelayMs included) every response carries Connection: close: the first per-request work.
     this.http.followRequests(true);
     this.send({ zdt: 'draining', reason });
