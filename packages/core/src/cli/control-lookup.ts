@@ -19,7 +19,7 @@ export const CONTROL_LOOKUP: ReadonlyArray<{ source: ControlSource; text: string
   { source: 'flag', text: '`--control PATH`' },
   {
     source: 'file',
-    text: "the `control` key of the configuration file (`--config FILE`, else the one in the working directory); when that file does not load, a client command says so on stderr and goes on down this list",
+    text: 'the `control` key of the configuration file (`--config FILE`, else the one in the working directory; a client command passes over a file that does not load, and says so on stderr)',
   },
   { source: 'env', text: '`$ZDT_CONTROL`' },
   { source: 'root', text: 'for root, `/run/zdt/zdt.sock` (`<tmpdir>/zdt-0/zdt.sock` when `/run` is missing or not writable)' },

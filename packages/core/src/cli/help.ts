@@ -1,5 +1,7 @@
 /** The text of `zdt --help` and of each command's --help; the options of `zdt start` come from the settings table. */
-import { startHelpOptions } from '../settings/reference.js';
+import { startHelpOptions, wrap } from '../settings/reference.js';
+import { renderControlLookup } from './control-lookup.js';
+import { exitStatusHelp } from './exit-statuses.js';
 
 export const HELP = {
   main: `Usage: zdt <command> [options]
@@ -14,11 +16,7 @@ Commands:
   verify [entry|config] run the app, deploy it under real traffic, fail on any request a client would notice
 
 Run 'zdt <command> --help' for a command's options.
-The control socket defaults to $ZDT_CONTROL; else, for root, /run/zdt/zdt.sock; else $XDG_RUNTIME_DIR/zdt.sock;
-else <tmpdir>/zdt-<uid>/zdt.sock. zdt only uses a socket that is yours, in a directory only you can write to
-(exit 2 with ERR_ZDT_CONTROL_UNTRUSTED otherwise). Every command finds the socket the same way: --control PATH,
-else the 'control' key of the configuration file (--config FILE, else the one in the working directory), else
-$ZDT_CONTROL, else the default above.
+${wrap(`Every command finds the control socket the same way: ${renderControlLookup(false)}. zdt only uses a socket that is yours, in a directory only you can write to (exit 2 with ERR_ZDT_CONTROL_UNTRUSTED otherwise).`, 0, 96)}
 `,
   start: `Usage: zdt start [<entry> | <config file>] [options] [-- app args]
 
@@ -34,9 +32,7 @@ Options:
 ${startHelpOptions()}
 
 DUR: 500ms, 30s, 2m, or a number of milliseconds (at most 2147483647ms).
-Exit status: 0 after a clean stop, 1 when the start failed (the cause is printed) or a
-stop was forced, 2 for bad usage or a bad configuration (ERR_ZDT_CONFIG names the key and
-the file), 3 when the stop cut requests at the drain deadline.
+${exitStatusHelp('start')}
 `,
   reload: `Usage: zdt reload [--control PATH] [--config FILE]
 
@@ -47,12 +43,7 @@ the rollout stops and every worker it already replaced is rolled back, start-fir
 last generation that was fully ready; the last line says what serves afterwards.
 A reload during a rollout queues one more rollout; further requests join that one.
 
-Exit status: 0 every worker runs the new generation and every old one drained cleanly;
-1 the rollout failed (rolled back, or not yet: the message says which generation each
-worker runs) or no supervisor answered; 2 bad usage, an untrusted control socket, or a
-configuration that no longer loads (ERR_ZDT_CONFIG: nothing was changed, the workers keep
-serving); 3 every worker runs the new generation but old workers were cut at the drain
-deadline (ERR_ZDT_REQUESTS_CUT names them).
+${exitStatusHelp('reload')}
 `,
   scale: `Usage: zdt scale N|max [--control PATH] [--config FILE]
 
@@ -61,10 +52,7 @@ the command returns; removed workers (the highest ids) are drained. The other wo
 not touched. A later 'zdt reload' keeps this count unless the configuration file's workers
 value changed.
 
-Exit status: 0 done; 1 a new worker failed before it was ready (ERR_ZDT_SCALE_FAILED: the
-workers added for it were removed again) or no supervisor answered; 2 bad usage (N is not a
-whole number from 1 to 1024 or "max"); 3 done, but removed workers were cut at the drain
-deadline (ERR_ZDT_REQUESTS_CUT names them).
+${exitStatusHelp('scale')}
 `,
   status: `Usage: zdt status [--control PATH] [--config FILE] [--json]
 
@@ -72,6 +60,8 @@ Shows the app's name and where its configuration came from, the supervisor state
 which generation each worker serves (and "mixed generations" while a rollback is retried),
 the last rollout with its rollback and any cut requests, and each worker: id, pid,
 generation, state, uptime, restarts, CPU time used since its fork, RSS, and any crash loop.
+
+${exitStatusHelp('status')}
 `,
   upgrade: `Usage: zdt upgrade [--node PATH] [--timeout DUR] [--control PATH] [--config FILE]
 
@@ -90,16 +80,12 @@ Options:
   --timeout DUR            how long the new supervisor may take to be ready (default: the
                            ready timeout + 30s)
 
-Exit status: 0 the new supervisor serves and every old worker drained cleanly; 1 the upgrade
-failed (ERR_ZDT_UPGRADE_FAILED: the old supervisor keeps serving), another one is under way
-(ERR_ZDT_UPGRADE_IN_PROGRESS), or no supervisor answered; 2 bad usage; 3 the new supervisor
-serves but old workers were cut at the drain deadline (ERR_ZDT_REQUESTS_CUT).
+${exitStatusHelp('upgrade')}
 `,
   stop: `Usage: zdt stop [--control PATH] [--config FILE]
 
 Drains every worker in parallel (SIGKILL at drain + cleanup + 1s) and stops the supervisor.
-Exit status: 0 stopped cleanly, 1 no supervisor answered, 2 bad usage, 3 stopped but
-requests were cut at the drain deadline (ERR_ZDT_REQUESTS_CUT names the workers).
+${exitStatusHelp('stop')}
 `,
 } as const;
 

@@ -23,7 +23,7 @@ function sentence(text: string): string {
 }
 
 /** Wraps `text` to `width` columns, continuing lines at `indent`. */
-function wrap(text: string, indent: number, width = 100): string {
+export function wrap(text: string, indent: number, width = 100): string {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(' ')) {

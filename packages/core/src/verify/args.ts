@@ -3,6 +3,7 @@
  * bad value is a UsageError naming the flag and the value received (exit 2).
  */
 import { START_FLAGS } from '../cli/arguments.js';
+import { exitStatusHelp } from '../cli/exit-statuses.js';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../options.js';
@@ -78,8 +79,7 @@ Output:
 --max-memory, --batch-size, --listen, --log-format, --auto-drain, --no-auto-drain.
 A live progress line goes to stderr when it is a terminal.
 
-Exit status: 0 nothing failed that should not; 1 a request failed (by cause), a deploy event or a
-setup check failed, or the app did not start (the cause is printed); 2 bad usage.
+${exitStatusHelp('verify')}
 `;
 
 /**
