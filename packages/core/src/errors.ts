@@ -188,7 +188,7 @@ export class ControlUnavailableError extends ZdtError {
   }
 }
 
-/** Bad command-line usage: unknown command or flag, missing or malformed value. The CLI exits 2. */
+/** Bad command-line usage (unknown command or flag, missing or malformed value), or a malformed control request. The CLI exits 2. */
 export class UsageError extends ZdtError {
   override get exitStatus(): number {
     return 2;
