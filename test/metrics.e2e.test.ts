@@ -53,6 +53,11 @@ function value(families: Map<string, ParsedFamily>, name: string, labels: Record
   return metric ? Number(metric.value ?? metric.count) : Number.NaN;
 }
 
+/** The app's own request counter, over all its routes. */
+function appTotal(families: Map<string, ParsedFamily>): number {
+  return (families.get('app_requests_total')?.metrics ?? []).reduce((total, metric) => total + Number(metric.value), 0);
+}
+
 async function startWithMetrics(workers: number) {
   const control = path.join(scratch, `${++sockets}.sock`);
   const running = zdtStart([APP, '--workers', String(workers), '--control', control, '--metrics', '127.0.0.1:0']);
@@ -144,12 +149,29 @@ describe('the metrics endpoint', () => {
     expect(await running.exited).toEqual({ code: 0, signal: null });
   });
 
+  it('counts a worker too busy to answer a scrape at its last known values', async () => {
+    const { running, control, port, metricsPort } = await startWithMetrics(2);
+    const load = startLoad({ port, clients: 8, durationMs: 60_000 });
+    await load.waitForRequests(200);
+    const before = appTotal(await scrape(metricsPort));
+    // One worker holds its event loop past the 2 s a scrape waits for each worker.
+    const busy = get(port, '/busy?ms=3000');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const during = appTotal(await scrape(metricsPort));
+    expect((await busy).status).toBe(200);
+    const summary = await load.stop();
+    const after = appTotal(await scrape(metricsPort));
+    console.log(`app counter ${before} before, ${during} while a worker was busy, ${after} after; answered ${summary.ok + 1}`);
+    expect(during).toBeGreaterThanOrEqual(before);
+    expect(after).toBe(summary.ok + 1);
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('20 SIGKILLs of a worker under load, scraped every 100 ms: the app counter never goes down and ends at the answers the clients got', async () => {
     const { running, control, port, metricsPort } = await startWithMetrics(2);
     const load = startLoad({ port, clients: 4, durationMs: 90_000 });
     await load.waitForRequests(20);
-    const appTotal = (families: Map<string, ParsedFamily>) =>
-      (families.get('app_requests_total')?.metrics ?? []).reduce((total, metric) => total + Number(metric.value), 0);
 
     // The scraper keeps every value it read, and the workers it saw: pid, state and uptime.
     const totals: number[] = [];
