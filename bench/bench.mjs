@@ -105,7 +105,9 @@ async function main() {
   const began = Date.now();
   const loadAtStart = os.loadavg().map((value) => Number(value.toFixed(2)));
   const contenders = await findContenders(systems, progress);
-  const ctx = { settings, systems, progress, loads: makeLoads(settings), ...contenders };
+  /** Whether a measurement may still add rounds to an undecided figure (settings.extendWithinMs). */
+  const mayExtend = () => Date.now() - began < settings.extendWithinMs;
+  const ctx = { settings, systems, progress, mayExtend, loads: makeLoads(settings), ...contenders };
   const results = { settings, startedAt: new Date().toISOString(), commit: commitOf(), supervisorAvailable: contenders.hasSupervisor, adapters: contenders.adapters };
   await ctx.loads.warmUp();
   await measureAll(results, ctx);

@@ -69,6 +69,9 @@ export function readFlags(argv = process.argv.slice(2)) {
     pathSets: quick ? 1 : 2,
     // Scripts other measurements live in (bench/canary.mjs, bench/sticky.mjs): each is stopped at this bound.
     hookTimeoutMs: quick ? 120_000 : 180_000,
+    // More rounds for a figure that is not decided yet are taken only this far into a run, so that a busy machine
+    // cannot stretch a run far beyond its planned length (about 15 minutes on 2 cores).
+    extendWithinMs: quick ? 0 : 9 * 60_000,
     killTimeoutMs: 5_000,
     cpus: os.availableParallelism(),
     node: process.version,

@@ -8,10 +8,11 @@ import { describeRatio, describeValue, judgeRatio, pairedRatios, summarize } fro
 import { benchDir } from '../lib/systems.mjs';
 import { MICRO_MAX_CI_WIDTH, OVERHEAD_TARGET } from '../lib/targets.mjs';
 
-async function oneCase({ framework, same }, { settings, progress }) {
+async function oneCase({ framework, same }, { settings, progress, mayExtend }) {
   const label = same ? `${framework} alone on both sides (noise floor)` : framework;
-  progress(`[7] ${label}: per-request path without a network, ${settings.microRounds} to ${settings.microMaxRounds} rounds`);
-  const args = [path.join(benchDir, 'micro.mjs'), '--framework', framework, '--rounds', String(settings.microRounds), '--max-rounds', String(settings.microMaxRounds), ...(same ? ['--same'] : [])];
+  const maxRounds = mayExtend() ? settings.microMaxRounds : settings.microRounds;
+  progress(`[7] ${label}: per-request path without a network, ${settings.microRounds} to ${maxRounds} rounds`);
+  const args = [path.join(benchDir, 'micro.mjs'), '--framework', framework, '--rounds', String(settings.microRounds), '--max-rounds', String(maxRounds), ...(same ? ['--same'] : [])];
   const result = await run(process.execPath, args, { cwd: benchDir, timeoutMs: 300_000 });
   if (result.code !== 0) {
     return { framework: label, error: (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ') || `exit ${result.code ?? result.signal}` };
@@ -43,7 +44,7 @@ export function requestPathSection(rows, settings) {
   }
   lines.push(
     '',
-    `\`bench/micro.mjs\`: GET /ping over in-memory connections (a pair of Duplex streams handed to each server's 'connection' event: node's real parser, IncomingMessage, ServerResponse and the framework's router; no network, nothing mocked), one batch per side per round (A B, then B A), each batch about 30 ms of CPU time counted by the side itself (\`process.cpuUsage()\`), 41 rounds from each pair of processes, at least ${settings.microRounds} rounds and then more pairs while the confidence interval is wider than ${MICRO_MAX_CI_WIDTH}, up to ${settings.microMaxRounds}. Each side runs in a process of its own under \`node --single-threaded\` (no V8 helper thread adds its work to a batch), so what loading the worker side does to a whole process is in the figure. The first row runs the same bare server on both sides: the ratio two identical processes give. When the 95% confidence interval of the median is neither wholly at or under ${OVERHEAD_TARGET} nor wholly over it, and wider than ${MICRO_MAX_CI_WIDTH}, the run says "too noisy to decide" instead of a ratio.`,
+    `\`bench/micro.mjs\`: GET /ping over in-memory connections (a pair of Duplex streams handed to each server's 'connection' event: node's real parser, IncomingMessage, ServerResponse and the framework's router; no network, nothing mocked), one batch per side per round (A B, then B A), each batch about 30 ms of CPU time counted by the side itself (\`process.cpuUsage()\`), 41 rounds from each pair of processes, at least ${settings.microRounds} rounds and then more pairs while the confidence interval is wider than ${MICRO_MAX_CI_WIDTH}, up to ${settings.microMaxRounds}${settings.extendWithinMs ? ` (more only within the first ${settings.extendWithinMs / 60_000} minutes of the run)` : ''}. Each side runs in a process of its own under \`node --single-threaded\` (no V8 helper thread adds its work to a batch), so what loading the worker side does to a whole process is in the figure. The first row runs the same bare server on both sides: the ratio two identical processes give. When the 95% confidence interval of the median is neither wholly at or under ${OVERHEAD_TARGET} nor wholly over it, and wider than ${MICRO_MAX_CI_WIDTH}, the run says "too noisy to decide" instead of a ratio.`,
     '',
   );
   return lines;

@@ -16,7 +16,7 @@ import { OVERHEAD_TARGET, THROUGHPUT_MAX_CI_WIDTH } from '../lib/targets.mjs';
  * contender is compared with the first by the ratios of runs taken next to each other, whose median and spread are
  * reported.
  */
-async function compareThroughput(contenders, settings) {
+async function compareThroughput(contenders, { settings, mayExtend }) {
   const runs = contenders.map(() => []);
   for (const contender of contenders) await measureThroughput({ port: contender.port, connections: 32, durationMs: 1_000 });
   /** A contender's CPU per request over the first's, run by run, and whether it tells 3% apart. */
@@ -25,7 +25,7 @@ async function compareThroughput(contenders, settings) {
   const undecided = () => runs.slice(1).some((list) => !verdictOf(cpuRatioOf(list)).decided);
   // At least `throughputRounds`; then, while a ratio cannot be decided yet, more rounds in blocks of 20 up to
   // `throughputMaxRounds`: a noisy framework or a busy machine gets more runs, never a figure they cannot support.
-  const enough = (round) => round >= settings.throughputRounds && (round - settings.throughputRounds) % 20 === 0 && !undecided();
+  const enough = (round) => round >= settings.throughputRounds && (round - settings.throughputRounds) % 20 === 0 && (!mayExtend() || !undecided());
   await inTurn(contenders.length, { rounds: settings.throughputMaxRounds, enough }, async (index) => {
     const { port, pids } = contenders[index];
     const cpuBefore = pids().reduce((sum, pid) => sum + cpuTimeNs(pid), 0);
@@ -49,7 +49,8 @@ async function compareThroughput(contenders, settings) {
 }
 
 /** The supervisor, the bare cluster and PM2 side by side; the bare cluster first, the others compared with it. */
-async function clusters({ settings, systems, hasSupervisor, progress }) {
+async function clusters(ctx) {
+  const { settings, systems, hasSupervisor, progress } = ctx;
   const contenders = [];
   const { workers } = settings;
   if (systems.has('bare')) contenders.push({ key: 'bare', label: 'bare node:cluster', make: (port) => bareCluster({ app: apps.plain, workers, port }) });
@@ -66,7 +67,7 @@ async function clusters({ settings, systems, hasSupervisor, progress }) {
     await system.start();
     running.push({ ...contender, port, system, pids: () => [system.primaryPid(), ...system.workerPids()] });
   }
-  const measured = await compareThroughput(running, settings);
+  const measured = await compareThroughput(running, ctx);
   const rows = running.map((contender, index) => ({
     key: contender.key,
     label: contender.label,
@@ -78,7 +79,8 @@ async function clusters({ settings, systems, hasSupervisor, progress }) {
 }
 
 /** One framework alone beside the same framework with its integration, one process each. */
-async function frameworkPair(framework, { settings, progress }) {
+async function frameworkPair(framework, ctx) {
+  const { settings, progress } = ctx;
   progress(`[4] ${framework}: alone beside with zero-downtime, ${settings.throughputRounds} to ${settings.throughputMaxRounds} rounds of ${settings.throughputMs} ms`);
   const pair = [];
   for (const adapter of ['0', '1']) {
@@ -88,7 +90,7 @@ async function frameworkPair(framework, { settings, progress }) {
   }
   try {
     for (const { port } of pair) await waitForHttp(port);
-    const [bare, adapted] = await compareThroughput(pair, settings);
+    const [bare, adapted] = await compareThroughput(pair, ctx);
     progress(`[4] ${framework}: CPU per request ${describeRatio(adapted.cpuRatio, adapted.cpuVerdict)}, requests/s ${describeRatio(adapted.rpsRatio)}`);
     return {
       framework,
@@ -141,7 +143,7 @@ function throughputTable({ clusters: rows, frameworks }, settings) {
   }
   lines.push(
     '',
-    `GET /ping over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn (A B, then B A), at least ${settings.throughputRounds} runs of ${settings.throughputMs} ms each, then more in blocks of 20 while a CPU ratio is not yet decided, up to ${settings.throughputMaxRounds}. Each ratio is the median of the ratios of runs taken next to each other, with a 95% confidence interval of that median (order statistics), the interquartile range and the extremes; when the interval is neither wholly at or under ${OVERHEAD_TARGET} nor wholly over it, and wider than ${THROUGHPUT_MAX_CI_WIDTH}, the run cannot tell and says "too noisy to decide" instead of a ratio. CPU time per request (primary + workers, every thread's schedstat counter, in ns) is the steadier measure of overhead: the load generator runs on the same machine and competes for the CPUs, and so does anything else running.`,
+    `GET /ping over 32 keep-alive connections; the contenders of each comparison run side by side and are measured in turn (A B, then B A), at least ${settings.throughputRounds} runs of ${settings.throughputMs} ms each, then more in blocks of 20 while a CPU ratio is not yet decided, up to ${settings.throughputMaxRounds}${settings.extendWithinMs ? ` (more only within the first ${settings.extendWithinMs / 60_000} minutes of the run)` : ''}. Each ratio is the median of the ratios of runs taken next to each other, with a 95% confidence interval of that median (order statistics), the interquartile range and the extremes; when the interval is neither wholly at or under ${OVERHEAD_TARGET} nor wholly over it, and wider than ${THROUGHPUT_MAX_CI_WIDTH}, the run cannot tell and says "too noisy to decide" instead of a ratio. CPU time per request (primary + workers, every thread's schedstat counter, in ns) is the steadier measure of overhead: the load generator runs on the same machine and competes for the CPUs, and so does anything else running.`,
     '',
   );
   return lines;
