@@ -38,6 +38,9 @@ export interface Settings {
   heartbeatTimeoutMs?: number;
   maxMemoryMb?: number;
   rolloutBatchSize?: number;
+  canaryMs?: number;
+  canaryMinRequests?: number;
+  canaryThinTraffic?: 'pass' | 'fail' | 'extend';
   controlPath?: string;
   logFormat?: LogFormat;
   autoDrain?: boolean;

@@ -119,6 +119,12 @@ export interface SupervisorOptions {
    * @default [] (the workers listen through node:cluster, round-robin, as without zdt)
    */
   listen?: ListenOption[];
+  /** Canary window after a rollout's first batch: a worse 5xx ratio than the old generation's is rolled back (see canary-verdict.ts). 0: off. @default 0 */
+  canaryMs?: number;
+  /** Canary requests needed before any verdict. @default 100 */
+  canaryMinRequests?: number;
+  /** Too few canary requests: accept ('pass'), refuse ('fail'), or extend the window up to 5 times its length, then refuse. @default 'extend' */
+  canaryThinTraffic?: 'pass' | 'fail' | 'extend';
   /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
   fork?: ForkFunction;
 }
@@ -162,6 +168,9 @@ export interface ResolvedOptions {
   metrics: { host: string; port: number } | undefined;
   metricsFd: number | undefined;
   listen: ListenOption[];
+  canaryMs: number;
+  canaryMinRequests: number;
+  canaryThinTraffic: 'pass' | 'fail' | 'extend';
   fork: ForkFunction | undefined;
 }
 
@@ -173,6 +182,8 @@ export interface ReloadUpdate {
   execArgv?: string[];
   /** A new number of workers: added start-first, or removed (drained) before the rollout. */
   workers?: number;
+  /** The canary window for this rollout only (0: none), instead of `canaryMs`. */
+  canaryMs?: number;
 }
 
 export interface ResolvedReloadUpdate {
@@ -180,6 +191,7 @@ export interface ResolvedReloadUpdate {
   args?: string[];
   execArgv?: string[];
   workers?: number;
+  canaryMs?: number;
 }
 
 
@@ -307,6 +319,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     metrics: options.metrics === undefined ? undefined : parseListenAddress(options.metrics, 'metrics'),
     metricsFd: options.metricsFd === undefined ? undefined : integer('metricsFd', options.metricsFd, 0, 0),
     listen: resolveListen(options.listen, path.resolve(cwd)),
+    ...resolveCanary(options),
     fork: options.fork,
   };
 }
@@ -319,6 +332,12 @@ function resolveReadiness(options: SupervisorOptions): Readiness {
   }
   return readiness;
 }
+
+const resolveCanary = (options: SupervisorOptions): Pick<ResolvedOptions, 'canaryMs' | 'canaryMinRequests' | 'canaryThinTraffic'> => ({
+  canaryMs: duration('canaryMs', options.canaryMs, DEFAULTS.canaryMs, 0),
+  canaryMinRequests: integer('canaryMinRequests', options.canaryMinRequests, DEFAULTS.canaryMinRequests, 1),
+  canaryThinTraffic: parsed('canaryThinTraffic', options.canaryThinTraffic ?? DEFAULTS.canaryThinTraffic, oneOf('pass', 'fail', 'extend')),
+});
 
 function resolveBackoff(value: BackoffOptions | undefined): ResolvedBackoff {
   const backoffInput = value ?? {};
@@ -377,7 +396,7 @@ function resolveEnv(value: unknown, option = 'env'): Record<string, string> {
   return env;
 }
 
-const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers']);
+const RELOAD_KEYS = new Set(['env', 'args', 'execArgv', 'workers', 'canaryMs']);
 
 /** Validates what a reload may change, with the same rules and messages as the supervisor options. */
 export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate {
@@ -390,5 +409,6 @@ export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate 
   if (update.args !== undefined) resolved.args = stringArray('args', update.args, []);
   if (update.execArgv !== undefined) resolved.execArgv = stringArray('execArgv', update.execArgv, []);
   if (update.workers !== undefined) resolved.workers = integer('workers', update.workers, 1, 1, 1024);
+  if (update.canaryMs !== undefined) resolved.canaryMs = duration('canaryMs', update.canaryMs, 0, 0);
   return resolved;
 }

@@ -175,7 +175,31 @@ export interface ListeningMessage {
   port: number;
 }
 
-export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage | AcceptMessage;
+/**
+ * Primary → worker: a canary window opens; count responses and 5xx from now on (`http.server.response.finish`,
+ * subscribed only until the window closes).
+ */
+export interface CountOpenMessage {
+  zdt: 'count-open';
+  window: number;
+}
+
+/** Primary → worker: the canary window closes; stop counting and answer with `counted` for the same window. */
+export interface CountCloseMessage {
+  zdt: 'count-close';
+  window: number;
+}
+
+/** Worker → primary: what the worker served during the window (zeros for a window it never opened). */
+export interface CountedMessage {
+  zdt: 'counted';
+  window: number;
+  requests: number;
+  /** Responses with a 5xx status. */
+  errors: number;
+}
+
+export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage | AcceptMessage | CountOpenMessage | CountCloseMessage;
 export type WorkerToPrimary =
   | HelloMessage
   | ReadyMessage
@@ -188,7 +212,8 @@ export type WorkerToPrimary =
   | ReplaceMeMessage
   | FatalMessage
   | ListeningMessage
-  | ProbeMessage;
+  | ProbeMessage
+  | CountedMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;
 
 export function isProtocolMessage(value: unknown): value is ProtocolMessage {

@@ -31,6 +31,7 @@ async function controlCommand(
   const flags: FlagSpec = { control: { type: 'string' }, config: { type: 'string' } };
   if (command === 'status') flags.json = { type: 'boolean' };
   if (command === 'upgrade') Object.assign(flags, { node: { type: 'string' }, timeout: { type: 'string' } });
+  if (command === 'reload') flags.canary = { type: 'string' };
   const { values, positionals } = parseFlags(argv, flags, command === 'scale');
   if (values.help) {
     print(HELP[command]);
@@ -84,15 +85,28 @@ function withCuts(what: Parameters<typeof describeCuts>[0], summary: string, cut
 }
 
 export const reload = (argv: string[]) =>
-  controlCommand(argv, 'reload', (data) => {
-    const result = data as RolloutResult;
-    // What serves is read from the slots at the end, not assumed: a new worker that crashed since is restarting.
-    const serving = result.serving.every((worker) => worker.generation === result.generation)
-      ? `generation ${result.generation} serves on every worker`
-      : describeServing(result.serving);
-    const summary = `reload done: ${serving}, ${result.replaced.length} worker(s) replaced in ${result.durationMs}ms`;
-    return withCuts('reload', summary, result.cuts);
-  });
+  controlCommand(
+    argv,
+    'reload',
+    (data) => {
+      const result = data as RolloutResult;
+      // What serves is read from the slots at the end, not assumed: a new worker that crashed since is restarting.
+      const serving = result.serving.every((worker) => worker.generation === result.generation)
+        ? `generation ${result.generation} serves on every worker`
+        : describeServing(result.serving);
+      const canary = result.canary ? ` after its canary (${result.canary.message})` : '';
+      const summary = `reload done: ${serving}, ${result.replaced.length} worker(s) replaced in ${result.durationMs}ms${canary}`;
+      return withCuts('reload', summary, result.cuts);
+    },
+    (_positionals, values) => {
+      if (typeof values.canary !== 'string') return { command: 'reload' };
+      try {
+        return { command: 'reload', canaryMs: parseDuration(values.canary, '--canary') };
+      } catch {
+        throw new UsageError(`--canary: expected a duration like 500ms, 30s, 2m (0 for none), received ${JSON.stringify(values.canary)}`);
+      }
+    },
+  );
 
 export const scale = (argv: string[]) =>
   controlCommand(

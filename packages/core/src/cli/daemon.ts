@@ -94,6 +94,9 @@ export class Daemon {
       heartbeatTimeoutMs: started.heartbeatTimeoutMs,
       maxMemoryMb: started.maxMemoryMb,
       rolloutBatchSize: started.rolloutBatchSize,
+      canaryMs: started.canaryMs,
+      canaryMinRequests: started.canaryMinRequests,
+      canaryThinTraffic: started.canaryThinTraffic,
       autoDrain: started.autoDrain,
       metrics: started.metrics,
       metricsFd: inherited.metricsFd,
@@ -104,7 +107,7 @@ export class Daemon {
 
   private createControl(successor: boolean): ControlServer {
     const handlers = {
-      reload: () => this.reload(),
+      reload: ({ canaryMs }: { canaryMs?: number }) => this.reload(canaryMs),
       status: () => this.status(),
       scale: (workers: number) =>
         this.upgrade ? Promise.reject(new UpgradeInProgressError('scale', this.upgrade.successor.pid)) : this.supervisor.scale(workers),
@@ -124,7 +127,7 @@ export class Daemon {
   }
 
   /** Every reload, by signal or control socket: re-read the configuration (a broken one rejects, nothing changes). */
-  async reload(): Promise<RolloutResult> {
+  async reload(canaryMs?: number): Promise<RolloutResult> {
     if (this.upgrade) throw new UpgradeInProgressError('reload', this.upgrade.successor.pid);
     let next: ResolvedSettings;
     try {
@@ -142,7 +145,7 @@ export class Daemon {
         `${changed.join(', ')} changed since start: applied at the next 'zdt start' or 'zdt upgrade' (a reload applies ${RELOAD_APPLIES})`,
       );
     }
-    const update: ReloadUpdate = { env: { ...next.env, ...this.orphanMarkers }, args: next.args ?? [], execArgv: next.execArgv ?? [] };
+    const update: ReloadUpdate = { env: { ...next.env, ...this.orphanMarkers }, args: next.args ?? [], execArgv: next.execArgv ?? [], ...(canaryMs === undefined ? {} : { canaryMs }) };
     const fileWorkers = next.fromFile.workers;
     if (this.command.commandLine.workers === undefined && fileWorkers !== undefined && fileWorkers !== this.appliedFileWorkers) update.workers = fileWorkers;
     const result = await this.supervisor.reload(update);

@@ -34,7 +34,7 @@ ${startHelpOptions()}
 DUR: 500ms, 30s, 2m, or a number of milliseconds (at most 2147483647ms).
 ${exitStatusHelp('start')}
 `,
-  reload: `Usage: zdt reload [--control PATH] [--config FILE]
+  reload: `Usage: zdt reload [--control PATH] [--config FILE] [--canary DUR]
 
 Re-reads the configuration file and env file, then forks a replacement for every worker from
 the code now on disk with the new env, args, node arguments and worker count, waits until it
@@ -42,6 +42,9 @@ is ready, and drains the old one. Prints progress. If a new worker fails before 
 the rollout stops and every worker it already replaced is rolled back, start-first, to the
 last generation that was fully ready; the last line says what serves afterwards.
 A reload during a rollout queues one more rollout; further requests join that one.
+--canary DUR holds this rollout for DUR after its first batch is ready and compares that
+batch's 5xx ratio with the old generation's (as the canary setting does, for this deploy
+only; 0 turns a configured canary off); a worse batch is refused and rolled back (exit 1).
 
 ${exitStatusHelp('reload')}
 `,

@@ -56,6 +56,11 @@ export function formatStatus(status: CliStatus): string {
     lines.push(`code overwritten in place: ${overwritten.length} of ${status.serving.length} worker(s) (${overwritten.map((worker) => `worker ${worker.id} pid ${worker.pid}`).join(', ')}) were forked from files written over their generation's since it was forked; after a refused release they run its files; ${IN_PLACE_ADVICE}`);
   }
   if (status.rollout) lines.push(`rollout of generation ${status.rollout.generation} in progress${status.rollout.queued ? ', one more queued' : ''}`);
+  if (status.canary) {
+    const { generation, baselineGeneration, windowMs, endsAt } = status.canary;
+    lines.push(`canary in progress: generation ${generation}'s first batch vs generation ${baselineGeneration}, window ${windowMs}ms, closes at ${endsAt}`);
+  }
+  if (status.lastCanary) lines.push(`last canary: generation ${status.lastCanary.generation} ${status.lastCanary.decision}: ${status.lastCanary.message}`);
   if (status.lastRollout) {
     const last = status.lastRollout;
     lines.push(`last rollout: generation ${last.generation} ${last.outcome}${last.reason ? `: ${last.reason}` : ''}`);

@@ -4,7 +4,9 @@ import { UsageError } from '../errors.js';
 export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale' | 'upgrade';
 
 export type ControlRequest =
-  | { command: 'reload' | 'status' | 'stop' }
+  | { command: 'status' | 'stop' }
+  /** `canaryMs`: `zdt reload --canary DUR`, a canary window for this rollout only (0: none). */
+  | { command: 'reload'; canaryMs?: number }
   | { command: 'scale'; workers: number }
   | { command: 'upgrade'; node?: string; timeoutMs?: number };
 

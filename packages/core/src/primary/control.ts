@@ -35,8 +35,8 @@ export type { ControlCommand, ControlRequest, ControlResponse, UpgradeRequest } 
  * configuration before a reload and adds its own data to the status.
  */
 export interface ControlHandlers {
-  /** @default () => supervisor.reload() */
-  reload?: () => Promise<unknown>;
+  /** `request.canaryMs`: a canary window for this rollout only. @default (request) => supervisor.reload(request) */
+  reload?: (request: { canaryMs?: number }) => Promise<unknown>;
   /** @default (workers) => supervisor.scale(workers) */
   scale?: (workers: number) => Promise<unknown>;
   /** @default () => supervisor.status() */
@@ -110,7 +110,7 @@ export class ControlServer {
     this.path = path.resolve(socketPath);
     this.onStop = onStop;
     this.handlers = {
-      reload: () => supervisor.reload(),
+      reload: ({ canaryMs }) => supervisor.reload(canaryMs === undefined ? undefined : { canaryMs }),
       scale: (workers) => supervisor.scale(workers),
       status: () => supervisor.status(),
       upgrade: () => Promise.reject(new UsageError('this supervisor cannot upgrade itself: only `zdt start` can')),
@@ -301,7 +301,7 @@ export class ControlServer {
         case 'reload': {
           const unsubscribe = this.streamRollout(write);
           try {
-            write({ type: 'result', ok: true, data: await this.handlers.reload() });
+            write({ type: 'result', ok: true, data: await this.handlers.reload({ canaryMs: request.canaryMs }) });
           } finally {
             unsubscribe();
           }
@@ -348,6 +348,9 @@ export class ControlServer {
       'rollout:progress': ({ workerId, oldPid, newPid, done, total }) =>
         write({ type: 'progress', event: 'rollout:progress', message: `worker ${workerId}: ${oldPid ?? '(none)'} -> ${newPid}, draining the old one (${done}/${total})` }),
       'rollout:in-place': ({ message }) => write({ type: 'progress', event: 'rollout:in-place', message: `warning: ${message}` }),
+      'canary:start': ({ generation, baselineGeneration, windowMs }) =>
+        write({ type: 'progress', event: 'canary:start', message: `canary: holding ${windowMs}ms to compare generation ${generation}'s first batch with generation ${baselineGeneration}` }),
+      'canary:verdict': ({ message }) => write({ type: 'progress', event: 'canary:verdict', message }),
       'rollout:rollback': ({ workerId, oldPid, newPid, toGeneration }) =>
         write({ type: 'progress', event: 'rollout:rollback', message: `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}, draining the refused one` }),
     };

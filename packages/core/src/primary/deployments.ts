@@ -10,6 +10,7 @@ import type { RestartCause, SupervisorMetrics } from './metrics.js';
 import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
 import { describeInPlaceRollback, inPlaceWarning, writtenInPlace } from './releases/in-place.js';
 import { backoffDelay } from './restarts.js';
+import { Canary, type CanaryReport } from './canary.js';
 import {
   describeNotReady,
   describeServing,
@@ -60,6 +61,8 @@ export class Deployments {
   /** The settings the next generation is started with; a reload may bring new ones. */
   settings: ReleaseSettings;
   lastRollout: RolloutOutcome | null = null;
+  /** Canary windows: their progress, the last verdict, and the workers' counts. */
+  readonly canary: Canary;
   private activeRollout: { generation: number; promise: Promise<RolloutResult> } | undefined;
   private queuedRollout: Deferred<RolloutResult> | undefined;
   private rollbackRetry: { timer: NodeJS.Timeout; attempts: number } | undefined;
@@ -73,6 +76,7 @@ export class Deployments {
     private readonly table: SlotTable,
   ) {
     this.settings = { env: host.options.env, args: host.options.args, execArgv: host.options.execArgv };
+    this.canary = new Canary(host.metrics);
   }
 
   /** The rollout under way, for the status. */
@@ -151,6 +155,8 @@ export class Deployments {
         this.host.emit('rollout:rollback', { generation, workerId, oldPid, newPid, toGeneration });
       },
     };
+    let canary: CanaryReport | undefined;
+    Object.assign(context, this.canaryStep(generation, previous, update.canaryMs ?? this.host.options.canaryMs, (report) => (canary = report)));
 
     let target: Release;
     try {
@@ -179,12 +185,38 @@ export class Deployments {
     this.settings = settings;
     this.lastGood = target;
     const serving = servingBySlot(this.table.slots);
-    const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts, serving };
+    const result: RolloutResult = { generation, replaced: report.replaced, durationMs: Date.now() - startedAt, cuts: report.cuts, serving, ...(canary ? { canary } : {}) };
     this.lastRollout = { generation, outcome: 'done', replaced: report.replaced, cuts: report.cuts, startedAt: new Date(startedAt).toISOString(), durationMs: result.durationMs };
     this.host.metrics.rollouts.inc({ outcome: 'done' });
     this.host.metrics.rolloutDuration.observe(result.durationMs / 1000);
     this.host.emit('rollout:done', result);
     return result;
+  }
+
+  /**
+   * The rollout's canary, when `canaryMs` is set: a first batch that leaves old workers to compare with, held for the
+   * window after it is ready. With one worker there is nothing to compare with: the rollout goes on, and says so.
+   */
+  private canaryStep(generation: number, previous: Release, canaryMs: number, verdict: (report: CanaryReport) => void): Partial<RolloutContext> {
+    if (canaryMs === 0) return {};
+    const total = this.table.slots.length;
+    if (total < 2) {
+      this.host.log().warn({ generation, canaryMs }, `canary skipped for generation ${generation}: it needs 2 workers or more (one to compare with), the supervisor runs ${total}`);
+      return {};
+    }
+    const { canaryMinRequests: minRequests, canaryThinTraffic: thinTraffic, rolloutBatchSize } = this.host.options;
+    const counted = () => this.table.slots.flatMap((slot) => (slot.current?.state === 'ready' && slot.current.speaksProtocol ? [slot.current] : []));
+    return {
+      firstBatchSize: Math.min(rolloutBatchSize, total - 1),
+      afterFirstBatch: (candidates) =>
+        this.canary.hold(candidates, counted, { canary: generation, baseline: previous.generation }, { windowMs: canaryMs, minRequests, thinTraffic }, this.host.stepContext().stopping, {
+          start: (progress) => this.host.emit('canary:start', progress),
+          verdict: (report) => {
+            verdict(report);
+            this.host.emit('canary:verdict', report);
+          },
+        }),
+    };
   }
 
   /**

@@ -33,6 +33,15 @@ export function logEvents(supervisor: Supervisor, options: ResolvedOptions): voi
   supervisor.on('rollout:rollback', ({ generation, workerId, oldPid, newPid, toGeneration }) =>
     log.warn({ generation, workerId, oldPid, newPid, toGeneration }, `worker ${workerId}: rolled back to generation ${toGeneration}: ${oldPid ?? '(none)'} -> ${newPid}`),
   );
+  supervisor.on('canary:start', ({ generation, baselineGeneration, windowMs }) =>
+    log.info({ generation, baselineGeneration, windowMs }, `canary: generation ${generation}'s first batch serves; holding the rollout ${windowMs}ms to compare it with generation ${baselineGeneration}`),
+  );
+  supervisor.on('canary:verdict', (report) => {
+    const { generation, outcome, decision, canary, baseline, pValue, windowMs, message } = report;
+    const fields = { generation, outcome, decision, canary, baseline, pValue, windowMs };
+    if (decision === 'refused') log.error(fields, message);
+    else log.info(fields, message);
+  });
   supervisor.on('rollout:done', ({ generation, replaced, cuts, serving }) => {
     const cutNote = cuts.length > 0 ? `; ${cuts.length} old worker(s) were still serving at their drain deadline and were cut` : '';
     log.info({ generation, replaced: replaced.length }, `rollout of generation ${generation} done: ${replaced.length} worker(s) replaced, ${describeServing(serving)}${cutNote}`);

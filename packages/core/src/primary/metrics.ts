@@ -29,6 +29,8 @@ export interface SupervisorSample {
   mixedGenerations: boolean;
   workersWanted: number;
   workers: WorkerSample[];
+  /** A canary window is open. */
+  canaryInProgress: boolean;
 }
 
 /** The kernel's clock ticks per second for /proc/<pid>/stat times: USER_HZ, 100 on Linux's common architectures. */
@@ -76,6 +78,9 @@ export class SupervisorMetrics {
   readonly killedAtDeadline = new Counter('zdt_workers_killed_at_deadline_total', 'Stopping workers SIGKILLed at the kill deadline (drain + cleanup + 1 s).');
   readonly cleanupDuration = new Histogram('zdt_cleanup_duration_seconds', 'Duration of the cleanup hooks after a drain.', [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30]);
   readonly cleanupFailures = new Counter('zdt_cleanup_failures_total', 'Cleanup hooks that failed or timed out.');
+  readonly canaryRequests = new Counter('zdt_canary_requests_total', 'Responses counted during canary windows, by generation and role (canary: the new batch; baseline: the old generation).');
+  readonly canaryErrors = new Counter('zdt_canary_errors_total', 'Responses with a 5xx status counted during canary windows, by generation and role.');
+  readonly canaryVerdicts = new Counter('zdt_canary_verdicts_total', 'Canary verdicts, by outcome (pass, fail, thin: too few requests) and decision (accepted, refused).');
 
   drained(sample: DrainSample): void {
     this.drains.inc({ reason: sample.reason });
@@ -139,6 +144,10 @@ export class SupervisorMetrics {
       this.killedAtDeadline.family(),
       this.cleanupDuration.family(),
       this.cleanupFailures.family(),
+      { name: 'zdt_canary_in_progress', help: '1 while a rollout holds for its canary window.', type: 'gauge', samples: [{ value: sample.canaryInProgress ? 1 : 0 }] },
+      this.canaryRequests.family(),
+      this.canaryErrors.family(),
+      this.canaryVerdicts.family(),
     ];
   }
 
@@ -160,6 +169,9 @@ export class SupervisorMetrics {
       workersKilledAtDeadline: this.killedAtDeadline.snapshot(),
       cleanupDurationSeconds: this.cleanupDuration.snapshot(),
       cleanupFailures: this.cleanupFailures.snapshot(),
+      canaryRequests: this.canaryRequests.snapshot(),
+      canaryErrors: this.canaryErrors.snapshot(),
+      canaryVerdicts: this.canaryVerdicts.snapshot(),
     };
   }
 }

@@ -129,6 +129,13 @@ export interface RolloutContext extends StepContext {
   drain: Retire;
   onProgress(event: { workerId: number; oldPid: number | undefined; newPid: number; done: number; total: number }): void;
   onRollback(event: { workerId: number; oldPid: number | undefined; newPid: number; toGeneration: number }): void;
+  /** A canary: the first batch's size (smaller than batchSize so old workers are left to compare with). */
+  firstBatchSize?: number;
+  /**
+   * A canary: runs once the first batch is ready and serving; a reason it returns refuses the rollout, which is then
+   * rolled back like one whose worker failed before it was ready.
+   */
+  afterFirstBatch?: (candidates: WorkerHandle[]) => Promise<string | undefined>;
 }
 
 export type RolloutReport =
@@ -163,9 +170,9 @@ export function describeServing(serving: readonly ServingWorker[]): string {
   return `${generations.size > 1 ? 'mixed generations: ' : ''}${parts.join(', ')}`;
 }
 
-function batches<T>(items: readonly T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let index = 0; index < items.length; index += size) result.push(items.slice(index, index + size));
+function batches<T>(items: readonly T[], size: number, firstSize = size): T[][] {
+  const result: T[][] = items.length > 0 ? [items.slice(0, firstSize)] : [];
+  for (let index = firstSize; index < items.length; index += size) result.push(items.slice(index, index + size));
   return result;
 }
 
@@ -192,7 +199,9 @@ export async function runRollout(target: Release, previous: Release, context: Ro
   const retired: Array<{ handle: WorkerHandle; exit: Promise<WorkerExit> }> = [];
   const total = context.slots.length;
   let failure: { workerId?: number; pid?: number; reason: string } | undefined;
-  for (const batch of batches(context.slots, context.batchSize)) {
+  let first = true;
+  let emptied: Slot[] = [];
+  for (const batch of batches(context.slots, context.batchSize, context.firstBatchSize)) {
     if (context.stopping.aborted) {
       failure = { reason: 'was interrupted because the supervisor is stopping' };
       break;
@@ -209,10 +218,44 @@ export async function runRollout(target: Release, previous: Release, context: Ro
       context.onProgress({ workerId: candidate.id, oldPid: old?.pid, newPid: candidate.pid, done: replaced.length, total });
     }
     if (failure) break;
+    if (first && context.afterFirstBatch) {
+      const refused = await context.afterFirstBatch(results.flatMap((result) => (result.ok ? [result.candidate] : [])));
+      if (refused !== undefined) {
+        failure = { reason: refused };
+        emptied = await retireRefusedCanaries(batch, target.generation, context, retired);
+      }
+    }
+    first = false;
+    if (failure) break;
   }
   if (!failure) return { ok: true, replaced, cuts: await collectCuts(retired) };
-  const rollback = await rollBack(target.generation, previous, context, retired);
+  const rollback = await rollBack(target.generation, previous, context, retired, emptied);
   return { ok: false, replaced, failure, rollback, cuts: await collectCuts(retired) };
+}
+
+/**
+ * A canary refused for what it answered stops taking requests at once: its workers leave their slots and drain while
+ * the old workers (a canary always leaves some) carry the load, and rollBack() refills the emptied slots. Start-first
+ * would keep them answering 5xx until their replacements were ready.
+ */
+async function retireRefusedCanaries(
+  batch: readonly Slot[],
+  refusedGeneration: number,
+  context: RolloutContext,
+  retired: Array<{ handle: WorkerHandle; exit: Promise<WorkerExit> }>,
+): Promise<Slot[]> {
+  const emptied = await Promise.all(
+    batch.map((slot) =>
+      slot.exclusive(async () => {
+        const canary = slot.current;
+        if (!canary || canary.generation !== refusedGeneration) return undefined;
+        slot.current = undefined;
+        retired.push({ handle: canary, exit: context.drain(canary) });
+        return slot;
+      }),
+    ),
+  );
+  return emptied.filter((slot): slot is Slot => slot !== undefined);
 }
 
 /**
@@ -224,8 +267,11 @@ export async function rollBack(
   previous: Release,
   context: RolloutContext,
   retired: Array<{ handle: WorkerHandle; exit: Promise<WorkerExit> }> = [],
+  emptied: readonly Slot[] = [],
 ): Promise<RollbackSummary> {
-  const refused = (slot: Slot) => slot.current !== undefined && slot.current.generation === refusedGeneration;
+  // `emptied`: slots whose refused worker already left (a refused canary); refilled while they are still empty.
+  const refused = (slot: Slot) =>
+    slot.current === undefined ? emptied.includes(slot) : slot.current.generation === refusedGeneration;
   let rolledBack = 0;
   for (const batch of batches(context.slots.filter(refused), context.batchSize)) {
     if (context.stopping.aborted) break;

@@ -1,5 +1,6 @@
 /** The supervisor's public shapes: its states, what its operations resolve with, its status and its events. */
 import type { RollbackSummary, RolloutFailedError, ServingWorker } from '../errors.js';
+import type { CanaryProgress, CanaryReport } from './canary.js';
 import type { MetricsSnapshot } from './metrics.js';
 import type { ListenerInfo } from './listeners.js';
 import type { CutReport, ReplacedWorker } from './rollout.js';
@@ -16,6 +17,8 @@ export interface RolloutResult {
   cuts: CutReport[];
   /** Which generation each slot serves now (a slot whose new worker crashed since may be restarting). */
   serving: ServingWorker[];
+  /** The canary's verdict, when the rollout held for one. */
+  canary?: CanaryReport;
 }
 
 export interface RolloutOutcome {
@@ -89,6 +92,10 @@ export interface SupervisorStatus {
   crashLoop: CrashLoopStatus[];
   rollout: { generation: number; queued: boolean } | null;
   lastRollout: RolloutOutcome | null;
+  /** The canary window a rollout holds for now, if any. */
+  canary: CanaryProgress | null;
+  /** The last canary's verdict and what the rollout did with it. */
+  lastCanary: CanaryReport | null;
   /** The supervisor's counters (restarts by cause, rollouts, drains, cleanup), which survive every worker. */
   metrics: MetricsSnapshot;
   /** The listening sockets the supervisor owns (`listen` option, socket activation, a previous supervisor's). */
@@ -111,6 +118,8 @@ export interface SupervisorEvents {
   'rollout:start': [{ generation: number; workers: number }];
   'rollout:progress': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; done: number; total: number }];
   'rollout:rollback': [{ generation: number; workerId: number; oldPid: number | undefined; newPid: number; toGeneration: number }];
+  'canary:start': [CanaryProgress];
+  'canary:verdict': [CanaryReport];
   'rollout:done': [RolloutResult];
   'rollout:failed': [{ generation: number; error: RolloutFailedError }];
   /** The first rollout of a release written over the serving one's files in place (once per supervisor). */

@@ -6,17 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
-import {
-  EntryNotFoundError,
-  InvalidStateError,
-  StartFailedError,
-} from '../errors.js';
-import {
-  resolveOptions,
-  type ReloadUpdate,
-  type ResolvedOptions,
-  type SupervisorOptions,
-} from '../options.js';
+import { EntryNotFoundError, InvalidStateError, StartFailedError } from '../errors.js';
+import { resolveOptions, type ReloadUpdate, type ResolvedOptions, type SupervisorOptions } from '../options.js';
 import type { ShutdownReason, WorkerToPrimary } from '../protocol.js';
 import { AppMetricsAggregator } from './app-metrics.js';
 import { render } from './exposition.js';
@@ -91,6 +82,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       metrics: this.metrics,
       appMetrics: this.appMetrics,
       collector: this.collector,
+      canaryCounted: (window, handle, counts) => this.deployments.canary.answered(window, handle, counts),
       info: (handle) => this.info(handle),
       askedToBeReplaced: (handle, reason) => {
         this.emit('replace', { ...this.info(handle), reason });
@@ -272,6 +264,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       crashLoop,
       rollout: this.deployments.rolloutStatus(),
       lastRollout: this.deployments.lastRollout,
+      canary: this.deployments.canary.progress,
+      lastCanary: this.deployments.canary.last,
       metrics: this.metrics.snapshot(),
       listeners: this.sockets.info(),
     };
@@ -301,6 +295,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       mixedGenerations: status.mixedGenerations,
       workersWanted: status.workersWanted,
       workers: status.workers.map((worker) => ({ workerId: worker.id, ...worker })),
+      canaryInProgress: status.canary !== null,
     });
     return render([...families, ...this.appMetrics.aggregate()]);
   }

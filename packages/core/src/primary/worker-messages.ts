@@ -22,12 +22,15 @@ export interface MessageContext {
   /** Scrapes waiting for the workers' own metrics. */
   collector: AppMetricsCollector;
   info: (handle: WorkerHandle) => WorkerInfo;
+  /** A worker's counts for a canary window. */
+  canaryCounted: (window: number, handle: WorkerHandle, counts: { requests: number; errors: number }) => void;
   /** A ready worker asked to be replaced (start-first). */
   askedToBeReplaced: (handle: WorkerHandle, reason: string) => void;
 }
 
-export function workerMessageHandlers({ options, log, metrics, appMetrics, collector, info, askedToBeReplaced }: MessageContext): MessageHandlers {
+export function workerMessageHandlers({ options, log, metrics, appMetrics, collector, canaryCounted, info, askedToBeReplaced }: MessageContext): MessageHandlers {
   return {
+    counted: (handle, message) => canaryCounted(message.window, handle, message),
     hello: (handle) => handle.greeted(),
     listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
     ready: (handle, message) => {

@@ -23,6 +23,10 @@ export const DEFAULTS = {
   maxMemoryMb: 0,
   silent: false,
   autoDrain: true,
+  /** 0: no canary window. */
+  canaryMs: 0,
+  canaryMinRequests: 100,
+  canaryThinTraffic: 'extend' as 'pass' | 'fail' | 'extend',
 } as const;
 
 /** `30s`, `5s`, `500ms`, `2m`: a default duration as the docs and --help write it. */

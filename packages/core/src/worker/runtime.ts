@@ -12,6 +12,7 @@ import { Hooks } from './hooks.js';
 import { HttpTracker } from './http-tracker.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js';
 import type { ManagedHttpServer, ManagedServer } from './server-drain.js';
+import { StatusCount } from './status-count.js';
 import { Triggers } from './triggers.js';
 import { ReadinessProbe } from './readiness-probe.js';
 import { probePath } from '../settings/readiness.js';
@@ -80,6 +81,10 @@ export class WorkerRuntime {
       void readAppMetrics().then((metrics) => this.send({ zdt: 'collected', requestId, metrics }));
     },
     accept: () => this.acceptGate.open(),
+    countWindow: (window, open) => {
+      if (open) this.statusCount.openWindow(window);
+      else this.send({ zdt: 'counted', window, ...this.statusCount.closeWindow(window) });
+    },
     draining: () => this.lifecycle.draining,
     httpDrained: () => this.lifecycle.httpDrained,
     logger: () => this.options.logger,
@@ -87,6 +92,8 @@ export class WorkerRuntime {
   /** Under a supervisor that serves metrics: the app's counters and histograms, pushed as they change. */
   private readonly appMetricsPush =
     this.supervised && process.env[WORKER_ENV.appMetrics] === '1' ? new AppMetricsPush((metrics) => void this.send({ zdt: 'metrics', metrics })) : undefined;
+  /** Responses and 5xx during a canary window; subscribed to nothing outside one. */
+  private readonly statusCount = new StatusCount();
   private drainPromise: Promise<DrainReport> | undefined;
   private replaceTimer: NodeJS.Timeout | undefined;
   /** Event-loop delay, sampled only under the supervisor (which reports it); undefined elsewhere. */
@@ -138,6 +145,7 @@ export class WorkerRuntime {
     this.appMetricsPush?.uninstall();
     this.probe?.stop();
     this.http.unsubscribe();
+    this.statusCount.abandon();
     this.triggers.uninstall();
     clearTimeout(this.replaceTimer);
   }

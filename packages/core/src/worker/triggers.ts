@@ -11,6 +11,8 @@ export interface TriggerTarget {
   answerCollect(requestId: number): void;
   /** The supervisor counts this worker ready: start accepting connections. */
   accept(): void;
+  /** A canary window opens (true) or closes (false) and is answered with its counts. */
+  countWindow(window: number, open: boolean): void;
   /** The drain has started (a server closed now joins it). */
   draining(): boolean;
   /** The HTTP drain is over (node:cluster's close callbacks may be called). */
@@ -48,6 +50,8 @@ export class Triggers {
     ping: (message) => this.target.answerPing(message.seq),
     collect: (message) => this.target.answerCollect(message.requestId),
     accept: () => this.target.accept(),
+    'count-open': (message) => this.target.countWindow(message.window, true),
+    'count-close': (message) => this.target.countWindow(message.window, false),
   };
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
