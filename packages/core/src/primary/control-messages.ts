@@ -23,7 +23,7 @@ export type ControlResponse =
 
 /** The keys each command accepts besides `command`; any other key is refused, as in the configuration file. */
 const REQUEST_KEYS: Record<ControlCommand, Record<string, 'number' | 'string'>> = {
-  reload: {},
+  reload: { canaryMs: 'number' },
   status: {},
   stop: {},
   scale: { workers: 'number' },
