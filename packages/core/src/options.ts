@@ -18,6 +18,7 @@ import { logicalWorkingDirectory } from './working-directory.js';
 export { logicalWorkingDirectory } from './working-directory.js';
 export type { ForkFunction, ForkSettings } from './fork-seam.js';
 import { DEFAULTS } from './settings/defaults.js';
+import { readCanaryMs, resolveCanaryOptions, type CanaryOptions, type ResolvedCanaryOptions } from './settings/canary-options.js';
 
 export { DEFAULTS } from './settings/defaults.js';
 
@@ -37,7 +38,7 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
-export interface SupervisorOptions {
+export interface SupervisorOptions extends CanaryOptions {
   /** The app's entry file, resolved against `cwd`. Required. */
   entry: string;
   /** Arguments passed to the app. @default [] */
@@ -119,12 +120,6 @@ export interface SupervisorOptions {
    * @default [] (the workers listen through node:cluster, round-robin, as without zdt)
    */
   listen?: ListenOption[];
-  /** Canary window after a rollout's first batch: a worse 5xx ratio than the old generation's is rolled back (see canary-verdict.ts). 0: off. @default 0 */
-  canaryMs?: number;
-  /** Canary requests needed before any verdict. @default 100 */
-  canaryMinRequests?: number;
-  /** Too few canary requests: accept ('pass'), refuse ('fail'), or extend the window up to 5 times its length, then refuse. @default 'extend' */
-  canaryThinTraffic?: 'pass' | 'fail' | 'extend';
   /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
   fork?: ForkFunction;
 }
@@ -136,7 +131,7 @@ export interface ResolvedBackoff {
   jitter: number;
 }
 
-export interface ResolvedOptions {
+export interface ResolvedOptions extends ResolvedCanaryOptions {
   entry: string;
   /** `entry` resolved against `cwd` (not realpath'd, so a switched symlink is followed on the next fork). */
   entryPath: string;
@@ -168,9 +163,6 @@ export interface ResolvedOptions {
   metrics: { host: string; port: number } | undefined;
   metricsFd: number | undefined;
   listen: ListenOption[];
-  canaryMs: number;
-  canaryMinRequests: number;
-  canaryThinTraffic: 'pass' | 'fail' | 'extend';
   fork: ForkFunction | undefined;
 }
 
@@ -319,7 +311,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     metrics: options.metrics === undefined ? undefined : parseListenAddress(options.metrics, 'metrics'),
     metricsFd: options.metricsFd === undefined ? undefined : integer('metricsFd', options.metricsFd, 0, 0),
     listen: resolveListen(options.listen, path.resolve(cwd)),
-    ...resolveCanary(options),
+    ...resolveCanaryOptions(options),
     fork: options.fork,
   };
 }
@@ -332,12 +324,6 @@ function resolveReadiness(options: SupervisorOptions): Readiness {
   }
   return readiness;
 }
-
-const resolveCanary = (options: SupervisorOptions): Pick<ResolvedOptions, 'canaryMs' | 'canaryMinRequests' | 'canaryThinTraffic'> => ({
-  canaryMs: duration('canaryMs', options.canaryMs, DEFAULTS.canaryMs, 0),
-  canaryMinRequests: integer('canaryMinRequests', options.canaryMinRequests, DEFAULTS.canaryMinRequests, 1),
-  canaryThinTraffic: parsed('canaryThinTraffic', options.canaryThinTraffic ?? DEFAULTS.canaryThinTraffic, oneOf('pass', 'fail', 'extend')),
-});
 
 function resolveBackoff(value: BackoffOptions | undefined): ResolvedBackoff {
   const backoffInput = value ?? {};
@@ -409,6 +395,6 @@ export function resolveReloadUpdate(update: ReloadUpdate): ResolvedReloadUpdate 
   if (update.args !== undefined) resolved.args = stringArray('args', update.args, []);
   if (update.execArgv !== undefined) resolved.execArgv = stringArray('execArgv', update.execArgv, []);
   if (update.workers !== undefined) resolved.workers = integer('workers', update.workers, 1, 1, 1024);
-  if (update.canaryMs !== undefined) resolved.canaryMs = duration('canaryMs', update.canaryMs, 0, 0);
+  if (update.canaryMs !== undefined) resolved.canaryMs = readCanaryMs(update.canaryMs);
   return resolved;
 }

@@ -5,12 +5,13 @@
  * before it was ready. Counting runs in the workers only while a window is open (worker/status-count.ts).
  */
 import { canaryVerdict, CANARY_ALPHA, CANARY_MARGIN, type CanaryCounts, type CanaryVerdict } from './canary-verdict.js';
+import type { ThinTraffic } from '../settings/canary-options.js';
 import type { SupervisorMetrics } from './metrics.js';
 import { describeExit } from './rollout.js';
 import type { WorkerExit, WorkerHandle } from './worker-handle.js';
 
 /** What a canary does when too few requests reached it: accept, refuse, or keep the window open longer. */
-export type ThinTraffic = 'pass' | 'fail' | 'extend';
+export type { ThinTraffic } from '../settings/canary-options.js';
 
 /** Under `extend`, the window grows by its own length at a time, up to this many times its length in all. */
 export const CANARY_EXTEND_LIMIT = 5;
