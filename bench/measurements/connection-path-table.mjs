@@ -49,6 +49,7 @@ export function connectionPathSection(results) {
   const path = results.connectionPath;
   if (!path) return [];
   const lines = [`## 8. The connection path: ${path.clients} clients, GET /ping, plain node:http app`, ''];
+  for (const error of path.errors ?? []) lines.push(`**error**: ${error}`, '');
   for (const kind of CLIENT_KINDS) lines.push(...kindTable(path, kind));
   lines.push(...memoryTable(path));
   lines.push(

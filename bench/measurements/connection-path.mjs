@@ -5,6 +5,7 @@
 // started `pathSets` times so that the spread covers fresh processes as well as drift.
 import { freePort, rssOf } from '@zero-downtime/testkit';
 import { apps } from '../lib/contenders.mjs';
+import { firstLine } from '../lib/format.mjs';
 import { inTurn } from '../lib/paired.mjs';
 import { CLIENT_KINDS, runPathLoad } from '../lib/path-client.mjs';
 import { pairedRatios, summarize } from '../lib/stats.mjs';
@@ -43,22 +44,30 @@ export function pathSetups({ settings, systems, hasSupervisor }) {
   return list;
 }
 
-async function startAll(setups) {
+/** Every setup started; one that does not start is left out of this set (its error kept), the others still run. */
+async function startAll(setups, errors, progress) {
   const running = [];
   for (const setup of setups) {
     const port = await freePort();
-    const system = setup.make(port);
-    running.push({ setup, port, system });
-    await system.start();
+    const entry = { setup, port, system: setup.make(port), started: false };
+    running.push(entry);
+    try {
+      await entry.system.start();
+      entry.started = true;
+    } catch (error) {
+      errors.push(`${setup.key}: ${firstLine(error)}`);
+      progress(`[8] ${setup.label}: did not start: ${firstLine(error)}`);
+    }
   }
   return running;
 }
 
 /** One set: every setup started, warmed up, measured `pathRounds` times in turn for each client kind, stopped. */
-async function oneSet(setups, set, runs, { settings, progress }) {
-  const running = await startAll(setups);
+async function oneSet(setups, set, runs, errors, { settings, progress }) {
+  const running = await startAll(setups, errors, progress);
   try {
-    const measure = (index, kind, durationMs) => runPathLoad({ port: running[index].port, kind, clients: settings.pathClients, durationMs });
+    const measure = (index, kind, durationMs) =>
+      running[index].started ? runPathLoad({ port: running[index].port, kind, clients: settings.pathClients, durationMs }) : undefined;
     // Warm-up: each setup's JIT, and this process's client, before anything is recorded.
     for (const kind of CLIENT_KINDS) for (const index of running.keys()) await measure(index, kind, Math.min(500, settings.pathRunMs));
     const first = set * settings.pathRounds;
@@ -66,13 +75,14 @@ async function oneSet(setups, set, runs, { settings, progress }) {
       const index = slot % running.length;
       const kind = CLIENT_KINDS[Math.floor(slot / running.length)];
       const result = await measure(index, kind, settings.pathRunMs);
+      if (!result) return;
       runs[setups[index].key][kind][round] = { rps: result.rps, p50: result.p50, p99: result.p99, failed: result.failed, reasons: result.reasons, busiestShare: result.busiestShare, connectionsByPid: result.connectionsByPid };
       // The primary's memory after its last run of the round (each run writes over the one before).
       runs[setups[index].key].primaryRss[round] = rssOf(running[index].system.primaryPid());
     });
     progress(`[8] set ${set + 1} of ${settings.pathSets}: ${setups.map((setup) => `${setup.key} ${runs[setup.key]['per-request'].at(-1)?.rps}/${runs[setup.key]['keep-alive'].at(-1)?.rps} rps`).join(', ')}`);
   } finally {
-    for (const { system } of running) await system.stop();
+    for (const { system } of running) await system.stop().catch((error) => errors.push(`stopping: ${firstLine(error)}`));
   }
 }
 
@@ -112,8 +122,10 @@ export async function connectionPath(ctx) {
   const rounds = settings.pathSets * settings.pathRounds;
   progress(`[8] ${setups.map((setup) => setup.key).join(', ')}: ${rounds} rounds of ${settings.pathRunMs} ms per client kind, ${settings.pathClients} clients, ${settings.pathSets} sets`);
   const runs = Object.fromEntries(setups.map((setup) => [setup.key, { 'per-request': [], 'keep-alive': [], primaryRss: [] }]));
-  for (let set = 0; set < settings.pathSets; set += 1) await oneSet(setups, set, runs, ctx);
+  const errors = [];
+  for (let set = 0; set < settings.pathSets; set += 1) await oneSet(setups, set, runs, errors, ctx);
   return {
+    errors,
     clients: settings.pathClients,
     runMs: settings.pathRunMs,
     rounds,
