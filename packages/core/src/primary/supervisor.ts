@@ -378,6 +378,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { killAfterMs, drainTimeoutMs } = this.options;
     this.log.info({ workers: this.handles.size, drainTimeoutMs }, `stopping ${this.handles.size} worker(s)`);
     const cuts: CutReport[] = [];
+    // Its own copies of the sockets close first: held to the end they would queue connections no worker accepts.
+    if (this.handedOver) this.sockets.release();
+    else this.sockets.close();
     // A rollout or replacement may fork while the first drains are under way: repeat until nothing is left.
     while (this.handles.size > 0) {
       const handles = [...this.handles];
@@ -385,9 +388,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       cuts.push(...(await collectCuts(handles.map((handle) => ({ handle, exit: force ? handle.kill('forced') : handle.stop(reason, killAfterMs) })))));
     }
     await this.metricsServer?.close();
-    // Handed over: the new supervisor has these sockets (and a Unix socket's file): only this process's copies close.
-    if (this.handedOver) this.sockets.release();
-    else this.sockets.close();
     this.setState('stopped');
     this.log.info('all workers stopped');
     return { cuts };
