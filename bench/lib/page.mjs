@@ -2,6 +2,7 @@
 // between its two markers is pageFigures()'s output, so the page and the file cannot disagree (a test checks it).
 import path from 'node:path';
 import { connectionPathSection, costSection, hookSections, upgradeSection } from './page-costs.mjs';
+import { frameworkOf, good, int } from './page-format.mjs';
 import { rolloutSection } from './page-rollouts.mjs';
 
 export const BEGIN = '<!-- figures of pnpm bench: written by node bench/docs-page.mjs from the results file named below -->';
@@ -32,12 +33,36 @@ export function pageFigures(results, file) {
   return lines.join('\n');
 }
 
-/** The page with its figures replaced; throws when the page lacks the markers. */
-export function replaceFigures(page, figures) {
-  const from = page.indexOf(BEGIN);
-  const to = page.indexOf(END);
-  if (from < 0 || to < from) throw new Error(`the page has no markers "${BEGIN}" ... "${END}"`);
-  return page.slice(0, from) + figures + page.slice(to + END.length);
+export const README_BEGIN = '<!-- measured: written by node bench/docs-page.mjs from the results file named below -->';
+export const README_END = '<!-- end of measured -->';
+
+/** The README's "Measured" paragraph, markers included: the rollout figures of the same results file. */
+export function readmeMeasured(results, file) {
+  const { settings } = results;
+  const rows = good(results.rollouts);
+  const zdt = rows.filter((row) => row.key.startsWith('zdt-'));
+  const failed = (key) => rows.find((row) => row.key === key)?.failed;
+  const zdtFailed = zdt.reduce((sum, row) => sum + row.failed, 0);
+  const frameworks = [...new Set(zdt.map(frameworkOf))];
+  const named = frameworks.length > 1 ? `${frameworks.slice(0, -1).join(', ')} and ${frameworks.at(-1)}` : frameworks.join('');
+  const others = [
+    failed('bare') === undefined ? undefined : `${int(failed('bare'))} for bare \`node:cluster\``,
+    failed('pm2') === undefined ? undefined : `${int(failed('pm2'))} for PM2 \`reload\``,
+  ].filter(Boolean);
+  const commit = results.commit ? `, commit \`${results.commit.id}\`` : '';
+  return [
+    README_BEGIN,
+    `With ${settings.workers} workers and ${settings.clients} keep-alive clients through ${settings.rollouts} rolling restarts: ${int(zdtFailed)} failed requests under \`zdt\` with ${named}${others.length ? `, against ${others.join(' and ')}` : ''} (${results.startedAt.slice(0, 10)}${commit}, Node ${settings.node}, \`${file}\`); every figure with its date, commit and results file is in [docs/benchmarks.md](docs/benchmarks.md).`,
+    README_END,
+  ].join('\n');
+}
+
+/** `text` with the part from `begin` to `end` (both included) replaced; throws when the markers are missing. */
+export function replaceBetween(text, replacement, begin = BEGIN, end = END) {
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`no markers "${begin}" ... "${end}"`);
+  return text.slice(0, from) + replacement + text.slice(to + end.length);
 }
 
 /** The results file the page's figures name, from the repository root. */
