@@ -4,7 +4,7 @@
  * zdt (the preload loads the worker side) and say process.send('ready') at listen, which must not count.
  */
 import { describe, expect, it } from 'vitest';
-import { get, isAlive, pidOf, track } from '@zero-downtime/testkit';
+import { get, isAlive, pidOf, track, waitForHttp } from '@zero-downtime/testkit';
 import { InvalidOptionError, RolloutFailedError, Supervisor } from '../src/index.js';
 import { fixture, releaseEntry, startSupervisor, testContext } from './helpers.js';
 
@@ -51,6 +51,8 @@ describe('readiness http:PATH', () => {
       env: { WARM_MS: '600' },
     });
     context.running = supervisor;
+    // At a first start the port opens when the supervisor's 'accept' reaches the worker, just after start() resolves.
+    await waitForHttp(port, { path: '/stats' });
     const first = await stats(port);
     expectWarmedUp(first);
 
