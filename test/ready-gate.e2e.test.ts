@@ -48,8 +48,10 @@ const cases: Case[] = cells(
     { name: '--ready message, ready() from the worker module', args: ['--ready', 'message'], env: { READY: 'module' } },
     { name: "--ready message, PM2's process.send('ready')", args: ['--ready', 'message'], env: { READY: 'pm2' } },
     { name: '--ready message on a socket the supervisor owns (--listen)', args: ['--ready', 'message'], env: { READY: 'module' }, owned: true },
+    // The same app without ready(): its /healthz answers 200 once warm, and the worker side's probe finds it.
+    { name: '--ready http:/healthz, the app says nothing', args: ['--ready', 'http:/healthz'], env: {} },
   ],
-  (cell) => cell.env.READY === 'module',
+  (cell) => cell.env.READY === 'module' || cell.args.includes('http:/healthz'),
 );
 
 describe.each(cases)('$name', ({ name, args, env, owned }) => {

@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { get, isAlive, pidOf, track, waitForHttp } from '@zero-downtime/testkit';
 import { InvalidOptionError, RolloutFailedError, Supervisor } from '../src/index.js';
+import { readFileSync } from 'node:fs';
+import { PROBE_ATTEMPT_TIMEOUT_MS, PROBE_INTERVAL_MS } from '../src/worker/readiness-probe.js';
 import { fixture, releaseEntry, startSupervisor, testContext } from './helpers.js';
 
 const context = testContext();
@@ -109,5 +111,10 @@ describe('readiness http:PATH', () => {
     expect(() => new Supervisor({ entry: fixture('health-app.cjs'), readiness: 'http:healthz' as 'message', logger: false })).toThrow(
       /Invalid option "readiness": expected .*"http:PATH".*received "http:healthz"/,
     );
+  });
+
+  it('is described with its own figures in the worker API reference', () => {
+    const reference = readFileSync(new URL('../../../docs/reference/worker-api.md', import.meta.url), 'utf8');
+    expect(reference).toContain(`every ${PROBE_INTERVAL_MS} ms (each attempt given ${PROBE_ATTEMPT_TIMEOUT_MS / 1000} s)`);
   });
 });
