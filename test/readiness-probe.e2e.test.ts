@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { get, killTracked, zdt, zdtStart } from '@zero-downtime/testkit';
+import { killTracked, waitForHttp, zdt, zdtStart } from '@zero-downtime/testkit';
 import { cells } from './lib/tier.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'zdt-readiness-'));
@@ -24,7 +24,8 @@ describe.each(cells(['express', 'fastify', 'nest'], (name) => name === 'express'
     const control = path.join(scratch, `${++sockets}.sock`);
     const running = zdtStart([app(name), '--workers', '1', '--control', control, '--ready', 'http:/ready']);
     await running.waitForLine(/supervisor pid \d+ running/);
-    expect((await get(running.port(), '/ready')).status).toBe(200);
+    // The port opens when the supervisor's 'accept' reaches the first worker, an IPC message after that line.
+    await waitForHttp(running.port(), { path: '/ready' });
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
 
