@@ -48,7 +48,7 @@ function markdownFiles(): string[] {
     }
   };
   walk(path.join(root, 'docs'));
-  for (const name of ['core', 'express', 'fastify', 'nest']) found.push(path.join(root, 'packages', name, 'README.md'));
+  for (const name of ['core', 'express', 'fastify', 'nest', 'verify']) found.push(path.join(root, 'packages', name, 'README.md'));
   found.push(path.join(root, 'CONTRIBUTING.md'));
   for (const name of readdirSync(path.join(root, 'examples'))) {
     if (existsSync(path.join(root, 'examples', name, 'README.md'))) found.push(path.join(root, 'examples', name, 'README.md'));

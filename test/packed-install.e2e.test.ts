@@ -2,9 +2,11 @@
  * What users get is what is tested: the four publishable packages packed the way they are published (`pnpm pack`,
  * which turns `workspace:^` into real ranges), installed with npm into a scratch project outside the workspace
  * together with the newest Express 5, Fastify 5 and NestJS 12 from the registry, then one app per adapter run by the
- * installed `zdt start`, under load through a `zdt reload`. The same tarballs pass attw and publint.
+ * installed `zdt start`, under load through a `zdt reload`. The same tarballs pass attw and publint. In fresh projects
+ * of their own: @zero-downtime/core alone installs no other package, and @zero-downtime/verify, added as a
+ * devDependency to the Express example's project, makes `npx zdt verify` pass on it.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +29,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = ['core', 'express', 'fastify', 'nest'] as const;
+/** Every published package: the four above, installed together, and @zero-downtime/verify, a devDependency of its own. */
+const PUBLISHED = [...PACKAGES, 'verify'] as const;
 // The newest of each major, as a new user's `npm install express` etc. gets them.
 const FRAMEWORKS = [
   'express@5',
@@ -107,6 +111,15 @@ main();
 };
 
 let scratch = '';
+const tarballOf = (name: (typeof PUBLISHED)[number]) => {
+  const directory = path.join(scratch, 'tarballs');
+  return path.join(directory, readdirSync(directory).find((file) => file.startsWith(`zero-downtime-${name}-`))!);
+};
+/** npm's own settings only: none of the workspace's (.npmrc, pnpm's), whatever the caller had exported. */
+const npmEnv = () => Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
+/** `npm install ARGS` in `cwd`, with the Node under test. */
+const npmInstall = (cwd: string, args: string[]) =>
+  run(process.execPath, [npmCli(), 'install', '--no-audit', '--no-fund', '--loglevel', 'warn', ...args], { cwd, timeoutMs: 240_000, env: npmEnv() });
 let install: RunResult;
 let zdtBin = '';
 
@@ -114,7 +127,7 @@ beforeAll(async () => {
   scratch = mkdtempSync(path.join(tmpdir(), 'zdt-packed-install-'));
   const tarballs = path.join(scratch, 'tarballs');
   mkdirSync(tarballs);
-  for (const name of PACKAGES) {
+  for (const name of PUBLISHED) {
     const packed = await run('pnpm', ['pack', '--pack-destination', tarballs], { cwd: path.join(root, 'packages', name), timeoutMs: 60_000 });
     expect(packed.code, packed.stdout + packed.stderr).toBe(0);
   }
@@ -124,9 +137,8 @@ beforeAll(async () => {
   for (const [file, source] of Object.entries(apps)) writeFileSync(path.join(app, file), source);
   install = await run(
     process.execPath,
-    [npmCli(), 'install', '--no-audit', '--no-fund', '--loglevel', 'warn', ...readdirSync(tarballs).map((file) => path.join(tarballs, file)), ...FRAMEWORKS],
-    // npm's own settings only: none of the workspace's (.npmrc, pnpm's), whatever the caller had exported.
-    { cwd: app, timeoutMs: 240_000, env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key))) },
+    [npmCli(), 'install', '--no-audit', '--no-fund', '--loglevel', 'warn', ...PACKAGES.map(tarballOf), ...FRAMEWORKS],
+    { cwd: app, timeoutMs: 240_000, env: npmEnv() },
   );
   zdtBin = path.join(app, 'node_modules', '.bin', 'zdt');
 }, 300_000);
@@ -160,8 +172,8 @@ describe('the packed packages, installed with npm in a project of their own', ()
     }
   });
 
-  it.each(PACKAGES)('@zero-downtime/%s passes attw (every resolution, node10 included) and publint --strict on its tarball', async (name) => {
-    const tarball = path.join(scratch, 'tarballs', readdirSync(path.join(scratch, 'tarballs')).find((file) => file.startsWith(`zero-downtime-${name}-`))!);
+  it.each(PUBLISHED)('@zero-downtime/%s passes attw (every resolution, node10 included) and publint --strict on its tarball', async (name) => {
+    const tarball = tarballOf(name);
     const attw = await run(path.join(root, 'node_modules/.bin/attw'), [tarball, '--format', 'ascii', '--no-color'], { timeoutMs: 60_000 });
     expect(attw.code, attw.stdout + attw.stderr).toBe(0);
     expect(attw.stdout).toContain('No problems found');
@@ -214,5 +226,38 @@ describe('the packed packages, installed with npm in a project of their own', ()
       expect(await supervisor.exited, supervisor.output.join('\n')).toEqual({ code: 0, signal: null });
       for (const pid of after) expect(await waitForExit(pid, 15_000)).toBe(true);
     });
+  });
+});
+
+describe('@zero-downtime/core and @zero-downtime/verify, each installed with npm in a fresh project', () => {
+  it('@zero-downtime/core installs no other package', async () => {
+    const project = path.join(scratch, 'core-only');
+    mkdirSync(project);
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'core-only', version: '1.0.0', private: true }));
+    const installed = await npmInstall(project, [tarballOf('core')]);
+    expect(installed.code, installed.stdout + installed.stderr).toBe(0);
+    const modules = path.join(project, 'node_modules');
+    expect(readdirSync(modules).filter((name) => !name.startsWith('.'))).toEqual(['@zero-downtime']);
+    expect(readdirSync(path.join(modules, '@zero-downtime'))).toEqual(['core']);
+  });
+
+  it('npm i -D @zero-downtime/verify in the Express example makes `npx zdt verify app.mjs` pass', async () => {
+    const project = path.join(scratch, 'express-example');
+    mkdirSync(project);
+    for (const file of ['app.mjs', 'database.mjs']) cpSync(path.join(root, 'examples', 'express', file), path.join(project, file));
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'express-example', version: '1.0.0', private: true, type: 'module' }));
+    const dependencies = await npmInstall(project, [tarballOf('core'), tarballOf('express'), 'express@5']);
+    expect(dependencies.code, dependencies.stdout + dependencies.stderr).toBe(0);
+    const verifyInstall = await npmInstall(project, ['-D', tarballOf('verify')]);
+    expect(verifyInstall.code, verifyInstall.stdout + verifyInstall.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(path.join(project, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    expect(Object.keys(manifest.devDependencies)).toEqual(['@zero-downtime/verify']);
+
+    const args = ['verify', 'app.mjs', '--workers', '2', '--env', 'PORT=0', '--route', 'GET /ping 200', '--route', 'POST /echo 200 echo', '--clients', '2', '--timeout', '90s', '--json'];
+    const verified = await run(process.execPath, [npmCli(), 'exec', '--', 'zdt', ...args], { cwd: project, timeoutMs: 120_000, env: npmEnv() });
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    const report = JSON.parse(verified.stdout) as { ok: boolean; events: Array<{ name: string; ok: boolean }> };
+    expect(report.ok).toBe(true);
+    expect(report.events.every((event) => event.ok)).toBe(true);
   });
 });

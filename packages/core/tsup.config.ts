@@ -22,12 +22,12 @@ const sharedErrors: NonNullable<Options['esbuildPlugins']>[number] = {
 
 const common = { target: 'node20', platform: 'node', sourcemap: true, splitting: false, shims: true } satisfies Options;
 
-// `pnpm build` empties dist/ first (see package.json), so no config here cleans: the three run side by side.
+// `pnpm build` empties dist/ first (see package.json), so no config here cleans: they run side by side.
 export default defineConfig([
   {
     ...common,
     // What users import: ESM and CommonJS, each with its own declarations.
-    entry: { index: 'src/index.ts', worker: 'src/worker/index.ts', load: 'src/load/index.ts' },
+    entry: { index: 'src/index.ts', worker: 'src/worker/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     esbuildPlugins: [sharedErrors],
@@ -38,6 +38,15 @@ export default defineConfig([
     // `--require dist/preload.cjs`, which requires dist/worker.cjs. No ESM twin, so none ships unused.
     entry: { cli: 'src/cli.ts', preload: 'src/preload.ts' },
     format: ['cjs'],
+    esbuildPlugins: [sharedErrors],
+  },
+  {
+    ...common,
+    // For @zero-downtime/verify only: CommonJS alone (an ESM import reads its named exports), so the configuration
+    // reader it bundles ships once.
+    entry: { tooling: 'src/tooling.ts' },
+    format: ['cjs'],
+    dts: true,
     esbuildPlugins: [sharedErrors],
   },
   {

@@ -11,7 +11,7 @@ import { reload, scale, status, stop, upgrade } from './cli/client.js';
 import { HELP, type Command } from './cli/help.js';
 import { fail, print } from './cli/output.js';
 import { start } from './cli/start.js';
-import { verify } from './verify/index.js';
+import { verify } from './cli/verify.js';
 
 const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, scale, upgrade, status, stop };
 

@@ -351,6 +351,23 @@ export class PidFileError extends ZdtError {
   }
 }
 
+/**
+ * `zdt verify` was asked for, but @zero-downtime/verify (where it lives, with its load clients) is not installed in
+ * the project nor beside @zero-downtime/core. Names where it looked and the install line. The CLI exits 2.
+ */
+export class VerifyNotInstalledError extends ZdtError {
+  override get exitStatus(): number {
+    return 2;
+  }
+  override readonly name = 'VerifyNotInstalledError';
+  readonly searched: string[];
+
+  constructor(searched: string[]) {
+    super('ERR_ZDT_VERIFY_NOT_INSTALLED', `zdt verify is in the package @zero-downtime/verify, which is not installed (looked from ${searched.join(' and from ')}); install it with: npm i -D @zero-downtime/verify`);
+    this.searched = searched;
+  }
+}
+
 /** The CLI's exit status for any error, by the one policy the error classes carry (1 for anything unknown). */
 export function exitStatusOf(error: unknown): number {
   return error instanceof ZdtError ? error.exitStatus : 1;

@@ -52,6 +52,7 @@ export {
   UpgradeInProgressError,
   UpgradeFailedError,
   PidFileError,
+  VerifyNotInstalledError,
   exitStatusOf,
 } from './errors.js';
 export type { ListenOption, ListenDescriptor, ListenerInfo, ListenerOrigin } from './primary/listeners.js';

@@ -25,7 +25,7 @@ export {
   type Reply,
   type RequestOptions,
   type Route,
-} from '@zero-downtime/core/load';
+} from '@zero-downtime/verify/load';
 
 // ---------------------------------------------------------------- processes.mjs
 export interface Exit {

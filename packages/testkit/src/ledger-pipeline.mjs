@@ -2,10 +2,10 @@
 // text body, and read the answers in order (each must echo its id with status 200). A connection that closes with
 // answers missing leaves those ids unanswered; the caller tells apart, from the app's own ledger, the ones the app
 // processed (lost answers: the outcome a drain must never produce) from the ones it never saw (RFC 9112 9.3.2: the
-// client may send them again). Unlike the product's pipelined load client (`@zero-downtime/core/load`), it retries
+// client may send them again). Unlike the product's pipelined load client (`@zero-downtime/verify/load`), it retries
 // nothing: every id is sent once, so the ledger can be checked against it.
 import net from 'node:net';
-import { requestBytes, takeResponses } from '@zero-downtime/core/load';
+import { requestBytes, takeResponses } from '@zero-downtime/verify/load';
 
 /** One connection: batches until the server closes it, an error, or `stopping()`; resolves whether it connected. */
 function connection({ port, host, path, depth, nextId, totals, unanswered, stopping }) {

@@ -1,4 +1,4 @@
-// The load clients are part of the product (`@zero-downtime/core/load`, what `zdt verify` drives); the tests, the
+// The load clients are part of the product (`@zero-downtime/verify/load`, what `zdt verify` drives); the tests, the
 // bench and the demo import them through here, so there is one implementation.
 export {
   BUCKET_MS,
@@ -10,4 +10,4 @@ export {
   startLoad,
   startPipelinedLoad,
   waitForCompleted,
-} from '@zero-downtime/core/load';
+} from '@zero-downtime/verify/load';

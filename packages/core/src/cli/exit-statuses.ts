@@ -53,7 +53,7 @@ export const EXIT_STATUSES: Record<ExitingCommand, Meanings> = {
   verify: {
     0: 'nothing failed that should not',
     1: 'a request failed (by cause), a deploy event or a setup check failed, or the app did not start (the cause is printed)',
-    2: 'bad usage',
+    2: 'bad usage, or @zero-downtime/verify is not installed (`ERR_ZDT_VERIFY_NOT_INSTALLED`)',
   },
 };
 

@@ -14,6 +14,7 @@ Commands:
   status                show the supervisor, the app and its workers
   stop                  drain every worker and stop the supervisor
   verify [entry|config] run the app, deploy it under real traffic, fail on any request a client would notice
+                        (from @zero-downtime/verify: npm i -D @zero-downtime/verify)
 
 Run 'zdt <command> --help' for a command's options.
 ${wrap(`Every command finds the control socket the same way: ${renderControlLookup(false)}. zdt only uses a socket that is yours, in a directory only you can write to (exit 2 with ERR_ZDT_CONTROL_UNTRUSTED otherwise).`, 0, 96)}

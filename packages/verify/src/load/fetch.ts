@@ -1,10 +1,11 @@
 /**
  * The fetch client: Node's global fetch (undici, pooled keep-alive connections), `clients` loops each with one request
  * in flight, the routes in turn. Nothing is retried by this client; undici itself retries nothing that was sent.
+ * Node's own fetch, not the undici package: it is the fetch the user's app and its clients run on that Node.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hostPort } from '../host-port.js';
+import { hostPort } from '@zero-downtime/core/tooling';
 import { answerBreach, echoBody, echoData, pidIn, reasonOf, routeFor, type Route } from './routes.js';
 import { Tally, type RunningLoad } from './tally.js';
 

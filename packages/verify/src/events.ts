@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
-import type { RolloutResult, ScaleResult, StopResult } from '../primary/supervisor.js';
+import type { RolloutResult, ScaleResult, StopResult } from '@zero-downtime/core';
 import type { AppUnderTest } from './app.js';
 import type { VerifyPlan } from './args.js';
 

@@ -5,13 +5,13 @@
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { ConfigError, EntryNotFoundError, InvalidOptionError, StartFailedError, UsageError, ZdtError } from '../errors.js';
+import { ConfigError, EntryNotFoundError, InvalidOptionError, StartFailedError, UsageError, ZdtError } from '@zero-downtime/core';
 import { AppUnderTest } from './app.js';
 import { HELP, parseVerifyArgs, type TrafficKind, type VerifyPlan } from './args.js';
 import { budgetChecks, keepAliveCheck, type CheckResult } from './checks.js';
 import { runEvents, type EventResult } from './events.js';
 import { causesOf, describeRoute, formatJson, formatJunit, formatText, judgeKind, type VerifyResult } from './report.js';
-import { readAppSettings } from './settings.js';
+import { readStartSettings, type StartSettings } from '@zero-downtime/core/tooling';
 import { chooseLongLivedPaths, chooseRoutes, probe, startTraffic, type RunningKind } from './traffic.js';
 
 /** Requests each kind completes before the first event, and between events. */
@@ -21,8 +21,13 @@ const SETTLE_MS = 300;
 /** A kind that cannot complete that many requests in this long is not waited for further (its failures tell why). */
 const WAIT_BOUND_MS = 10_000;
 
-/** `zdt verify ...`; returns the exit status. */
-export async function verify(argv: string[]): Promise<number> {
+export interface VerifyOptions {
+  /** The launcher of `zdt start` to run the app with. @default the bin/zdt.cjs of the @zero-downtime/core this package resolves */
+  zdt?: string;
+}
+
+/** `zdt verify ...`: `argv` are the arguments after `verify`; resolves to the exit status (0 passed, 1 failed, 2 bad usage). */
+export async function verify(argv: string[], options: VerifyOptions = {}): Promise<number> {
   let plan: VerifyPlan | undefined;
   try {
     plan = parseVerifyArgs(argv);
@@ -33,8 +38,8 @@ export async function verify(argv: string[]): Promise<number> {
     if (plan.badRelease?.kind === 'entry' && !(existsSync(plan.badRelease.file) && statSync(plan.badRelease.file).isFile())) {
       throw new UsageError(`--bad-entry: expected a file, received ${JSON.stringify(plan.badRelease.file)}`);
     }
-    const settings = await readAppSettings(plan);
-    const result = await run(plan, settings);
+    const settings = await readStartSettings(plan.start);
+    const result = await run(plan, settings, options);
     if (plan.json) process.stdout.write(`${formatJson(result)}\n`);
     else process.stdout.write(`${formatText(result)}\n`);
     if (plan.junit) writeFileSync(plan.junit, formatJunit(result));
@@ -50,9 +55,9 @@ export async function verify(argv: string[]): Promise<number> {
   }
 }
 
-async function run(plan: VerifyPlan, settings: Awaited<ReturnType<typeof readAppSettings>>): Promise<VerifyResult> {
+async function run(plan: VerifyPlan, settings: StartSettings, options: VerifyOptions): Promise<VerifyResult> {
   const began = performance.now();
-  const app = new AppUnderTest(plan.startArgs, settings.envFile);
+  const app = new AppUnderTest(plan.startArgs, settings.envFile, options.zdt);
   let traffic: RunningKind[] = [];
   let progress: NodeJS.Timeout | undefined;
   let phase = 'starting';
@@ -156,3 +161,4 @@ function progressLine(traffic: RunningKind[], phase: string, began: number): str
   }
   return `zdt verify ${((performance.now() - began) / 1000).toFixed(1)}s  ${phase}  requests ${sent}  failed ${failed}`;
 }
+export type { VerifyResult, KindResult } from './report.js';

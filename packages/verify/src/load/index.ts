@@ -1,5 +1,5 @@
 /**
- * `@zero-downtime/core/load`: the load clients `zdt verify` drives at an app while it deploys, and that this project's
+ * `@zero-downtime/verify/load`: the load clients `zdt verify` drives at an app while it deploys, and that this project's
  * own tests and benchmark use. Each counts answered and failed requests by the reason the client saw, checks every
  * answer against its route, and retries only what its protocol declares safe to retry (counted apart).
  */
@@ -13,5 +13,5 @@ export { measureThroughput, type ThroughputOptions } from './throughput.js';
 export { get, pidOf, request, type Reply, type RequestOptions } from './request.js';
 export { requestBytes, takeResponses, type WireResponse } from './wire.js';
 export { type LongLivedLoad, type LongLivedOptions, type LongLivedSummary } from './long-lived.js';
-export { startWebSocketLoad } from './websocket.js';
+export { PROPER_CLOSE_CODES, startWebSocketLoad } from './websocket.js';
 export { startEventStreamLoad } from './event-stream.js';

@@ -3,7 +3,7 @@
  * (HTTP/2 only when the app answers it), and one running load client per kind.
  */
 import http2 from 'node:http2';
-import { hostPort } from '../host-port.js';
+import { hostPort } from '@zero-downtime/core/tooling';
 import {
   get,
   pipelinableRoutes,
@@ -18,8 +18,8 @@ import {
   type LongLivedLoad,
   type LongLivedOptions,
   type Route,
-} from '../load/index.js';
-import { MAX_TIMER_MS } from '../settings/parse.js';
+} from './load/index.js';
+import { MAX_TIMER_MS } from '@zero-downtime/core';
 import type { TrafficKind } from './args.js';
 
 /** Tried in order when no --route is given; the first that answers 200 is used. */

@@ -1,14 +1,14 @@
 /**
- * The app's settings as `zdt start` will resolve them from the same arguments: read here for the setup checks (drain
- * and cleanup budgets, ready timeout) and for the user's env file, which each release copies.
+ * The app's settings as `zdt start` resolves them from a command line: read by tools that start it (`zdt verify`:
+ * its setup checks read the drain and cleanup budgets and the ready timeout, and each release copies the env file).
  */
 import path from 'node:path';
-import { logicalWorkingDirectory, DEFAULTS } from '../options.js';
 import { Configuration, findConfigurationFile, isConfigurationFileName } from '../config.js';
-import { commandLineSettings } from '../cli/arguments.js';
-import type { VerifyPlan } from './args.js';
+import { DEFAULTS } from '../options.js';
+import { logicalWorkingDirectory } from '../working-directory.js';
+import { commandLineSettings } from './arguments.js';
 
-export interface AppSettings {
+export interface StartSettings {
   envFile: string | undefined;
   drainTimeoutMs: number;
   cleanupTimeoutMs: number;
@@ -17,8 +17,9 @@ export interface AppSettings {
   env: Record<string, string>;
 }
 
-export async function readAppSettings(plan: VerifyPlan): Promise<AppSettings> {
-  const { positional, values } = plan.start;
+/** `positional`: the entry or configuration file `zdt start` was given; `values`: its flags, parsed with START_FLAGS. */
+export async function readStartSettings(start: { positional: string | undefined; values: Record<string, unknown> }): Promise<StartSettings> {
+  const { positional, values } = start;
   const workingDirectory = logicalWorkingDirectory();
   // The same reading of the flags as `zdt start`'s (cli/arguments.ts, from the settings table).
   const { settings: commandLine, envName } = commandLineSettings(values as Record<string, string | boolean | string[] | undefined>, workingDirectory);

@@ -3,6 +3,10 @@
  * EventSource does, and count the events received. A stream the server ends properly (the response complete) is
  * opened again at once; one whose connection closes before the response ended is cut. The answer must be 200 with a
  * `text/event-stream` content type.
+ *
+ * On node:http, not on an EventSource (undici's, or the eventsource package): an EventSource reconnects by itself
+ * after a proper end and after a cut alike and reports both as one 'error' event, and telling them apart is this
+ * client's job.
  */
 import http from 'node:http';
 import { startLongLived, type Ending, type LongLivedLoad, type LongLivedOptions, type LongLivedTarget } from './long-lived.js';

@@ -7,10 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { StartFailedError, UsageError } from '../errors.js';
-import { sendControlCommand, type ControlRequest, type ControlResponse } from '../primary/control.js';
-import type { SupervisorStatus } from '../primary/supervisor.js';
+import { createRequire } from 'node:module';
+import { sendControlCommand, StartFailedError, UsageError, type ControlRequest, type ControlResponse, type SupervisorStatus } from '@zero-downtime/core';
 
 /** Lines of the supervisor's output kept for the report of a failure. */
 const OUTPUT_LINES_KEPT = 200;
@@ -28,10 +26,14 @@ export class AppUnderTest {
   private exitedWith: string | undefined;
   private readonly waiters = new Set<() => void>();
 
-  /** `userEnvFile`: the env file the user's settings name, copied into the private one at every release. */
+  /**
+   * `userEnvFile`: the env file the user's settings name, copied into the private one at every release. `zdt`: the
+   * launcher of `zdt start` (core's bin/zdt.cjs); by default the @zero-downtime/core this package resolves.
+   */
   constructor(
     private readonly startArgs: string[],
     private readonly userEnvFile: string | undefined,
+    private readonly zdt = defaultZdt(),
   ) {
     this.writeRelease({});
   }
@@ -46,11 +48,10 @@ export class AppUnderTest {
 
   /** Starts `zdt start`; resolves once a worker listens (or `port` answers), rejects with the output when it exits first. */
   async start(readyTimeoutMs: number): Promise<void> {
-    const zdt = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'zdt.cjs');
     const args = [...this.startArgs];
     const separator = args.indexOf('--');
     const own = separator >= 0 ? args.splice(0, separator) : args.splice(0);
-    const child = spawn(process.execPath, [zdt, 'start', ...own, '--control', this.controlPath, '--env-file', this.envFile, ...args], {
+    const child = spawn(process.execPath, [this.zdt, 'start', ...own, '--control', this.controlPath, '--env-file', this.envFile, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: process.env,
     });
@@ -141,6 +142,12 @@ export class AppUnderTest {
     if (this.exitedWith === undefined || this.successorPids.some(alive)) this.kill('SIGKILL');
     rmSync(this.directory, { recursive: true, force: true });
   }
+}
+
+/** The `zdt` launcher of the @zero-downtime/core this package resolves (a dependency of it). */
+function defaultZdt(): string {
+  const packageJson = createRequire(import.meta.url).resolve('@zero-downtime/core/package.json');
+  return path.join(path.dirname(packageJson), 'bin', 'zdt.cjs');
 }
 
 function alive(pid: number): boolean {

@@ -6,11 +6,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { waitFor } from '@zero-downtime/testkit';
 import { startEventStreamLoad, startWebSocketLoad, type LongLivedLoad } from '../src/load/index.js';
-import { requireFromTestPackage } from './worker-harness.js';
-
-const { WebSocketServer } = requireFromTestPackage('ws') as typeof import('ws');
 
 const servers: http.Server[] = [];
 afterEach(async () => {

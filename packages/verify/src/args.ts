@@ -2,12 +2,10 @@
  * `zdt verify`'s command line: its own flags, the `zdt start` flags it passes on unchanged, and the help text. Every
  * bad value is a UsageError naming the flag and the value received (exit 2).
  */
-import { START_FLAGS } from '../cli/arguments.js';
-import { exitStatusHelp } from '../cli/exit-statuses.js';
+import { exitStatusHelp, START_FLAGS } from '@zero-downtime/core/tooling';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../errors.js';
-import { parseDuration } from '../options.js';
-import type { Route } from '../load/index.js';
+import { parseDuration, UsageError } from '@zero-downtime/core';
+import type { Route } from './load/index.js';
 
 export const HELP = `Usage: zdt verify [<entry> | <config file>] [options] [-- app args]
 

@@ -2,7 +2,7 @@
  * The verdict and its three forms: the table a person reads, `--json`, and `--junit FILE` for CI systems. Failures of
  * requests in flight on the worker killed with SIGKILL are counted apart: they are what a crash costs, not a defect.
  */
-import type { Route } from '../load/index.js';
+import type { Route } from './load/index.js';
 import type { TrafficKind } from './args.js';
 import type { CheckResult } from './checks.js';
 import type { CrashWindow, EventResult } from './events.js';

@@ -3,9 +3,9 @@
  * platform in front of it. Each failing check names its fix.
  */
 import http from 'node:http';
-import type { Route } from '../load/index.js';
+import type { Route } from './load/index.js';
 import type { VerifyPlan } from './args.js';
-import type { AppSettings } from './settings.js';
+import type { StartSettings } from '@zero-downtime/core/tooling';
 
 export interface CheckResult {
   name: string;
@@ -68,7 +68,7 @@ export async function keepAliveCheck(behind: NonNullable<VerifyPlan['behind']>, 
 }
 
 /** The shutdown delay against the readiness period, and the whole stop against the grace period. */
-export function budgetChecks(plan: VerifyPlan, settings: AppSettings): CheckResult[] {
+export function budgetChecks(plan: VerifyPlan, settings: StartSettings): CheckResult[] {
   const results: CheckResult[] = [];
   const delay = plan.shutdownDelayMs ?? 0;
   if (plan.readinessPeriodMs !== undefined) {

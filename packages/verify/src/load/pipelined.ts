@@ -7,6 +7,10 @@
  * often as that happens; requests left unanswered by a clean close (a FIN between answers) are sent again once (RFC
  * 9110 §9.2.2: a retry is not retried; left unanswered again, it fails as 'closed without an answer'). A reset while no answer said the connection closes, a
  * response cut in the middle, or a timeout fails the requests it left unanswered.
+ *
+ * Written over node:net on purpose, not on undici's pipelining: undici retries on its own and does not say which
+ * requests a closing server left unanswered, and this client exists to see that on the wire, to count what RFC 9112
+ * lets a client send again apart from what failed.
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
