@@ -122,7 +122,7 @@ export function readEnvFile(file: string): Record<string, string> {
 export function readFlag(flag: string, key: string, value: string, workingDirectory: string): Settings {
   const entry = settingByKey(key)!;
   // Numbers in a file are numbers; on the command line everything is text.
-  const input = key === 'batchSize' && /^\d+$/.test(value) ? Number(value) : value;
+  const input = (key === 'batchSize' || key === 'canaryMinRequests') && /^\d+$/.test(value) ? Number(value) : value;
   try {
     return readSetting(entry, input, { directory: workingDirectory });
   } catch (error) {

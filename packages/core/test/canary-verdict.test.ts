@@ -69,3 +69,11 @@ describe('canaryVerdict', () => {
     expect(verdict.message).toMatch(/no request reached generation 2 to compare with$/);
   });
 });
+
+describe('canaryVerdict at counts where the p-value underflows', () => {
+  it('says p<1e-300 rather than p=0', () => {
+    const verdict = canaryVerdict(counts(1, 700, 700), counts(0, 620, 0), policy);
+    expect(verdict.pValue).toBe(0);
+    expect(verdict.message).toMatch(/\(one-sided Fisher p<1e-300 < 0\.001, \+100\.0 points > 1-point margin\)$/);
+  });
+});

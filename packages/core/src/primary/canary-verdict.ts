@@ -111,7 +111,8 @@ export function canaryVerdict(canary: CanaryCounts, baseline: CanaryCounts, poli
   const marginText = `${Number((100 * policy.margin).toPrecision(3))}-point margin`;
   const significant = pValue < policy.alpha;
   const beyondMargin = difference > policy.margin;
-  const test = `one-sided Fisher p=${formatP(pValue)} ${significant ? '<' : '>='} ${policy.alpha}`;
+  // Below about 1e-308 the p-value underflows to 0.
+  const test = `one-sided Fisher ${pValue === 0 ? 'p<1e-300' : `p=${formatP(pValue)}`} ${significant ? '<' : '>='} ${policy.alpha}`;
   const detail = significant && !beyondMargin ? `${test}, but ${points} is within the ${marginText}` : significant ? `${test}, ${points} > ${marginText}` : test;
   return { outcome: significant && beyondMargin ? 'fail' : 'pass', canary, baseline, pValue, difference, message: `${figures} (${detail})` };
 }
