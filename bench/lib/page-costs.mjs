@@ -113,8 +113,9 @@ export function upgradeSection(results) {
 export function hookSections(results) {
   const lines = [];
   for (const hook of results.hooks ?? []) {
-    if (!hook.present || hook.error || !hook.markdown.length) continue;
-    lines.push(`Same file and run, from \`bench/${hook.name}.mjs\`:`, '', ...hook.markdown.map((line) => (line.startsWith('#') ? `#${line}` : line)), '');
+    if (!hook.present || !hook.markdown.length) continue;
+    const status = hook.error ? ` (it ended with ${hook.error})` : '';
+    lines.push(`## ${hook.title ?? hook.name}`, '', `Same file and run, from \`bench/${hook.name}.mjs\`${status}:`, '', ...hook.markdown.map((line) => (line.startsWith('#') ? `##${line}` : line)), '');
   }
   return lines;
 }

@@ -58,7 +58,7 @@ export function readFlags(argv = process.argv.slice(2)) {
     gapMs: 1_000,
     // Many short runs taken in turn: the spread of their paired ratios says how far a figure can be trusted.
     throughputMs: 400,
-    throughputRounds: quick ? 16 : 40,
+    throughputRounds: quick ? 16 : 30,
     throughputMaxRounds: quick ? 16 : 80,
     microRounds: quick ? 82 : 205,
     microMaxRounds: quick ? 205 : 328,
@@ -67,8 +67,9 @@ export function readFlags(argv = process.argv.slice(2)) {
     pathRunMs: quick ? 500 : 1_000,
     pathRounds: quick ? 2 : 5,
     pathSets: quick ? 1 : 2,
-    // Scripts other measurements live in (bench/canary.mjs, bench/sticky.mjs): each is stopped at this bound.
-    hookTimeoutMs: quick ? 120_000 : 180_000,
+    // Scripts other measurements live in (bench/canary.mjs, bench/sticky.mjs), with --quick: each is stopped at this
+    // bound (a full run's bounds are in measurements/hooks.mjs).
+    hookTimeoutMs: 120_000,
     // More rounds for a figure that is not decided yet are taken only this far into a run, so that a busy machine
     // cannot stretch a run far beyond its planned length (about 15 minutes on 2 cores).
     extendWithinMs: quick ? 0 : 9 * 60_000,

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { killTree, startProcess } from '@zero-downtime/testkit';
 import { benchDir } from '../lib/systems.mjs';
 
+/** `fullTimeoutMs`: the bound of a full run (a run with --quick has settings.hookTimeoutMs). */
 export const HOOKS = [
-  { name: 'canary', file: 'canary.mjs', title: 'The canary: false positives and detection' },
-  { name: 'sticky', file: 'sticky.mjs', title: 'Sticky routing (Socket.IO): the cost per connection' },
+  { name: 'canary', file: 'canary.mjs', title: 'The canary: false positives and detection', fullTimeoutMs: 300_000 },
+  { name: 'sticky', file: 'sticky.mjs', title: 'Sticky routing (Socket.IO): the cost per connection', fullTimeoutMs: 180_000 },
 ];
 
 /** The JSON object on the last line of `lines`, if there is one, and the lines before it. */
@@ -32,9 +33,10 @@ export async function runHook(hook, { settings, progress }) {
   const script = path.join(benchDir, hook.file);
   if (!existsSync(script)) {
     progress(`[${hook.name}] bench/${hook.file} is not there: skipped`);
-    return { name: hook.name, present: false };
+    return { name: hook.name, title: hook.title, present: false };
   }
-  progress(`[${hook.name}] node bench/${hook.file}${settings.quick ? ' --quick' : ''}, at most ${settings.hookTimeoutMs / 1000} s`);
+  const timeoutMs = settings.quick ? settings.hookTimeoutMs : hook.fullTimeoutMs;
+  progress(`[${hook.name}] node bench/${hook.file}${settings.quick ? ' --quick' : ''}, at most ${timeoutMs / 1000} s`);
   const stdout = [];
   const began = Date.now();
   const child = startProcess(process.execPath, [script, ...(settings.quick ? ['--quick'] : [])], {
@@ -42,14 +44,14 @@ export async function runHook(hook, { settings, progress }) {
     what: `bench/${hook.file}`,
     onLine(line, stream) {
       if (stream === 'stdout') stdout.push(line);
-      else progress(`[${hook.name}] ${line}`);
+      else progress(line.startsWith(`[${hook.name}]`) ? line : `[${hook.name}] ${line}`);
     },
   });
   // Lines can still come after 'exit'; after 'close' none will.
   const closed = new Promise((resolve) => child.child.once('close', resolve));
   let timer;
   const timedOut = new Promise((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), settings.hookTimeoutMs);
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   const outcome = await Promise.race([child.exited, timedOut]);
   clearTimeout(timer);
@@ -57,9 +59,9 @@ export async function runHook(hook, { settings, progress }) {
   await closed;
   const { figures, markdown } = splitFigures(stdout);
   const code = outcome === 'timeout' ? null : outcome.code;
-  const error = outcome === 'timeout' ? `stopped after ${settings.hookTimeoutMs / 1000} s` : code === 0 ? undefined : `exit ${code ?? outcome.signal}`;
+  const error = outcome === 'timeout' ? `stopped after ${timeoutMs / 1000} s` : code === 0 ? undefined : `exit ${code ?? outcome.signal}`;
   if (error) progress(`[${hook.name}] ERROR ${error}`);
-  return { name: hook.name, present: true, code, error, durationMs: Date.now() - began, markdown, figures };
+  return { name: hook.name, title: hook.title, present: true, code, error, durationMs: Date.now() - began, markdown, figures };
 }
 
 export function hookSection(result) {
