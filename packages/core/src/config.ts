@@ -11,46 +11,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, UsageError } from './errors.js';
 import { selectPm2App, type Selection } from './pm2.js';
-import type { Readiness } from './options.js';
 import { InvalidValue, isObject, readKey } from './settings/parse.js';
 import { CONFIG_KEYS, RESTART_ONLY, readSetting, settingByKey, type ReadContext } from './settings/table.js';
+import type { Settings } from './settings/settings.js';
 
 export type { Selection } from './pm2.js';
-
-export type LogFormat = 'text' | 'json';
-
-/** What a configuration file or the command line sets; every field optional, paths absolute except `entry`. */
-export interface Settings {
-  /** The app's name in `zdt status`. */
-  name?: string;
-  /** In a file, resolved against `cwd` (as in the API); on the command line, against the working directory. */
-  entry?: string;
-  cwd?: string;
-  workers?: number;
-  env?: Record<string, string>;
-  envFile?: string;
-  execArgv?: string[];
-  args?: string[];
-  readiness?: Readiness;
-  readyTimeoutMs?: number;
-  drainTimeoutMs?: number;
-  cleanupTimeoutMs?: number;
-  heartbeatTimeoutMs?: number;
-  maxMemoryMb?: number;
-  rolloutBatchSize?: number;
-  canaryMs?: number;
-  canaryMinRequests?: number;
-  canaryThinTraffic?: 'pass' | 'fail' | 'extend';
-  controlPath?: string;
-  logFormat?: LogFormat;
-  autoDrain?: boolean;
-  /** `HOST:PORT` where the supervisor serves Prometheus metrics. */
-  metrics?: string;
-  /** Listening sockets the supervisor owns: `PORT`, `HOST:PORT`, `unix:PATH` (the path absolute). */
-  listen?: string[];
-  /** Absolute path of the PID file. */
-  pidFile?: string;
-}
 
 /** The files looked for in the working directory, in this order; more than one of them is an error. */
 export const CONFIG_FILE_NAMES = ['zdt.config.js', 'zdt.config.mjs', 'zdt.config.cjs', 'zdt.config.json'] as const;

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, UsageError } from './errors.js';
-import type { Settings } from './config.js';
+import type { Settings } from './settings/settings.js';
 import { environment, InvalidValue, isObject, MAX_WORKERS, maxWorkers, readKey } from './settings/parse.js';
 import { readSetting, SETTINGS, type ReadContext } from './settings/table.js';
 import { READINESS_EXPECTED, readReadiness } from './settings/readiness.js';

@@ -1,7 +1,8 @@
 /** The command line of every command: node:util parseArgs with its errors as UsageError, the flags of `zdt start` from the settings table. */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
-import { readFlag, type Settings } from '../config.js';
+import { readFlag } from '../config.js';
+import type { Settings } from '../settings/settings.js';
 import { SETTINGS } from '../settings/table.js';
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;

@@ -18,7 +18,7 @@ import { WORKER_ENV } from '../protocol.js';
 import { SETTINGS } from '../settings/table.js';
 import { describeCuts, EXIT_CUT, fail } from './output.js';
 import type { CliStatus } from './status-format.js';
-import type { StartCommand } from './start.js';
+import type { StartCommand } from './start-command.js';
 
 /** The keys a reload applies, as the settings table says. */
 const RELOAD_APPLIES = SETTINGS.filter((setting) => setting.reload).map((setting) => setting.key).join(', ');

@@ -3,12 +3,14 @@
  * constructor, writes each event to the logger (before any listener added later sees it). The lines and their fields
  * are what `zdt start` prints and what `--log-format json` carries (the bench reads the rollout lines).
  */
+import type { EventEmitter } from 'node:events';
 import type { ResolvedOptions } from '../options.js';
 import { describeServing } from './rollout.js';
-import type { Supervisor } from './supervisor.js';
+import type { SupervisorEvents } from './supervisor-types.js';
 import { describeAddress } from './worker-handle.js';
 
-export function logEvents(supervisor: Supervisor, options: ResolvedOptions): void {
+/** Subscribes to the events alone (the Supervisor is one such emitter), so the log lines need nothing else of it. */
+export function logEvents(supervisor: EventEmitter<SupervisorEvents>, options: ResolvedOptions): void {
   const log = options.logger;
   supervisor.on('fork', (info) => log.info(info, `worker ${info.workerId} forked (pid ${info.pid}, generation ${info.generation})`));
   supervisor.on('ready', (info) => log.info(info, `worker ${info.workerId} (pid ${info.pid}) ready, generation ${info.generation}`));

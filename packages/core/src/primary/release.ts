@@ -4,8 +4,8 @@
  * that switches a `current` symlink mid-rollout, or after a refused release, cannot mix code into a generation; and
  * the last release that was fully ready can be forked again (crash restarts, rollbacks) after the symlink moved on.
  */
-import { realpathSync } from 'node:fs';
-import { codeFingerprint } from './releases/in-place.js';
+import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
 
 /** What a release is started with besides its code; a reload may change them (a re-read configuration). */
 export interface ReleaseSettings {
@@ -23,6 +23,15 @@ export interface Release {
   /** The entry file's content fingerprint when the generation was first forked: tells a deploy that overwrote it in place. */
   code?: string;
   settings: ReleaseSettings;
+}
+
+/** The entry file's content fingerprint; undefined when it cannot be read (the fork reports that itself). */
+export function codeFingerprint(entryPath: string): string | undefined {
+  try {
+    return createHash('sha256').update(readFileSync(entryPath)).digest('hex').slice(0, 16);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Resolves the logical paths now; throws the fs error (ENOENT) when the entry is gone. */

@@ -8,8 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Readiness } from '../options.js';
 import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
-import type { Release } from './release.js';
-import { codeFingerprint } from './releases/in-place.js';
+import { codeFingerprint, type Release } from './release.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 

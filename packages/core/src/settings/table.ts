@@ -10,7 +10,7 @@ import { InvalidOptionError } from '../errors.js';
 import { LISTEN_EXPECTED, parseListenSpec } from '../primary/listeners.js';
 import { WORKER_ENV } from '../protocol.js';
 import { CONTROL_ENV } from '../primary/control-path.js';
-import type { Settings } from '../config.js';
+import type { Settings } from './settings.js';
 import { DEFAULTS, formatDuration } from './defaults.js';
 import { readReadiness } from './readiness.js';
 import {

@@ -8,21 +8,10 @@
  * The fingerprint is the entry file's content: an app whose entry only requires a build directory that changed is
  * not told apart (say so in the docs).
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { Release } from '../release.js';
+import { codeFingerprint, type Release } from '../release.js';
 
 /** What to do about it, in every message that reports code overwritten in place. */
 export const IN_PLACE_ADVICE = "deploy with 'zdt deploy' or into release directories behind a symlink, so a rollback restores the previous code";
-
-/** The entry file's content fingerprint; undefined when it cannot be read (the fork reports that itself). */
-export function codeFingerprint(entryPath: string): string | undefined {
-  try {
-    return createHash('sha256').update(readFileSync(entryPath)).digest('hex').slice(0, 16);
-  } catch {
-    return undefined;
-  }
-}
 
 /** True when `release`'s entry no longer holds the code it had when its generation was first forked. */
 export function overwrittenSince(release: Release): boolean {
