@@ -2,7 +2,8 @@
  * Every deploy in the monitoring: the supervisor's Prometheus endpoint, scraped during a rolling restart under
  * keep-alive load and read with a real parser (parse-prometheus-text-format), shows the rollout, its duration, each
  * drain with zero cut requests and the restart causes; the app's own prom-client counters are summed over the
- * workers, without code in the primary, and do not go back when the workers are replaced.
+ * workers, without code in the primary, and never go down: across reloads, with a worker too busy to answer a
+ * scrape, through 20 SIGKILLs and through `zdt upgrade`.
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killTracked, startLoad, zdt, zdtStart } from '@zero-downtime/testkit';
+import { freePort, killTracked, startLoad, track, waitForExit, zdt, zdtStart } from '@zero-downtime/testkit';
 
 const APP = fileURLToPath(new URL('./fixtures/apps/prom-app.cjs', import.meta.url));
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'zdt-metrics-'));
@@ -56,6 +57,30 @@ function value(families: Map<string, ParsedFamily>, name: string, labels: Record
 /** The app's own request counter, over all its routes. */
 function appTotal(families: Map<string, ParsedFamily>): number {
   return (families.get('app_requests_total')?.metrics ?? []).reduce((total, metric) => total + Number(metric.value), 0);
+}
+
+/** Scrapes every 100 ms until stopped, each scrape's families given to `seen`; then one last scrape. */
+function scrapeEvery100Ms(metricsPort: number, seen: (families: Map<string, ParsedFamily>) => void = () => {}) {
+  const totals: number[] = [];
+  let scraping = true;
+  const loop = (async () => {
+    while (scraping) {
+      const families = await scrape(metricsPort);
+      totals.push(appTotal(families));
+      seen(families);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  return {
+    /** The app counter's last value, the scrapes, and how many of them read less than the one before. */
+    async stop() {
+      scraping = false;
+      await loop;
+      const final = appTotal(await scrape(metricsPort));
+      totals.push(final);
+      return { final, scrapes: totals.length, decreases: totals.filter((total, index) => index > 0 && total < totals[index - 1]!).length };
+    },
+  };
 }
 
 async function startWithMetrics(workers: number) {
@@ -173,19 +198,12 @@ describe('the metrics endpoint', () => {
     const load = startLoad({ port, clients: 4, durationMs: 90_000 });
     await load.waitForRequests(20);
 
-    // The scraper keeps every value it read, and the workers it saw: pid, state and uptime.
-    const totals: number[] = [];
+    // The workers each scrape saw: pid, state and uptime.
     let workers: Array<{ pid: number; state: string; uptime: number }> = [];
-    let scraping = true;
-    const scraper = (async () => {
-      while (scraping) {
-        const families = await scrape(metricsPort);
-        totals.push(appTotal(families));
-        const uptimes = new Map((families.get('zdt_worker_uptime_seconds')?.metrics ?? []).map((metric) => [metric.labels?.pid, Number(metric.value)]));
-        workers = (families.get('zdt_worker_info')?.metrics ?? []).map((metric) => ({ pid: Number(metric.labels?.pid), state: metric.labels?.state ?? '', uptime: uptimes.get(metric.labels?.pid) ?? 0 }));
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })();
+    const scraper = scrapeEvery100Ms(metricsPort, (families) => {
+      const uptimes = new Map((families.get('zdt_worker_uptime_seconds')?.metrics ?? []).map((metric) => [metric.labels?.pid, Number(metric.value)]));
+      workers = (families.get('zdt_worker_info')?.metrics ?? []).map((metric) => ({ pid: Number(metric.labels?.pid), state: metric.labels?.state ?? '', uptime: uptimes.get(metric.labels?.pid) ?? 0 }));
+    });
     const until = async (condition: () => boolean) => {
       while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
     };
@@ -201,14 +219,10 @@ describe('the metrics endpoint', () => {
     }
     await until(() => workers.length === 2 && workers.every((worker) => worker.state === 'ready' && !killed.includes(worker.pid)));
     const summary = await load.stop();
-    scraping = false;
-    await scraper;
-    const final = appTotal(await scrape(metricsPort));
-    totals.push(final);
-    const decreases = totals.filter((total, index) => index > 0 && total < totals[index - 1]!).length;
+    const { final, scrapes, decreases } = await scraper.stop();
     const cutAfterCounted = final - summary.ok;
     console.log(
-      `${killed.length} SIGKILLs, ${totals.length} scrapes, ${decreases} went down; app counter ${final}, answered ${summary.ok} ` +
+      `${killed.length} SIGKILLs, ${scrapes} scrapes, ${decreases} went down; app counter ${final}, answered ${summary.ok} ` +
         `(+${cutAfterCounted} counted, then cut by a SIGKILL before the answer was written), failed ${summary.failed}`,
     );
     expect(killed).toHaveLength(20);
@@ -220,5 +234,34 @@ describe('the metrics endpoint', () => {
     expect(cutAfterCounted).toBeLessThanOrEqual(summary.failed);
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('zdt upgrade under load, scraped every 100 ms: the new supervisor carries the app counter on, never below the old one', async () => {
+    const control = path.join(scratch, `${++sockets}.sock`);
+    const port = await freePort();
+    const running = zdtStart([APP, '--workers', '2', '--listen', `127.0.0.1:${port}`, '--control', control, '--metrics', '127.0.0.1:0'], { env: { PORT: String(port) } });
+    const line = await running.waitForLine(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/);
+    await running.waitForLine(/supervisor pid \d+ running/);
+    const metricsPort = Number(/:(\d+)\/metrics/.exec(line)![1]);
+    const load = startLoad({ port, clients: 8, durationMs: 90_000 });
+    await load.waitForRequests(200);
+
+    // Scrapes reach whichever supervisor accepts them: both hold the metrics socket during the upgrade.
+    const scraper = scrapeEvery100Ms(metricsPort);
+    const upgraded = await zdt(['upgrade', '--control', control]);
+    for (const match of upgraded.stdout.matchAll(/supervisor pid (\d+)/g)) track(Number(match[1]), 'a supervisor');
+    expect(upgraded.code, `${upgraded.stdout}\n${upgraded.stderr}`).toBe(0);
+    expect(await running.exited).toEqual({ code: 0, signal: null });
+    await load.waitForRequests(200);
+    const summary = await load.stop();
+    const { final, scrapes, decreases } = await scraper.stop();
+    console.log(`zdt upgrade: ${scrapes} scrapes, ${decreases} went down; app counter ${final}, answered ${summary.ok}, failed ${summary.failed}`);
+    expect(summary.failed).toBe(0);
+    expect(decreases).toBe(0);
+    // The old workers' counts to the end of their drain, and the new ones'.
+    expect(final).toBe(summary.ok);
+    const status = JSON.parse((await zdt(['status', '--json', '--control', control])).stdout) as { pid: number };
+    expect((await zdt(['stop', '--control', control])).code).toBe(0);
+    expect(await waitForExit(status.pid, 30_000)).toBe(true);
   });
 });

@@ -88,4 +88,39 @@ describe('the app metrics summed over the workers', () => {
     aggregator.retire(a);
     expect(read(aggregator, 'peak_total')).toBe(4);
   });
+
+  it('hands the sum over at an upgrade: the old one frozen at what it hands, the new one carrying it on', async () => {
+    const old = new AppMetricsAggregator();
+    const [a, b] = [{}, {}];
+    old.record(a, [counter(10), gauge(1)]);
+    old.record(b, [counter(5)]);
+    old.retire(b);
+    const handed = old.freeze();
+    expect(handed).toEqual([{ ...counter(15), values: [{ value: 15, labels: { route: 'ping' } }] }]);
+    // The old one's scrapes stay at what it handed, while its workers drain and count on.
+    old.record(a, [counter(12)]);
+    expect(read(old, 'requests_total')).toBe(15);
+    old.retire(a);
+    const final = old.summed();
+    expect(final[0]!.values[0]!.value).toBe(17);
+
+    const successor = new AppMetricsAggregator();
+    successor.hold();
+    let answered = false;
+    const served = successor.served().then(() => (answered = true));
+    const worker = {};
+    successor.record(worker, [counter(3)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answered).toBe(false);
+    successor.adopt(handed, false);
+    successor.release();
+    await served;
+    expect(read(successor, 'requests_total')).toBe(18);
+    successor.adopt(final, true);
+    expect(read(successor, 'requests_total')).toBe(20);
+    // The channel closes after the final word: nothing more, nothing less.
+    successor.adopt(undefined, true);
+    expect(read(successor, 'requests_total')).toBe(20);
+  });
 });
+

@@ -113,7 +113,8 @@ export class Daemon {
         this.upgrade ? Promise.reject(new UpgradeInProgressError('scale', this.upgrade.successor.pid)) : this.supervisor.scale(workers),
       upgrade: (request: UpgradeRequest, progress: (message: string) => void) => {
         const answered = handOver(this.predecessorHost(), request, progress);
-        this.upgradeAnswered = answered.catch(() => undefined);
+        // Every answer, a refused second upgrade's included: the first one's is written after its drain.
+        this.upgradeAnswered = Promise.all([this.upgradeAnswered, answered.catch(() => undefined)]);
         return answered as Promise<UpgradeResult>;
       },
     };
@@ -293,6 +294,8 @@ export class Daemon {
     let exitCode = 0;
     try {
       if (this.stopping) throw new Error('stopped before the workers started');
+      // A successor answers no scrape until it has the old supervisor's app metrics (or the old one is gone).
+      if (predecessor) this.supervisor.appMetrics.hold();
       await this.supervisor.start();
       logger.info(`supervisor pid ${process.pid} running; SIGUSR2 or 'zdt reload' to deploy, SIGTERM or 'zdt stop' to stop`);
       if (predecessor) void this.takeOverFrom(predecessor);

@@ -9,11 +9,15 @@
  * over every worker that left, so the sum never goes down: a rolling restart replaces every worker, and a SIGKILL
  * gives no final word. A report that arrives after that (IPC read after the exit) adds only what it counted beyond
  * what was carried: the larger of last known and final. Gauges are not carried: a gone worker's gauge is gone.
+ * `zdt upgrade` hands the sum to the new supervisor, which carries the old one on as one more source (adopt()).
  */
 import type { AppMetric } from '../protocol.js';
 import type { Family, Sample } from './exposition.js';
 
 type Value = AppMetric['values'][number];
+
+/** The old supervisor of a `zdt upgrade`, as a source of the sum in the new one. */
+const PREDECESSOR = {};
 
 /** One metric of one worker (or of the carried set): its description and its values by series. */
 interface Series {
@@ -58,6 +62,10 @@ export class AppMetricsAggregator {
   private readonly gone = new WeakMap<object, Known>();
   /** Per metric name: the counters and histograms of every worker that left, summed. */
   private readonly carried: Known = new Map();
+
+  /** Set at an upgrade's handover: what this supervisor shows until it stops. */
+  private frozen: Family[] | undefined;
+  private held: { promise: Promise<void>; release: () => void } | undefined;
 
   /** `left`: told when a worker leaves the sum (a scrape waiting for its answer need not wait any longer). */
   constructor(private readonly left: (worker: object) => void = () => {}) {}
@@ -131,8 +139,8 @@ export class AppMetricsAggregator {
     }
   }
 
-  /** One family per metric name over the live workers' last known metrics and what was carried. */
-  aggregate(): Family[] {
+  /** Every series of the live workers' last known metrics and of the carried set, grouped by metric name. */
+  private groups(): Map<string, { metric: AppMetric; values: Map<string, { value: Value; numbers: number[] }> }> {
     const byName = new Map<string, { metric: AppMetric; values: Map<string, { value: Value; numbers: number[] }> }>();
     const add = (known: Known) => {
       for (const { metric, values } of known.values()) {
@@ -150,8 +158,14 @@ export class AppMetricsAggregator {
     };
     for (const known of this.live.values()) add(known);
     add(this.carried);
+    return byName;
+  }
+
+  /** One family per metric name over the live workers' last known metrics and what was carried. */
+  aggregate(): Family[] {
+    if (this.frozen) return this.frozen;
     const families: Family[] = [];
-    for (const { metric, values } of byName.values()) {
+    for (const { metric, values } of this.groups().values()) {
       const combine = COMBINE[metric.aggregator ?? 'sum'];
       // 'omit' (and anything unknown) is left out, as prom-client does.
       if (!combine) continue;
@@ -165,4 +179,56 @@ export class AppMetricsAggregator {
     }
     return families;
   }
+
+  /**
+   * The counters and histograms summed (live and carried), as prom-client's JSON: what `zdt upgrade` hands to the
+   * new supervisor, which carries it on as one more source (see adopt()).
+   */
+  summed(): AppMetric[] {
+    const metrics: AppMetric[] = [];
+    for (const { metric, values } of this.groups().values()) {
+      if (!carriable(metric)) continue;
+      const summed = [...values.values()].map(({ value, numbers }) => ({ ...value, value: COMBINE.sum!(numbers) }));
+      metrics.push({ ...metric, values: summed });
+    }
+    return metrics;
+  }
+
+  /** Rendered from now on as the sum stands (the old supervisor of an upgrade): never more than what it hands over. */
+  freeze(): AppMetric[] {
+    this.frozen = this.aggregate();
+    return this.summed();
+  }
+
+  /** The handover failed: the live sum again. */
+  thaw(): void {
+    this.frozen = undefined;
+  }
+
+  /**
+   * The old supervisor's sum, in a new one (`zdt upgrade`): counted as one more worker that leaves when the old one
+   * says its last (`final`), or goes away; so the sum goes on from the old one's and never below it.
+   */
+  adopt(metrics: readonly AppMetric[] | undefined, final: boolean): void {
+    this.record(PREDECESSOR, metrics);
+    if (final) this.retire(PREDECESSOR);
+  }
+
+  /** A new supervisor of `zdt upgrade` holds its scrapes until it has the old one's sum (or the old one is gone). */
+  hold(): void {
+    let release = () => {};
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    this.held = { promise, release };
+  }
+
+  release(): void {
+    this.held?.release();
+    this.held = undefined;
+  }
+
+  /** Resolves when scrapes may be answered. */
+  served(): Promise<void> {
+    return this.held?.promise ?? Promise.resolve();
+  }
 }
+

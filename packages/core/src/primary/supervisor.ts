@@ -56,7 +56,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly preload = findPreload();
   /** What deploys did, kept by the supervisor across every worker. */
   private readonly metrics = new SupervisorMetrics();
-  private readonly appMetrics = new AppMetricsAggregator((worker) => this.collector.gone(worker as WorkerHandle));
+  readonly appMetrics = new AppMetricsAggregator((worker) => this.collector.gone(worker as WorkerHandle));
   private metricsServer: MetricsServer | undefined;
   private metricsBound: ListenAddress | undefined;
   /** Sockets the supervisor owns and hands to every worker; none unless `listen` is set. */
@@ -283,10 +283,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * The Prometheus text format: the supervisor's own metrics, then the app's prom-client metrics summed over the
-   * workers (each asked over IPC, `timeoutMs` at most; one that does not answer in time is counted at its last known
-   * values) plus what workers that left had counted (app-metrics.ts).
+   * workers (app-metrics.ts: each asked, `timeoutMs` at most, else counted at its last known values).
    */
   async metricsText(timeoutMs = 2_000): Promise<string> {
+    await this.appMetrics.served();
     const status = this.status();
     await this.collector.collect(this.handles, (handle) => this.appMetrics.isLive(handle), timeoutMs);
     const families = this.metrics.families({

@@ -100,16 +100,19 @@ export async function handOver(host: PredecessorHost, request: UpgradeRequest, p
     ready = await successor.ready(timeoutMs);
     if (host.stopping) throw new UpgradeFailedError('a stop was requested during the upgrade', successor.pid, { outcome: 'both supervisors are stopping' });
     progress(`${who} ready on node ${ready.node}: ${ready.workers.map((worker) => `worker ${worker.id} pid ${worker.pid}`).join(', ')}`);
-    await successor.commit(10_000);
+    // From here this supervisor's scrapes show the app metrics' sum as it hands it over: the new one's never show less.
+    await successor.commit(10_000, supervisor.appMetrics.freeze());
   } catch (caught) {
+    supervisor.appMetrics.thaw();
     throw await failed(host, successor, who, caught, progress);
   }
   upgrade.committed = true;
-  successor.release();
   const { pidFile } = host;
   logger.info({ pid: ready.pid }, `upgrade: supervisor pid ${ready.pid} (node ${ready.node}) took over the control socket${pidFile ? ' and the PID file' : ''}; draining the old workers`);
   progress(`supervisor pid ${ready.pid} took over the control socket${pidFile ? ` and ${pidFile}` : ''}; draining the old workers`);
   const stopped = await host.stop(`upgraded to supervisor pid ${ready.pid}`, true);
+  // Every old worker is gone: what they counted to the end goes on in the new supervisor's sum.
+  await successor.release(supervisor.appMetrics.summed());
   return {
     from: { pid: process.pid, node: process.version },
     to: { pid: ready.pid, node: ready.node },
@@ -150,6 +153,9 @@ export interface SuccessorHost {
 export async function takeOver(host: SuccessorHost, from: Predecessor): Promise<void> {
   const workers = host.supervisor.status().workers.map((worker) => ({ id: worker.id, pid: worker.pid, generation: worker.generation }));
   const word = await from.ready({ pid: process.pid, node: process.version, workers });
+  // Scrapes held since the start are answered now, with the old supervisor's sum in (app-metrics.ts).
+  from.onAppMetrics((metrics, final) => host.supervisor.appMetrics.adopt(metrics, final));
+  host.supervisor.appMetrics.release();
   if (host.stopping) return;
   try {
     host.takeOverControl();

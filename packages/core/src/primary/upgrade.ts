@@ -16,6 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { ListenError, UpgradeFailedError, ZdtError } from '../errors.js';
+import type { AppMetric } from '../protocol.js';
 import type { ListenDescriptor, ListenerInfo } from './listeners.js';
 
 /** Set by the old supervisor in the new one's environment (and removed from it at once). */
@@ -46,7 +47,11 @@ type FromSuccessor =
   | { zdt: 'upgrade:failed'; code: string; message: string }
   | { zdt: 'upgrade:committed' };
 
-type FromPredecessor = { zdt: 'upgrade:commit' };
+/**
+ * `appMetrics`: the app's counters and histograms summed, as the old supervisor shows them from the commit on; then,
+ * once its workers are gone, their final sum (`upgrade:metrics`). The new one carries them on (app-metrics.ts).
+ */
+type FromPredecessor = { zdt: 'upgrade:commit'; appMetrics?: AppMetric[] } | { zdt: 'upgrade:metrics'; appMetrics: AppMetric[] };
 
 export interface SuccessorOptions {
   /** The Node.js binary to run it with. */
@@ -156,17 +161,29 @@ export class Successor {
     return { pid, node, workers };
   }
 
-  /** Lets it take the control path and the PID file; resolves once it has. */
-  async commit(timeoutMs: number): Promise<void> {
-    const message: FromPredecessor = { zdt: 'upgrade:commit' };
+  /** Lets it take the control path and the PID file, with the app metrics' sum; resolves once it has. */
+  async commit(timeoutMs: number, appMetrics: AppMetric[]): Promise<void> {
+    const message: FromPredecessor = { zdt: 'upgrade:commit', appMetrics };
     this.child.send(message);
     await this.waitFor('upgrade:committed', timeoutMs, 'in place');
   }
 
-  /** After the takeover: it no longer needs this process. */
-  release(): void {
-    if (this.child.connected) this.child.disconnect();
-    this.child.unref();
+  /** After the takeover and this one's drain: the app metrics' final sum; then it no longer needs this process. */
+  release(appMetrics: AppMetric[]): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        if (this.child.connected) this.child.disconnect();
+        this.child.unref();
+        resolve();
+      };
+      if (!this.child.connected) return done();
+      try {
+        const message: FromPredecessor = { zdt: 'upgrade:metrics', appMetrics };
+        this.child.send(message, () => done());
+      } catch {
+        done();
+      }
+    });
   }
 
   /**
@@ -206,18 +223,41 @@ export class Successor {
 /** The new supervisor's side of the exchange, when this `zdt start` was started by `zdt upgrade`. */
 export class Predecessor {
   private commitRequested: Promise<'commit' | 'gone'>;
+  private appMetrics: ((metrics: AppMetric[] | undefined, final: boolean) => void) | undefined;
+  private lastAppMetrics: { metrics: AppMetric[] | undefined; final: boolean } | undefined;
 
   private constructor(readonly pid: number) {
     this.commitRequested = new Promise((resolve) => {
       const onMessage = (message: FromPredecessor) => {
-        if (message?.zdt !== 'upgrade:commit') return;
-        process.off('message', onMessage);
-        resolve('commit');
+        if (message?.zdt === 'upgrade:commit') {
+          this.tell(message.appMetrics, false);
+          resolve('commit');
+        } else if (message?.zdt === 'upgrade:metrics') {
+          process.off('message', onMessage);
+          this.tell(message.appMetrics, true);
+          this.close();
+        }
       };
       process.on('message', onMessage);
-      // The old supervisor went away (killed): this one carries on as the supervisor.
-      process.once('disconnect', () => resolve('gone'));
+      // The old supervisor went away (killed, or done): this one carries on as the supervisor.
+      process.once('disconnect', () => {
+        process.off('message', onMessage);
+        this.tell(undefined, true);
+        resolve('gone');
+      });
     });
+  }
+
+  /** Hears the old supervisor's app metrics sum: at the commit, then its final one (or nothing more: it is gone). */
+  onAppMetrics(listener: (metrics: AppMetric[] | undefined, final: boolean) => void): void {
+    this.appMetrics = listener;
+    if (this.lastAppMetrics) listener(this.lastAppMetrics.metrics, this.lastAppMetrics.final);
+  }
+
+  private tell(metrics: AppMetric[] | undefined, final: boolean): void {
+    if (this.lastAppMetrics?.final) return;
+    this.lastAppMetrics = { metrics: metrics ?? this.lastAppMetrics?.metrics, final };
+    this.appMetrics?.(metrics, final);
   }
 
   /** Present when this process is a successor with its channel to the old supervisor. */
@@ -254,9 +294,9 @@ export class Predecessor {
     if (process.connected) process.disconnect();
   }
 
-  /** Says it has taken over, then closes the channel (nothing keeps it open, nothing else is said on it). */
+  /** Says it has taken over; the channel stays open for the old one's final app metrics, and closes after them. */
   committed(): void {
-    this.send({ zdt: 'upgrade:committed' }, () => this.close());
+    this.send({ zdt: 'upgrade:committed' });
   }
 }
 
