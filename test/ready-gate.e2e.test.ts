@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { freePort, killTracked, startLoad, waitFor, zdt, zdtStart, type LoadSummary } from '@zero-downtime/testkit';
+import { freePort, get, killTracked, startLoad, waitFor, zdt, zdtStart, type LoadSummary } from '@zero-downtime/testkit';
 import { workersOf } from './lib/rollout.js';
 import { cells, tier } from './lib/tier.js';
 
@@ -97,5 +97,20 @@ describe.each(cases)('$name', ({ name, args, env, owned }) => {
       `${name}: a connection per request ${perRequest!.sent} sent, ${perRequest!.failed} failed (${perRequest!.refusedExpected} refused before the port opened); ` +
         `keep-alive ${keptAlive!.sent} sent, ${keptAlive!.failed} failed`,
     );
+  });
+});
+
+describe('the first start', () => {
+  it('the port accepts as soon as zdt start says it is running: the first request right after is answered', async () => {
+    const control = path.join(scratch, `${++sockets}.sock`);
+    const answers: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const running = zdtStart([warmUp, '--workers', '2', '--control', control, '--ready', 'message'], { env: { READY: 'module', WARM_MS: '200' } });
+      await running.waitForLine(/supervisor pid \d+ running/);
+      answers.push((await get(running.port(), '/ping')).status);
+      expect((await zdt(['stop', '--control', control])).code).toBe(0);
+      await running.exited;
+    }
+    expect(answers).toEqual([200, 200, 200]);
   });
 });

@@ -89,6 +89,11 @@ export interface AcceptMessage {
   zdt: 'accept';
 }
 
+/** Worker → primary: answer to `accept`: the worker's shared listening sockets accept from now on. */
+export interface AcceptingMessage {
+  zdt: 'accepting';
+}
+
 /** Worker → primary: answer to `ping`; rss in bytes. */
 export interface PongMessage {
   zdt: 'pong';
@@ -213,7 +218,8 @@ export type WorkerToPrimary =
   | FatalMessage
   | ListeningMessage
   | ProbeMessage
-  | CountedMessage;
+  | CountedMessage
+  | AcceptingMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;
 
 export function isProtocolMessage(value: unknown): value is ProtocolMessage {

@@ -90,6 +90,9 @@ export type StepResult =
 /** How the step retires the worker it replaced: a drain, or a kill for one that cannot drain (hung). */
 export type Retire = (old: WorkerHandle) => Promise<WorkerExit>;
 
+/** How long a ready worker's answer to `accept` is waited for before its slot is counted as served anyway. */
+const ACCEPTING_WAIT_MS = 2_000;
+
 /** The start-first step. The old worker keeps serving until its replacement is ready; a failed candidate is killed. */
 export async function startFirst(slot: Slot, release: Release, context: StepContext, retire: Retire): Promise<StepResult> {
   const candidate = context.fork(slot.id, release);
@@ -99,6 +102,8 @@ export async function startFirst(slot: Slot, release: Release, context: StepCont
     await candidate.kill(outcome.kind === 'timeout' ? 'not-ready' : outcome.kind === 'stopped' ? 'forced' : 'boot-failed');
     return { ok: false, candidate, failure: outcome };
   }
+  // Held until now by the worker side (worker/accept-gate.ts): at a first start the port opens only then.
+  await candidate.whenAccepting(ACCEPTING_WAIT_MS);
   const old = slot.swap(candidate);
   const retired = old?.isAlive ? retire(old) : undefined;
   return { ok: true, candidate, old, retired };

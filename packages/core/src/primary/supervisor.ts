@@ -14,6 +14,7 @@ import { render } from './exposition.js';
 import { SupervisorMetrics } from './metrics.js';
 import { MetricsServer, type ListenAddress } from './metrics-server.js';
 import { HealthMonitor } from './monitor.js';
+import { ClusterSockets } from './cluster-sockets.js';
 import { Listeners, type ListenerInfo } from './listeners.js';
 import { resolveRelease, type Release } from './release.js';
 import { findPreload, launchWorker } from './launch.js';
@@ -61,6 +62,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private metricsBound: ListenAddress | undefined;
   /** Sockets the supervisor owns and hands to every worker; none unless `listen` is set. */
   private sockets = Listeners.none();
+  private readonly clusterSockets = new ClusterSockets();
   /** Addresses already warned about: listened on through node:cluster while the supervisor owns sockets. */
   private readonly unmappedWarned = new Set<string>();
   private handedOver = false;
@@ -169,6 +171,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { workers, entryPath, cwd } = this.options;
     this.log.info({ entry: entryPath, workers, pid: process.pid }, `starting ${workers} worker${workers === 1 ? '' : 's'} of ${entryPath}`);
     for (let id = 1; id <= workers; id++) this.slots.push(new Slot(id));
+    if (!this.options.fork) this.clusterSockets.watch();
     try {
       if (this.options.listen.length > 0) {
         // Only the preload maps the app's listen() onto these sockets: without it the workers would bind on their own.
@@ -381,6 +384,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Its own copies of the sockets close first: held to the end they would queue connections no worker accepts.
     if (this.handedOver) this.sockets.release();
     else this.sockets.close();
+    this.clusterSockets.closeOwnCopies();
     // A rollout or replacement may fork while the first drains are under way: repeat until nothing is left.
     while (this.handles.size > 0) {
       const handles = [...this.handles];
@@ -388,6 +392,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       cuts.push(...(await collectCuts(handles.map((handle) => ({ handle, exit: force ? handle.kill('forced') : handle.stop(reason, killAfterMs) })))));
     }
     await this.metricsServer?.close();
+    this.clusterSockets.unwatch();
     this.setState('stopped');
     this.log.info('all workers stopped');
     return { cuts };

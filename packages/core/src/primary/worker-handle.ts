@@ -74,6 +74,8 @@ export interface WorkerHandleEvents {
   /** The worker reported a failure (uncaught exception, replace request) while it was still starting. */
   'boot-failed': [{ reason: string; error: ErrorSummary | undefined }];
   listening: [ListeningAddress];
+  /** Its shared sockets accept (the answer to `accept`). */
+  accepting: [];
   message: [WorkerToPrimary];
   exit: [WorkerExit];
 }
@@ -94,6 +96,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private readonly worker: ClusterWorker;
   private readonly readiness: Readiness;
   private protocol = false;
+  /** The worker said its shared sockets accept (answer to `accept`). */
+  private accepting = false;
   private heardAt = 0;
   private pingSeq = 0;
   private rss: number | undefined;
@@ -221,6 +225,33 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       if (this.protocol) this.send({ zdt: 'accept' });
     }
     this.emit('state', { from, to });
+  }
+
+  /** `accepting`: the worker's shared sockets accept (worker/accept-gate.ts). */
+  confirmAccepting(): void {
+    this.accepting = true;
+    this.emit('accepting');
+  }
+
+  /**
+   * Resolves once a ready worker accepts from its shared sockets: at once under readiness 'listening' (nothing is
+   * held) or for a worker without the worker side (it never held anything); otherwise when it answers `accept`,
+   * or after `timeoutMs`, or when it exits.
+   */
+  whenAccepting(timeoutMs: number): Promise<void> {
+    if (this.accepting || !this.protocol || this.readiness === 'listening' || !this.isAlive) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('accepting', done);
+        this.off('exit', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      this.on('accepting', done);
+      this.on('exit', done);
+    });
   }
 
   /** Ready by the configured readiness rule; later signals of readiness change nothing. */

@@ -32,6 +32,7 @@ export function workerMessageHandlers({ options, log, metrics, appMetrics, colle
   return {
     counted: (handle, message) => canaryCounted(message.window, handle, message),
     hello: (handle) => handle.greeted(),
+    accepting: (handle) => handle.confirmAccepting(),
     listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
     ready: (handle, message) => {
       // Under http:PATH only the probe makes a worker ready: an app's own ready() or PM2-style 'ready' does not.

@@ -49,7 +49,8 @@ export function isManagedServer(value: unknown): value is ManagedHttpServer {
 export class HttpTracker {
   private readonly servers = new Map<ManagedHttpServer, ManagedServer>();
   /** Set once listening stopped for the process drain: servers found afterwards join it at once. */
-  private processDrain: { deadlineAt: number; idleGraceMs: number } | undefined;
+  /** lastClose: this process's stop closes the listening sockets for good (quiet-close.ts). */
+  private processDrain: { deadlineAt: number; idleGraceMs: number; lastClose: boolean } | undefined;
   private followingRequests = false;
   /** Servers the app is closing one at a time (not a process drain): requests are followed while any is. */
   private serversClosing = 0;
@@ -129,7 +130,7 @@ export class HttpTracker {
     if (managed) return managed;
     managed = new ManagedServer(server, fullyTracked, this.onCloseCalled);
     this.servers.set(server, managed);
-    if (this.processDrain) managed.beginClose(this.processDrain.deadlineAt, this.processDrain.idleGraceMs);
+    if (this.processDrain) managed.beginClose(this.processDrain.deadlineAt, this.processDrain.idleGraceMs, this.processDrain.lastClose);
     return managed;
   }
 
@@ -173,10 +174,10 @@ export class HttpTracker {
   }
 
   /** The process drain: every server, known now or found later, stops listening and closes by `deadlineAt`. */
-  stopListening(deadlineAt: number, idleGraceMs: number): void {
-    this.processDrain = { deadlineAt, idleGraceMs };
+  stopListening(deadlineAt: number, idleGraceMs: number, lastClose: boolean): void {
+    this.processDrain = { deadlineAt, idleGraceMs, lastClose };
     this.followRequests(true);
-    for (const managed of this.servers.values()) managed.beginClose(deadlineAt, idleGraceMs);
+    for (const managed of this.servers.values()) managed.beginClose(deadlineAt, idleGraceMs, lastClose);
   }
 
   /** Upgraded sockets and event streams open right now, on every server. */

@@ -80,7 +80,10 @@ export class WorkerRuntime {
       this.appMetricsPush?.watchNew();
       void readAppMetrics().then((metrics) => this.send({ zdt: 'collected', requestId, metrics }));
     },
-    accept: () => this.acceptGate.open(),
+    accept: () => {
+      this.acceptGate.open();
+      void this.send({ zdt: 'accepting' });
+    },
     countWindow: (window, open) => {
       if (open) this.statusCount.openWindow(window);
       else this.send({ zdt: 'counted', window, ...this.statusCount.closeWindow(window) });
@@ -272,7 +275,8 @@ export class WorkerRuntime {
     // (behind a load balancer polling readiness) gains anything from waiting.
     if (shutdownDelayMs > 0 && !cluster.isWorker) await sleep(Math.min(shutdownDelayMs, drainTimeoutMs));
 
-    this.http.stopListening(deadlineAt, idleGraceMs);
+    // A stop of the whole service (the supervisor's stop, or a process on its own): the sockets close for good.
+    this.http.stopListening(deadlineAt, idleGraceMs, reason === 'stop' || !cluster.isWorker);
     this.hooks.callDrainStart(reason, () => this.http.longLived(), deadlineAt, logger);
     const { cut, cutLongLived, served, inFlightAtStart, idleClosed, unprocessed } = await this.http.whenAllClosed();
     const report: DrainReport = {

@@ -3,6 +3,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { Http1Drain } from './http1-drain.js';
+import { closeWhenQuiet, QUIET_BOUND_MS } from './quiet-close.js';
 import { Http2Drain } from './http2-drain.js';
 import { clearConnectionsCheck, type HttpSocket } from './node-internals.js';
 
@@ -129,7 +130,7 @@ export class ManagedServer {
   }
 
   /** Stops listening and starts the gentle drain; a second call can only move the deadline earlier. */
-  beginClose(deadlineAt: number, idleGraceMs: number): void {
+  beginClose(deadlineAt: number, idleGraceMs: number, lastClose = false): void {
     if (deadlineAt < this.deadlineAt) {
       this.deadlineAt = deadlineAt;
       if (this.closingSince !== undefined && !this.settled) this.scheduleDeadline();
@@ -140,8 +141,11 @@ export class ManagedServer {
     this.idleGraceMs = idleGraceMs;
     if (this.server.listening) {
       this.server.once('close', () => this.settle());
-      // Stops accepting (in a cluster worker: tells the primary to stop routing here) without touching sockets.
-      NetServer.prototype.close.call(this.server);
+      // Stops accepting (in a cluster worker: tells the primary to stop routing here) without touching sockets; at a
+      // final stop, once the socket's queue is quiet (quiet-close.ts).
+      const stopAccepting = () => NetServer.prototype.close.call(this.server);
+      if (lastClose) closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)));
+      else stopAccepting();
     }
     this.http1Drain.beginClose(now, this.partiallyTracked);
     this.http2Drain.beginClose();
