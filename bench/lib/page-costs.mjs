@@ -82,7 +82,7 @@ export function connectionPathSection(results, chart) {
   if (!path) return [];
   const lines = ['## The connection path', ''];
   lines.push(
-    `Same file and run: ${path.clients} clients sending GET /ping to the plain node:http app, one request in flight each, on a new connection per request or on keep-alive connections; every setup up at once and measured in turn, ${path.rounds} runs of ${path.runMs} ms per setup and client kind, the whole set started ${path.sets === 1 ? 'once' : `${path.sets} times`}. Ratios: one worker against the app alone, ${results.settings.workers} workers against node's round-robin, each the median of paired runs with its 95% CI. The busiest worker's share is the largest share of the connections one worker took (median of runs).`,
+    `Same file and run: ${path.clients} clients sending GET /ping to the plain node:http app, one request in flight each, on a new connection per request or on keep-alive connections; every setup up at once and measured in turn, ${path.rounds} runs of ${path.runMs} ms per setup and client kind, the whole set started ${path.sets === 1 ? 'once' : `${path.sets} times`}. Ratios: one worker against the app alone, ${results.settings.workers} workers against node's round-robin, each the median of paired runs with its 95% CI. The busiest worker's share is the largest share of the connections one worker took (median of runs). Why zdt's workers accept their own connections: [how connections reach the workers](explanation/connections.md).`,
     '',
     `![Requests/s through each connection path](${chart})`,
     '',
