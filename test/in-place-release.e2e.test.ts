@@ -4,10 +4,11 @@
  * before `zdt deploy`: what must hold is that the reload, `zdt status` and the metrics name the workers that run
  * the refused files, and that no message claims that an older generation serves on all workers.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { get, killTracked, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
+import { releasesAnswering, writeBuild } from './lib/builds.js';
 import { afterEach, describe, expect, it } from 'vitest';
 
 let directories: string[] = [];
@@ -16,15 +17,8 @@ afterEach(() => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
 
-/** The app's one file, as a release writes it: its name in every answer, and the worker ids it throws on at boot. */
 function writeApp(directory: string, release: string, brokenOnWorkers: number[] = []): void {
-  writeFileSync(
-    path.join(directory, 'app.cjs'),
-    `const http = require('node:http');
-if (${JSON.stringify(brokenOnWorkers.map(String))}.includes(process.env.ZDT_WORKER_ID)) throw new Error('release ${release} cannot start worker ' + process.env.ZDT_WORKER_ID);
-http.createServer((request, response) => response.end(JSON.stringify({ release: '${release}', pid: process.pid }))).listen(0, '127.0.0.1');
-`,
-  );
+  writeBuild(directory, release, brokenOnWorkers);
 }
 
 interface Status {
@@ -39,13 +33,8 @@ async function status(control: string): Promise<Status> {
   return JSON.parse(result.stdout) as Status;
 }
 
-async function releasesAnswering(port: number, requests: number): Promise<Map<string, number>> {
-  const seen = new Map<string, number>();
-  for (let request = 0; request < requests; request++) {
-    const { release } = JSON.parse((await get(port)).body) as { release: string };
-    seen.set(release, (seen.get(release) ?? 0) + 1);
-  }
-  return seen;
+async function releaseCounts(port: number, requests: number): Promise<Map<string, number>> {
+  return new Map(Object.entries(await releasesAnswering(port, requests)));
 }
 
 async function startInPlace() {
@@ -87,7 +76,7 @@ describe('a refused release written in place is told as it is', () => {
     expect(text.stdout).not.toMatch(/serves on all/);
     expect(await overwrittenGauge(metricsPort)).toBe(1);
     // What the message says is what the clients get: the refused release answers on worker 1.
-    expect((await releasesAnswering(port, 20)).get('v2')).toBeGreaterThan(0);
+    expect((await releaseCounts(port, 20)).get('v2')).toBeGreaterThan(0);
 
     // A good release written in place next: deployed, and the warning is not repeated (once per supervisor).
     writeApp(directory, 'v3');
@@ -95,7 +84,7 @@ describe('a refused release written in place is told as it is', () => {
     expect(good.code, good.stderr).toBe(0);
     expect(good.stdout).not.toMatch(/warning/);
     expect(warnings()).toHaveLength(1);
-    expect(await releasesAnswering(port, 10)).toEqual(new Map([['v3', 10]]));
+    expect(await releaseCounts(port, 10)).toEqual(new Map([['v3', 10]]));
 
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect((await running.exited).code).toBe(0);
@@ -124,7 +113,7 @@ describe('a refused release written in place is told as it is', () => {
     expect(text.stdout).toMatch(/code overwritten in place: 1 of 2 worker\(s\) \(worker 2 pid \d+\)/);
     expect(text.stdout).not.toMatch(/serves on all/);
     expect(await overwrittenGauge(metricsPort)).toBe(1);
-    expect((await releasesAnswering(port, 20)).get('v2')).toBeGreaterThan(0);
+    expect((await releaseCounts(port, 20)).get('v2')).toBeGreaterThan(0);
 
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect((await running.exited).code).toBe(0);

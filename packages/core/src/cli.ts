@@ -8,12 +8,13 @@
 import { createRequire } from 'node:module';
 import { UsageError } from './errors.js';
 import { reload, scale, status, stop, upgrade } from './cli/client.js';
+import { deploy, releases, rollback } from './cli/deploy.js';
 import { HELP, type Command } from './cli/help.js';
 import { fail, print } from './cli/output.js';
 import { start } from './cli/start.js';
 import { verify } from './cli/verify.js';
 
-const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, scale, upgrade, status, stop };
+const COMMANDS: Record<Exclude<Command, 'main'>, (argv: string[]) => Promise<number>> = { start, reload, scale, upgrade, deploy, releases, rollback, status, stop };
 
 function version(): string {
   try {
@@ -38,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (name === undefined) throw new UsageError('missing command');
     if (name === 'verify') return await verify(rest);
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, scale, upgrade, status, stop or verify`);
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; expected start, reload, scale, upgrade, deploy, releases, rollback, status, stop or verify`);
     return await COMMANDS[command](rest);
   } catch (error) {
     return fail(error, command);

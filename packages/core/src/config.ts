@@ -87,7 +87,7 @@ export function readEnvFile(file: string): Record<string, string> {
 export function readFlag(flag: string, key: string, value: string, workingDirectory: string): Settings {
   const entry = settingByKey(key)!;
   // Numbers in a file are numbers; on the command line everything is text.
-  const input = (key === 'batchSize' || key === 'canaryMinRequests') && /^\d+$/.test(value) ? Number(value) : value;
+  const input = (key === 'batchSize' || key === 'canaryMinRequests' || key === 'keepReleases') && /^\d+$/.test(value) ? Number(value) : value;
   try {
     return readSetting(entry, input, { directory: workingDirectory });
   } catch (error) {
@@ -268,7 +268,9 @@ export class Configuration {
     const fromFile = loaded?.settings ?? {};
     const commandLine = defined(this.commandLine);
     const merged: Settings = { ...defined(fromFile), ...commandLine };
-    const cwd = merged.cwd ?? loaded?.directory ?? this.workingDirectory;
+    // With releases zdt keeps, the workers run the release `current` points at, and the entry is a path inside it.
+    const releases = merged.deployTo === undefined ? undefined : path.join(merged.deployTo, 'current');
+    const cwd = merged.cwd ?? releases ?? loaded?.directory ?? this.workingDirectory;
     if (merged.entry === undefined) {
       throw new UsageError(
         loaded
@@ -277,7 +279,7 @@ export class Configuration {
       );
     }
     // An entry typed on the command line is where the user is; one in the file is resolved against cwd, as in the API.
-    const entry = path.resolve(commandLine.entry === undefined ? cwd : this.workingDirectory, merged.entry);
+    const entry = path.resolve(commandLine.entry === undefined || releases !== undefined ? cwd : this.workingDirectory, merged.entry);
     const envFile = commandLine.envFile ?? fromFile.envFile;
     const env = { ...(envFile === undefined ? {} : readEnvFile(envFile)), ...fromFile.env, ...commandLine.env };
     const warnings = (loaded?.warnings ?? []).filter((warning) => !this.warned.has(warning));

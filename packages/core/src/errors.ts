@@ -368,6 +368,31 @@ export class VerifyNotInstalledError extends ZdtError {
   }
 }
 
+/** `zdt deploy` could not keep the build as a release (copy or unpack failed); nothing was switched. */
+export class DeployFailedError extends ZdtError {
+  override readonly name = 'DeployFailedError';
+  readonly source: string;
+
+  constructor(source: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_ZDT_DEPLOY_FAILED', `Deploy failed: ${source} could not be kept as a release: ${reason}; nothing was switched`, options);
+    this.source = source;
+  }
+}
+
+/** The install command of `zdt deploy` failed in the new release's directory; the release was removed, nothing was switched. */
+export class InstallFailedError extends ZdtError {
+  override readonly name = 'InstallFailedError';
+  readonly command: string;
+  readonly exitCode: number | null;
+
+  constructor(command: string, exitCode: number | null, signal: string | null, output: string) {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    super('ERR_ZDT_INSTALL_FAILED', `Deploy failed: the install command ${JSON.stringify(command)} ${how}${output ? `: ${output}` : ''}; the release was removed, nothing was switched`);
+    this.command = command;
+    this.exitCode = exitCode;
+  }
+}
+
 /** The CLI's exit status for any error, by the one policy the error classes carry (1 for anything unknown). */
 export function exitStatusOf(error: unknown): number {
   return error instanceof ZdtError ? error.exitStatus : 1;

@@ -53,6 +53,8 @@ export {
   UpgradeFailedError,
   PidFileError,
   VerifyNotInstalledError,
+  DeployFailedError,
+  InstallFailedError,
   exitStatusOf,
 } from './errors.js';
 export type { ListenOption, ListenDescriptor, ListenerInfo, ListenerOrigin } from './primary/listeners.js';

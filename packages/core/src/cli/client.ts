@@ -14,7 +14,7 @@ import { describeCuts, EXIT_CUT, print } from './output.js';
 import { formatStatus, type CliStatus, type UpgradeResult } from './status-format.js';
 
 /** Error lines a client exits 2 for: the request itself (or the configuration it re-read) was bad; nothing was done. */
-const BAD_INPUT_CODES = new Set(['ERR_ZDT_USAGE', 'ERR_ZDT_INVALID_OPTION', 'ERR_ZDT_CONFIG', 'ERR_ZDT_LISTEN', 'ERR_ZDT_PID_FILE']);
+export const BAD_INPUT_CODES = new Set(['ERR_ZDT_USAGE', 'ERR_ZDT_INVALID_OPTION', 'ERR_ZDT_CONFIG', 'ERR_ZDT_LISTEN', 'ERR_ZDT_PID_FILE']);
 
 /**
  * The client commands share one shape: flags, --help, one control request
@@ -53,12 +53,15 @@ async function controlCommand(
     process.stderr.write(`zdt: ${response.code}: ${response.message}\n`);
     return BAD_INPUT_CODES.has(response.code) ? 2 : 1;
   }
-  const result = onResult(response.data, values.json === true);
+  return report(onResult(response.data, values.json === true));
+}
+
+/** Prints a command's summary line; when requests were cut, the error too, and the exit status is not 0. */
+export function report(result: string | { cut: RequestsCutError; summary: string }): number {
   if (typeof result === 'string') {
     print(result);
     return 0;
   }
-  // Done, but not cleanly: the last line says what was cut, and the exit status is not 0.
   print(result.summary);
   process.stderr.write(`zdt: ${result.cut.code}: ${result.cut.message}\n`);
   return EXIT_CUT;
@@ -79,7 +82,7 @@ async function checkSameConfiguration(found: FoundControl, unloaded: UnloadedCon
 }
 
 /** The summary line, and when requests were cut at a drain deadline, the error that says which. */
-function withCuts(what: Parameters<typeof describeCuts>[0], summary: string, cuts: CutReport[] | undefined): string | { cut: RequestsCutError; summary: string } {
+export function withCuts(what: Parameters<typeof describeCuts>[0], summary: string, cuts: CutReport[] | undefined): string | { cut: RequestsCutError; summary: string } {
   if (cuts === undefined || cuts.length === 0) return summary;
   return { summary, cut: new RequestsCutError(describeCuts(what, cuts), cuts) };
 }

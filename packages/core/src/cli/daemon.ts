@@ -5,7 +5,7 @@
  */
 import { lstatSync } from 'node:fs';
 import path from 'node:path';
-import { RequestsCutError, StartFailedError, UpgradeInProgressError, ZdtError } from '../errors.js';
+import { RequestsCutError, StartFailedError, UpgradeInProgressError, UsageError, ZdtError } from '../errors.js';
 import { createConsoleLogger, createJsonLogger, type Logger, type ReloadUpdate } from '../options.js';
 import { restartOnlyChanges, type ResolvedSettings } from '../config.js';
 import { Supervisor, type RolloutResult, type StopResult } from '../primary/supervisor.js';
@@ -17,6 +17,8 @@ import { findOrphanedWorkers, stopOrphanedWorkers } from '../primary/orphans.js'
 import { WORKER_ENV } from '../protocol.js';
 import { SETTINGS } from '../settings/table.js';
 import { describeCuts, EXIT_CUT, fail } from './output.js';
+import { DEFAULT_KEEP_RELEASES, ReleaseStore } from '../releases/store.js';
+import { ReleaseSwitch } from '../releases/switch.js';
 import type { CliStatus } from './status-format.js';
 import type { StartCommand } from './start-command.js';
 
@@ -47,6 +49,8 @@ export class Daemon {
   private successorStopped: Promise<void> | undefined;
   private upgradeAnswered: Promise<unknown> | undefined;
   private control: ControlServer;
+  /** With `deployTo`: the releases zdt keeps, switched by `zdt deploy` and `zdt rollback` and back by a refusal. */
+  private readonly releases: ReleaseSwitch | undefined;
   private readonly retiredControls: ControlServer[] = [];
   private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => void>> = {
     SIGUSR2: () => this.reloadOnSignal('SIGUSR2'),
@@ -73,6 +77,12 @@ export class Daemon {
     this.warnIgnored(started);
     this.orphanMarkers = { [WORKER_ENV.supervisorPid]: String(process.pid), [WORKER_ENV.supervisorControl]: path.resolve(this.controlPath) };
     this.supervisor = this.createSupervisor();
+    this.releases = started.deployTo === undefined ? undefined : new ReleaseSwitch(new ReleaseStore(started.deployTo), {
+      supervisor: this.supervisor,
+      logger: this.logger,
+      reload: () => this.reload(),
+      keepReleases: () => this.current.keepReleases ?? DEFAULT_KEEP_RELEASES,
+    });
     this.logger.info({ config: started.configFile ?? null, app: started.name }, `app ${started.name}, configuration: ${started.configFile ?? 'command line'}`);
     this.control = this.createControl(predecessor !== undefined);
   }
@@ -111,6 +121,8 @@ export class Daemon {
       status: () => this.status(),
       scale: (workers: number) =>
         this.upgrade ? Promise.reject(new UpgradeInProgressError('scale', this.upgrade.successor.pid)) : this.supervisor.scale(workers),
+      deploy: (request: { release: string; deployTo: string; keepReleases?: number }) => this.keptReleases(request.deployTo).deploy(request.release, request.keepReleases),
+      rollback: (release: string | undefined) => this.keptReleases().rollback(release),
       upgrade: (request: UpgradeRequest, progress: (message: string) => void) => {
         const answered = handOver(this.predecessorHost(), request, progress);
         // Every answer, a refused second upgrade's included: the first one's is written after its drain.
@@ -164,6 +176,15 @@ export class Daemon {
     });
   }
 
+  /** The releases this supervisor keeps; a deploy kept elsewhere, or none kept, is refused before anything changes. */
+  private keptReleases(deployTo?: string): ReleaseSwitch {
+    if (this.upgrade) throw new UpgradeInProgressError('reload', this.upgrade.successor.pid);
+    const base = this.releases?.store.base;
+    if (base === undefined) throw new UsageError("this supervisor keeps no releases: start it with --deploy-to DIR (or the deployTo key)");
+    if (deployTo !== undefined && path.resolve(deployTo) !== base) throw new UsageError(`the release was kept in ${deployTo}, but this supervisor deploys from ${base}`);
+    return this.releases!;
+  }
+
   /** `zdt status --json`: the supervisor's status plus what only `zdt start` knows. */
   status(): CliStatus {
     return {
@@ -173,6 +194,8 @@ export class Daemon {
       app: { name: this.current.name, config: this.current.configFile ?? null },
       pidFile: this.pidFile ?? null,
       upgrade: this.upgrade ? { successorPid: this.upgrade.successor.pid, committed: this.upgrade.committed } : null,
+      release: this.supervisor.servingRelease?.cwd ?? null,
+      deployTo: this.releases?.store.base ?? null,
     };
   }
 

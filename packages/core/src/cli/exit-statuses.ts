@@ -5,7 +5,7 @@
  */
 import { wrap } from '../settings/reference.js';
 
-export type ExitingCommand = 'start' | 'reload' | 'scale' | 'upgrade' | 'status' | 'stop' | 'verify';
+export type ExitingCommand = 'start' | 'reload' | 'scale' | 'upgrade' | 'deploy' | 'releases' | 'rollback' | 'status' | 'stop' | 'verify';
 type Meanings = { 0: string; 1: string; 2: string; 3?: string };
 
 /** What 1 and 2 also mean for every command that talks to a running supervisor. */
@@ -38,6 +38,23 @@ export const EXIT_STATUSES: Record<ExitingCommand, Meanings> = {
     1: `the upgrade failed (\`ERR_ZDT_UPGRADE_FAILED\`: the old supervisor keeps serving), another one is under way (\`ERR_ZDT_UPGRADE_IN_PROGRESS\`), or ${NO_SUPERVISOR}`,
     2: `bad usage, ${UNTRUSTED}, or ${OTHER_SUPERVISOR}`,
     3: 'the new supervisor serves, but old workers were cut at the drain deadline (`ERR_ZDT_REQUESTS_CUT`)',
+  },
+  deploy: {
+    0: 'every worker runs the new release and every old one drained cleanly (or no supervisor answered: current points at the new release, which the next `zdt start` runs)',
+    1: 'the rollout was refused (`ERR_ZDT_ROLLOUT_FAILED`: current points at the previous release again, and every worker runs its files), the build could not be copied or unpacked (`ERR_ZDT_DEPLOY_FAILED`) or the install command failed (`ERR_ZDT_INSTALL_FAILED`): nothing was switched',
+    2: `bad usage (no such build, no deploy directory, a supervisor that keeps its releases elsewhere or none), ${UNTRUSTED}, or a configuration file that does not load (\`ERR_ZDT_CONFIG\`)`,
+    3: 'every worker runs the new release, but old workers were cut at the drain deadline (`ERR_ZDT_REQUESTS_CUT`)',
+  },
+  releases: {
+    0: 'listed (which release serves only when a supervisor answers)',
+    1: 'the deploy directory cannot be read',
+    2: `bad usage (no deploy directory), ${UNTRUSTED}, or a configuration file that does not load (\`ERR_ZDT_CONFIG\`)`,
+  },
+  rollback: {
+    0: 'every worker runs that release and every old one drained cleanly',
+    1: `the rollout was refused (\`ERR_ZDT_ROLLOUT_FAILED\`: current points at the serving release again), or ${NO_SUPERVISOR}`,
+    2: `bad usage (no such release, none before the serving one, a supervisor that keeps no releases), or ${UNTRUSTED}`,
+    3: 'every worker runs that release, but old workers were cut at the drain deadline (`ERR_ZDT_REQUESTS_CUT`)',
   },
   status: {
     0: 'printed (also when the configuration file does not load: a warning on stderr says so, and another when the supervisor found without it runs another)',

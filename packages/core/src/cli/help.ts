@@ -1,7 +1,15 @@
 /** The text of `zdt --help` and of each command's --help; the options of `zdt start` come from the settings table. */
-import { startHelpOptions, wrap } from '../settings/reference.js';
+import { settingsHelpOptions, startHelpOptions, wrap } from '../settings/reference.js';
 import { renderControlLookup } from './control-lookup.js';
 import { exitStatusHelp } from './exit-statuses.js';
+
+/** The settings `zdt deploy` and `zdt releases` read (from the flags, else the configuration file). */
+export const RELEASE_SETTING_KEYS = ['deployTo', 'keepReleases', 'install'] as const;
+
+const CLIENT_FLAGS = [
+  { usage: '--control PATH', description: "the supervisor's control socket (see 'zdt --help')" },
+  { usage: '--config FILE', description: 'the configuration file to read the settings and the control socket from' },
+] as const;
 
 export const HELP = {
   main: `Usage: zdt <command> [options]
@@ -11,6 +19,9 @@ Commands:
   reload                re-read the configuration, then replace every worker start-first
   scale N               add or remove workers start-first, leaving the others alone
   upgrade               hand the listening sockets to a new supervisor (a new zdt or Node.js), then exit
+  deploy BUILD          keep a build (directory or tarball) as a new release, switch current to it, roll onto it
+  releases              list the releases kept, which one serves, and why each refused one was refused
+  rollback [RELEASE]    roll back to a kept release (default: the one before the serving one), start-first
   status                show the supervisor, the app and its workers
   stop                  drain every worker and stop the supervisor
   verify [entry|config] run the app, deploy it under real traffic, fail on any request a client would notice
@@ -57,6 +68,43 @@ not touched. A later 'zdt reload' keeps this count unless the configuration file
 value changed.
 
 ${exitStatusHelp('scale')}
+`,
+  deploy: `Usage: zdt deploy <directory | tarball> [options]
+
+Keeps the build as a release of its own, next to the ones before it: DIR/releases/<id>/ (the
+deploy's UTC time), written at a hidden temporary name and renamed when complete, so no worker
+ever forks a release being written. node_modules travel with the build, or --install CMD runs
+in the new release's directory first (a failure fails the deploy: ERR_ZDT_INSTALL_FAILED). Then
+DIR/current is switched to it atomically and the workers are rolled onto it start-first, as
+'zdt reload' does. If the rollout is refused (a worker cannot boot), current is switched back,
+every worker it replaced runs the previous release's files again, and 'zdt releases' keeps why.
+The oldest releases beyond --keep-releases are removed (never the serving one). The supervisor
+must run with the same deploy directory (zdt start --deploy-to DIR); when none answers, current
+is switched and 'zdt start' runs the release.
+
+Options:
+${settingsHelpOptions(RELEASE_SETTING_KEYS, CLIENT_FLAGS)}
+
+${exitStatusHelp('deploy')}
+`,
+  releases: `Usage: zdt releases [--deploy-to DIR] [--json] [--control PATH] [--config FILE]
+
+Lists the releases kept in DIR/releases, oldest first: which one current points at, which one
+the supervisor serves (when one answers), when each was deployed and from what, and for each
+refused one, by which generation and why.
+
+Options:
+${settingsHelpOptions(['deployTo'], [...CLIENT_FLAGS, { usage: '--json', description: 'print the list as JSON' }])}
+
+${exitStatusHelp('releases')}
+`,
+  rollback: `Usage: zdt rollback [RELEASE] [--control PATH] [--config FILE]
+
+Switches current to a kept release and rolls the workers onto it start-first: RELEASE (an id that
+'zdt releases' lists), else the newest release before the serving one that was never refused.
+Refused like any rollout if its workers cannot become ready (current is switched back).
+
+${exitStatusHelp('rollback')}
 `,
   status: `Usage: zdt status [--control PATH] [--config FILE] [--json]
 

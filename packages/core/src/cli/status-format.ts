@@ -17,6 +17,10 @@ export interface CliStatus extends SupervisorStatus {
   pidFile: string | null;
   /** While `zdt upgrade` runs: the new supervisor, and whether it has taken over the control socket. */
   upgrade: { successorPid: number | undefined; committed: boolean } | null;
+  /** The directory the serving release runs from (symlinks resolved). */
+  release: string | null;
+  /** The base directory of the releases zdt keeps (`deployTo`), null without one. */
+  deployTo: string | null;
 }
 
 export type { UpgradeResult } from '../primary/upgrade-handover.js';
@@ -48,7 +52,7 @@ export function formatStatus(status: CliStatus): string {
   const up = status.uptimeMs === undefined ? '' : `, up ${formatUptime(status.uptimeMs)}`;
   lines.push(
     `supervisor pid ${status.pid}: ${status.state}, newest generation ${status.generation}, ${status.workers.length}/${status.workersWanted} worker process(es)${up}`,
-    `entry ${status.entry}`,
+    `entry ${status.entry}${status.release ? `, serving release ${status.release}` : ''}`,
     `serving: ${describeServing(status.serving)}${status.mixedGenerations ? ' (a rollback is being retried)' : ''}`,
   );
   const overwritten = status.workers.filter((worker) => worker.overwritten && worker.state === 'ready');

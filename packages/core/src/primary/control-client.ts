@@ -51,7 +51,7 @@ export function sendControlCommand(
       socket.end();
     };
     socket.setEncoding('utf8');
-    const request: ControlRequest = typeof command === 'string' ? { command } : command;
+    const request = (typeof command === 'string' ? { command } : command) as ControlRequest;
     socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => {
       buffer += chunk;

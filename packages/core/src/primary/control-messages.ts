@@ -1,14 +1,18 @@
 /** The control socket's messages: one request line per connection, answered with progress lines and one result or error line. */
 import { UsageError } from '../errors.js';
 
-export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale' | 'upgrade';
+export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale' | 'upgrade' | 'deploy' | 'rollback';
 
 export type ControlRequest =
   | { command: 'status' | 'stop' }
   /** `canaryMs`: `zdt reload --canary DUR`, a canary window for this rollout only (0: none). */
   | { command: 'reload'; canaryMs?: number }
   | { command: 'scale'; workers: number }
-  | { command: 'upgrade'; node?: string; timeoutMs?: number };
+  | { command: 'upgrade'; node?: string; timeoutMs?: number }
+  /** `zdt deploy`: roll onto release `release`, kept in `deployTo` (which must be the supervisor's own). */
+  | { command: 'deploy'; release: string; deployTo: string; keepReleases?: number }
+  /** `zdt rollback [release]`: without a release, the newest kept one before the serving one that was never refused. */
+  | { command: 'rollback'; release?: string };
 
 /** What `zdt upgrade` asks for: the Node.js binary of the new supervisor, and how long it may take to be ready. */
 export interface UpgradeRequest {
@@ -28,10 +32,12 @@ const REQUEST_KEYS: Record<ControlCommand, Record<string, 'number' | 'string'>> 
   stop: {},
   scale: { workers: 'number' },
   upgrade: { node: 'string', timeoutMs: 'number' },
+  deploy: { release: 'string', deployTo: 'string', keepReleases: 'number' },
+  rollback: { release: 'string' },
 };
 
 /** Keys a command cannot do without. */
-const REQUIRED_KEYS: Partial<Record<ControlCommand, string[]>> = { scale: ['workers'] };
+const REQUIRED_KEYS: Partial<Record<ControlCommand, string[]>> = { scale: ['workers'], deploy: ['release', 'deployTo'] };
 
 /** What was received, short enough for one error line. */
 function received(value: unknown): string {

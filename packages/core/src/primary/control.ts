@@ -41,6 +41,9 @@ export interface ControlHandlers {
   scale?: (workers: number) => Promise<unknown>;
   /** @default () => supervisor.status() */
   status?: () => unknown;
+  /** `zdt deploy` and `zdt rollback`. @default refused: only `zdt start` with `deployTo` keeps releases */
+  deploy?: (request: { release: string; deployTo: string; keepReleases?: number }) => Promise<unknown>;
+  rollback?: (release: string | undefined) => Promise<unknown>;
   /** `zdt upgrade`; `progress` streams a line to the client. @default refused: only `zdt start` can upgrade */
   upgrade?: (request: UpgradeRequest, progress: (message: string) => void) => Promise<unknown>;
 }
@@ -114,6 +117,8 @@ export class ControlServer {
       scale: (workers) => supervisor.scale(workers),
       status: () => supervisor.status(),
       upgrade: () => Promise.reject(new UsageError('this supervisor cannot upgrade itself: only `zdt start` can')),
+      deploy: () => Promise.reject(new UsageError('this supervisor keeps no releases: only `zdt start` with deployTo does')),
+      rollback: () => Promise.reject(new UsageError('this supervisor keeps no releases: only `zdt start` with deployTo does')),
       ...options.handlers,
     };
     this.idleTimeoutMs = options.idleTimeoutMs ?? CONTROL_IDLE_TIMEOUT_MS;
@@ -312,6 +317,17 @@ export class ControlServer {
           const unsubscribe = this.streamRollout(write);
           try {
             write({ type: 'result', ok: true, data: await this.handlers.scale(request.workers) });
+          } finally {
+            unsubscribe();
+          }
+          break;
+        }
+        case 'deploy':
+        case 'rollback': {
+          const unsubscribe = this.streamRollout(write);
+          try {
+            const { deploy, rollback } = this.handlers;
+            write({ type: 'result', ok: true, data: await (request.command === 'deploy' ? deploy(request) : rollback(request.release)) });
           } finally {
             unsubscribe();
           }

@@ -149,6 +149,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.metricsBound;
   }
 
+  /** The last release whose every worker became ready: what serves, and what restarts and rollbacks fork. */
+  get servingRelease(): Release | undefined {
+    return this.deployments.lastGood;
+  }
+
   private get log() {
     return this.options.logger;
   }

@@ -38,18 +38,29 @@ export function wrap(text: string, indent: number, width = 100): string {
   return lines.join(`\n${' '.repeat(indent)}`);
 }
 
+const HELP_COLUMN = 27;
+
+/** One option of a help text: its usage, then its description wrapped at the column. */
+function helpRow(usage: string, description: string): string {
+  const head = `  ${usage}`;
+  const body = wrap(description, HELP_COLUMN);
+  return head.length < HELP_COLUMN ? `${head.padEnd(HELP_COLUMN)}${body}` : `${head}\n${' '.repeat(HELP_COLUMN)}${body}`;
+}
+
+function settingRow(entry: Setting): string {
+  return helpRow(flagUsage(entry), `${sentence(entry.description)} (default: ${entry.default}${entry.flag!.repeatable ? '; repeatable' : ''})`);
+}
+
 /** The options block of `zdt start --help`: every setting with a flag, then the command's own flags. */
 export function startHelpOptions(): string {
-  const column = 27;
-  const row = (usage: string, description: string) => {
-    const head = `  ${usage}`;
-    const body = wrap(description, column);
-    return head.length < column ? `${head.padEnd(column)}${body}` : `${head}\n${' '.repeat(column)}${body}`;
-  };
-  const settings = SETTINGS.filter((entry) => entry.flag !== undefined).map((entry) =>
-    row(flagUsage(entry), `${sentence(entry.description)} (default: ${entry.default}${entry.flag!.repeatable ? '; repeatable' : ''})`),
-  );
-  return [...settings, ...START_COMMAND_FLAGS.map((flag) => row(flag.usage, flag.description))].join('\n');
+  const settings = SETTINGS.filter((entry) => entry.flag !== undefined).map(settingRow);
+  return [...settings, ...START_COMMAND_FLAGS.map((flag) => helpRow(flag.usage, flag.description))].join('\n');
+}
+
+/** The options block of a command that reads some settings (`zdt deploy`): those settings' flags, from the table. */
+export function settingsHelpOptions(keys: readonly string[], own: ReadonlyArray<{ usage: string; description: string }>): string {
+  const settings = keys.map((key) => SETTINGS.find((entry) => entry.key === key)!).map(settingRow);
+  return [...settings, ...own.map((flag) => helpRow(flag.usage, flag.description))].join('\n');
 }
 
 /** A Markdown table cell: code, with its pipes escaped; '-' when empty. */

@@ -37,4 +37,9 @@ export interface Settings {
   listen?: string[];
   /** Absolute path of the PID file. */
   pidFile?: string;
+  /** The base directory of the releases `zdt deploy` keeps (`releases/<id>/`, `current`); absolute. */
+  deployTo?: string;
+  keepReleases?: number;
+  /** A shell command run in a new release's directory before it is switched to. */
+  install?: string;
 }

@@ -13,6 +13,7 @@ import { CONTROL_ENV } from '../primary/control-path.js';
 import type { Settings } from './settings.js';
 import { DEFAULTS, formatDuration } from './defaults.js';
 import { readReadiness } from './readiness.js';
+import { DEFAULT_KEEP_RELEASES } from '../releases/store.js';
 import {
   argumentList,
   boolean,
@@ -102,6 +103,9 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'autoDrain', field: 'autoDrain', option: 'autoDrain', flag: { name: 'auto-drain', value: '' }, env: WORKER_ENV.autoDrain, read: boolean, default: String(DEFAULTS.autoDrain), reload: false, description: 'Load the worker side into every worker before the app (--no-auto-drain: load nothing).' }),
   setting({ key: 'metrics', field: 'metrics', option: 'metrics', flag: { name: 'metrics', value: 'HOST:PORT' }, read: listenAddress, default: 'off', reload: false, description: 'Serve Prometheus metrics at http://HOST:PORT/metrics.' }),
   setting({ key: 'listen', field: 'listen', option: 'listen', flag: { name: 'listen', value: 'ADDRESS', repeatable: true }, read: listenAddresses, default: 'none', reload: false, description: "A listening socket the supervisor owns: PORT, HOST:PORT or unix:PATH; needed by 'zdt upgrade'." }),
+  setting({ key: 'deployTo', field: 'deployTo', flag: { name: 'deploy-to', value: 'DIR' }, read: resolved, default: 'none', reload: false, description: "The base directory of the releases 'zdt deploy' keeps: releases/<id>/ and a current link; with it, cwd defaults to DIR/current and the entry is a path inside the release." }),
+  setting({ key: 'keepReleases', field: 'keepReleases', flag: { name: 'keep-releases', value: 'N' }, read: wholeNumber(2, 1000), default: String(DEFAULT_KEEP_RELEASES), reload: true, description: "Releases 'zdt deploy' keeps in DIR/releases, the newest ones (the serving and current ones are never removed)." }),
+  setting({ key: 'install', field: 'install', flag: { name: 'install', value: 'CMD' }, read: text, default: 'none: node_modules travel with the build', reload: true, description: "A shell command 'zdt deploy' runs in the new release's directory before it switches to it (e.g. 'npm ci --omit=dev'); its failure fails the deploy." }),
   setting({ key: 'pidFile', field: 'pidFile', flag: { name: 'pid-file', value: 'PATH' }, read: resolved, default: 'none', reload: false, description: "Write the supervisor's pid there, and the new one's after 'zdt upgrade'; removed at the stop." }),
 ];
 
