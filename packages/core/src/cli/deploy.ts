@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { ControlUnavailableError, UsageError } from '../errors.js';
-import { findConfigurationFile, loadConfiguration, readFlag, type Settings } from '../config.js';
+import { findConfigurationFile, loadConfiguration, readFlag } from '../config.js';
+import type { Settings } from '../settings/settings.js';
 import { logicalWorkingDirectory } from '../options.js';
 import { sendControlCommand, type ControlRequest } from '../primary/control.js';
 import { describeServing } from '../primary/rollout.js';
