@@ -52,6 +52,15 @@ async function readJunit(file: string) {
   return { cases, failures: failures.map((testcase) => ({ name: testcase.name!, message: testcase.failure![0]!.message! })) };
 }
 
+/** The events of a default run, each passed: two reloads, the crash, the refused release, the stop. */
+const DEFAULT_EVENTS_OK = [
+  ['reload 1', true],
+  ['reload 2', true],
+  ['worker crash (SIGKILL)', true],
+  ['bad release refused (that throws at boot)', true],
+  ['stop', true],
+];
+
 describe('zdt verify', () => {
   // The app listens without a host, as the README's quickstart does: zdt announces it as ':PORT'.
   it('passes on a plain app through reloads, a crash and a refused release, with a JUnit file that parses', async () => {
@@ -71,13 +80,7 @@ describe('zdt verify', () => {
       expect(kind.failed).toBe(0);
       expect(kind.sent).toBeGreaterThan(0);
     }
-    expect(report.events.map((event) => [event.name, event.ok])).toEqual([
-      ['reload 1', true],
-      ['reload 2', true],
-      ['worker crash (SIGKILL)', true],
-      ['bad release refused (that throws at boot)', true],
-      ['stop', true],
-    ]);
+    expect(report.events.map((event) => [event.name, event.ok])).toEqual(DEFAULT_EVENTS_OK);
     const junit = await readJunit(result.junit);
     expect(junit.cases).toHaveLength(4 + 5);
     expect(junit.failures).toEqual([]);
@@ -90,6 +93,16 @@ describe('zdt verify', () => {
     expect(result.stdout).toMatch(/- (keep-alive|close): \d+ request\(s\) failed \((ECONNRESET|socket hang up)/);
     const junit = await readJunit(result.junit);
     expect(junit.failures.map((failure) => failure.name)).not.toHaveLength(0);
+  });
+
+  it('waits under --ready message until every worker is ready: no warm-up answer counted, no event refused', async () => {
+    // The app answers 503 for 1.5 s after it listens, then calls ready().
+    const result = await verify([fixture('warms-up.mjs'), '--ready', 'message', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code, result.stdout).toBe(0);
+    const report = JSON.parse(result.stdout) as { traffic: Array<{ kind: string; failed: number; failures: Record<string, number> }>; events: Array<{ name: string; ok: boolean }> };
+    for (const kind of report.traffic) expect([kind.kind, kind.failures]).toEqual([kind.kind, {}]);
+    expect(report.events.map((event) => [event.name, event.ok])).toEqual(DEFAULT_EVENTS_OK);
   });
 
   it('fails on an app whose keep-alive timeout is shorter than the declared upstream, naming the fix', async () => {

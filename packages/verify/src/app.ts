@@ -46,8 +46,12 @@ export class AppUnderTest {
     if (lines.length > 0) writeFileSync(this.envFile, `\n${lines.join('\n')}\n`, { flag: 'a' });
   }
 
-  /** Starts `zdt start`; resolves once a worker listens (or `port` answers), rejects with the output when it exits first. */
-  async start(readyTimeoutMs: number): Promise<void> {
+  /**
+   * Starts `zdt start`; resolves once the supervisor reports every worker ready (`zdt status`: running, as many ready
+   * workers as wanted), so no traffic or event meets a worker still warming up or a supervisor still starting. Rejects
+   * after `timeoutMs`, or with the output when it exits first.
+   */
+  async start(timeoutMs: number, bound: string): Promise<void> {
     const args = [...this.startArgs];
     const separator = args.indexOf('--');
     const own = separator >= 0 ? args.splice(0, separator) : args.splice(0);
@@ -72,20 +76,28 @@ export class AppUnderTest {
       this.exitedWith = signal ? `signal ${signal}` : `exit ${code}`;
       for (const wake of this.waiters) wake();
     });
-    await this.until(() => this.listening !== undefined && this.statusReachable(), readyTimeoutMs, 'a worker listening');
+    await this.until(() => this.listening !== undefined && this.everyWorkerReady(), timeoutMs, `every worker ready (${bound})`);
   }
 
-  private reachable = false;
-  private statusReachable(): boolean {
-    if (!this.reachable) void this.status().then(() => (this.reachable = true), () => {});
-    return this.reachable;
+  private lastStatus: SupervisorStatus | undefined;
+  private asking = false;
+  /** From the last status answer (one request at a time, asked again at each check). */
+  private everyWorkerReady(): boolean {
+    if (!this.asking) {
+      this.asking = true;
+      void this.status()
+        .then((status) => (this.lastStatus = status), () => {})
+        .finally(() => (this.asking = false));
+    }
+    const status = this.lastStatus;
+    return status !== undefined && status.state === 'running' && status.workers.filter((worker) => worker.state === 'ready').length >= status.workersWanted;
   }
 
   /** Resolves once `check()` holds; rejects naming `what` when the child exits or the time runs out. */
   until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const poll = setInterval(() => wake(), 50);
-      const timer = setTimeout(() => done(new StartFailedError(`zdt start: no ${what} within ${timeoutMs}ms\n${this.tail()}`)), timeoutMs);
+      const timer = setTimeout(() => done(new StartFailedError(`zdt start: waited ${timeoutMs}ms for ${what}\n${this.tail()}`)), timeoutMs);
       const done = (error?: Error) => {
         clearInterval(poll);
         clearTimeout(timer);
@@ -127,7 +139,7 @@ export class AppUnderTest {
     } catch {
       this.kill('SIGTERM');
     }
-    await this.until(() => this.exitedWith !== undefined && this.successorPids.every((pid) => !alive(pid)), 60_000, 'exit after the stop').catch(() => this.kill('SIGKILL'));
+    await this.until(() => this.exitedWith !== undefined && this.successorPids.every((pid) => !alive(pid)), 60_000, 'its exit after the stop').catch(() => this.kill('SIGKILL'));
     return response;
   }
 

@@ -5,7 +5,7 @@
 import { exitStatusHelp, START_FLAGS } from '@zero-downtime/core/tooling';
 import { parseArgs } from 'node:util';
 import { parseDuration, UsageError } from '@zero-downtime/core';
-import type { Route } from './load/index.js';
+import { properCloseCodes, type Route } from './load/index.js';
 
 export const HELP = `Usage: zdt verify [<entry> | <config file>] [options] [-- app args]
 
@@ -22,8 +22,9 @@ Traffic (each kind on by default; HTTP/2 when the app answers it):
   h2              HTTP/2 cleartext (h2c) sessions, when the app serves it
   ws              WebSocket clients that ping every 50ms, when the app serves one (--websocket)
   sse             server-sent events clients (EventSource), when the app serves a stream (--sse)
-                  ws and sse count connections: each must be closed properly (a close frame 1000,
-                  1001 or 1012; the stream ended), and is then opened again, or be open at the end
+                  ws and sse count connections: each must be closed properly (a close frame
+                  ${properCloseCodes()}; the stream ended) and is then opened again, or be open
+                  at the end
 
 Options:
   --route "METHOD PATH [STATUS] [echo]"

@@ -14,6 +14,8 @@ import { causesOf, describeRoute, formatJson, formatJunit, formatText, judgeKind
 import { readStartSettings, type StartSettings } from '@zero-downtime/core/tooling';
 import { chooseLongLivedPaths, chooseRoutes, probe, startTraffic, type RunningKind } from './traffic.js';
 
+/** Beyond --ready-timeout, for node and the supervisor to boot before the workers' readiness is timed. */
+const BOOT_MS = 10_000;
 /** Requests each kind completes before the first event, and between events. */
 const WARM_UP_REQUESTS = 20;
 const SETTLE_REQUESTS = 10;
@@ -68,7 +70,7 @@ async function run(plan: VerifyPlan, settings: StartSettings, options: VerifyOpt
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
-    await app.start(settings.readyTimeoutMs + 30_000);
+    await app.start(settings.readyTimeoutMs + BOOT_MS, `--ready-timeout ${settings.readyTimeoutMs}ms + ${BOOT_MS}ms to boot`);
     const listening = app.listening!;
     const port = plan.port ?? listening.port;
     // An app that listens without a host (`listen(3000)`) is announced as ':3000': every address, loopback included.

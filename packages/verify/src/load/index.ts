@@ -13,5 +13,5 @@ export { measureThroughput, type ThroughputOptions } from './throughput.js';
 export { get, pidOf, request, type Reply, type RequestOptions } from './request.js';
 export { requestBytes, takeResponses, type WireResponse } from './wire.js';
 export { type LongLivedLoad, type LongLivedOptions, type LongLivedSummary } from './long-lived.js';
-export { PROPER_CLOSE_CODES, startWebSocketLoad } from './websocket.js';
+export { PROPER_CLOSE_CODES, properCloseCodes, startWebSocketLoad } from './websocket.js';
 export { startEventStreamLoad } from './event-stream.js';

@@ -1,8 +1,8 @@
 /**
  * What the two long-lived clients (WebSocket, server-sent events) share. Their unit is a connection, not a request:
- * each connection counts once when it ends, as ok when the server closed it properly (a WebSocket close frame 1000,
- * 1001, 1005 or 1012; an event stream that ended) or when it was still open when the load stopped, as failed otherwise, by
- * the reason the client saw (`cut (...)`: closed without a proper end). A client reconnects at once after a proper
+ * each connection counts once when it ends, as ok when the server closed it properly (a WebSocket close frame with
+ * one of PROPER_CLOSE_CODES, websocket.ts; an event stream that ended) or when it was still open when the load
+ * stopped, as failed otherwise, by the reason the client saw (`cut (...)`: closed without a proper end). A client reconnects at once after a proper
  * close, as browsers and EventSource do; those reconnections are counted apart.
  */
 import { performance } from 'node:perf_hooks';

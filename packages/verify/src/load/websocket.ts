@@ -13,9 +13,17 @@ import { CLOSE_WAIT_MS, startLongLived, type Ending, type LongLivedLoad, type Lo
 import { reasonOf } from './routes.js';
 
 const PING_INTERVAL_MS = 50;
-/** Close codes that end a connection properly: normal, going away, no status code, service restart. */
+/**
+ * Close codes that end a connection properly: normal, going away, no status code, service restart. The one list:
+ * `zdt verify --help` and the docs name them as `properCloseCodes()` writes them (a test checks the docs).
+ */
 export const PROPER_CLOSE_CODES = [1000, 1001, 1005, 1012] as const;
 const PROPER_CLOSE = new Set<number>(PROPER_CLOSE_CODES);
+
+/** The proper close codes in prose: "1000, 1001, 1005 or 1012". */
+export function properCloseCodes(): string {
+  return `${PROPER_CLOSE_CODES.slice(0, -1).join(', ')} or ${PROPER_CLOSE_CODES.at(-1)}`;
+}
 /** The code ws reports when the connection ended without a close frame (RFC 6455 7.1.5). */
 const NO_CLOSE_FRAME = 1006;
 
