@@ -11,6 +11,7 @@
 // Usage: node bench/canary.mjs [--quick] [--healthy N] [--failing N] [--window DUR] [--save]
 // stderr: progress; stdout: the markdown section, then one JSON line of figures (what `pnpm bench` keeps).
 // --save also writes bench/results/canary-<date>.json.
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -138,6 +139,7 @@ const median = (list) => {
 };
 const percent = (part, whole) => (whole === 0 ? '-' : `${((100 * part) / whole).toFixed(1)}%`);
 
+const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const { results, durationMs, load } = await main();
 const healthy = results.find((row) => row.key === 'healthy');
 const lines = [
@@ -154,7 +156,19 @@ for (const row of results) {
   for (const message of row.messages) lines.push('', `${message.startsWith('no verdict') ? '' : row.bad ? 'missed: ' : 'false positive: '}(${row.name}) ${message}`);
 }
 console.log(lines.join('\n'));
+/** The commit this run measured, and whether the worktree differed from it. */
+function commit() {
+  try {
+    const id = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: here, encoding: 'utf8' }).trim() !== '';
+    return { id, dirty };
+  } catch {
+    return null;
+  }
+}
 const figures = {
+  startedAt,
+  commit: commit(),
   test: "one-sided Fisher's exact test, alpha 0.001, margin 1 percentage point",
   windowMs,
   minRequests: MIN_REQUESTS,

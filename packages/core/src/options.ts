@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
 import { parseListenSpec, type ListenOption } from './primary/listeners.js';
-import { InvalidValue, isObject, MAX_TIMER_MS, parseListenAddress, wholeNumber } from './settings/parse.js';
+import { isObject, MAX_TIMER_MS, parseListenAddress, readOption as parsed, wholeNumber } from './settings/parse.js';
 import { probePath, readReadiness, type Readiness } from './settings/readiness.js';
 import { SETTING_OPTIONS } from './settings/table.js';
 import { createConsoleLogger, isLogger, silentLogger, type Logger } from './logger.js';
@@ -199,15 +199,6 @@ const KNOWN_OPTIONS = new Set([
   ...['backoff', 'minUptimeMs', 'heartbeatIntervalMs', 'logger', 'silent', 'metricsFd', 'fork'],
 ]);
 
-/** A value read by a settings-table parser; what it does not fit is an InvalidOptionError naming the option. */
-function parsed<Value>(option: string, value: unknown, parse: (value: unknown) => Value): Value {
-  try {
-    return parse(value);
-  } catch (error) {
-    if (error instanceof InvalidValue) throw new InvalidOptionError(option, error.expected, value);
-    throw error;
-  }
-}
 const KNOWN_BACKOFF = new Set(['initialMs', 'maxMs', 'multiplier', 'jitter']);
 
 function integer(option: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {

@@ -1,7 +1,6 @@
 /** The supervisor's canary options (primary/canary.ts): their types, defaults and validation, in one place. */
-import { InvalidOptionError } from '../errors.js';
 import { DEFAULTS } from './defaults.js';
-import { InvalidValue, MAX_TIMER_MS, oneOf, wholeNumber } from './parse.js';
+import { MAX_TIMER_MS, oneOf, readOption as read, wholeNumber } from './parse.js';
 
 export type ThinTraffic = 'pass' | 'fail' | 'extend';
 
@@ -19,15 +18,6 @@ export interface CanaryOptions {
 }
 
 export type ResolvedCanaryOptions = Required<CanaryOptions>;
-
-function read<Value>(option: string, value: unknown, parse: (value: unknown) => Value): Value {
-  try {
-    return parse(value);
-  } catch (error) {
-    if (error instanceof InvalidValue) throw new InvalidOptionError(option, error.expected, value);
-    throw error;
-  }
-}
 
 export const readCanaryMs = (value: unknown): number => read('canaryMs', value, wholeNumber(0, MAX_TIMER_MS));
 

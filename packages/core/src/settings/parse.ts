@@ -236,3 +236,13 @@ export function readKey<Result>(file: string, key: string, value: unknown, read:
     throw error;
   }
 }
+
+/** A value read by a settings-table parser; what it does not fit is an InvalidOptionError naming the option. */
+export function readOption<Value>(option: string, value: unknown, parse: (value: unknown) => Value): Value {
+  try {
+    return parse(value);
+  } catch (error) {
+    if (error instanceof InvalidValue) throw new InvalidOptionError(option, error.expected, value);
+    throw error;
+  }
+}
