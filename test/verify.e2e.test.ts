@@ -149,6 +149,40 @@ describe('zdt verify', () => {
     expect(junit.failures.map((failure) => failure.name).sort()).toEqual(['reload 1', 'sse', 'ws']);
   });
 
+  it('reports that the canary refused a release that boots and answers 500, its 5xx counted apart', async () => {
+    const bad = fixture('answers-500.mjs');
+    const result = await verify([fixture('any-address.cjs'), '--canary', '2s', '--canary-min-requests', '20', '--bad-entry', bad, '--reloads', '0', '--no-crash', '--traffic', 'close', '--json']);
+    const report = JSON.parse(result.stdout) as { ok: boolean; traffic: Array<{ failed: number; canaryFailures: number }>; events: Array<{ name: string; ok: boolean; detail: string }> };
+    const event = report.events.find((entry) => entry.name === `bad release refused (loading ${bad})`);
+    console.log(`${event?.name}: ${event?.detail}; 5xx apart: ${report.traffic[0]?.canaryFailures}`);
+    expect(event).toMatchObject({ ok: true });
+    expect(event!.detail).toMatch(/^refused by the canary \(ERR_ZDT_ROLLOUT_FAILED\); generation 0 still serves$/);
+    expect(report.traffic[0]!.canaryFailures).toBeGreaterThan(0);
+    expect(report.traffic[0]!.failed).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(result.code).toBe(0);
+  });
+
+  it('reports that the health check refused a release that boots and answers 500', async () => {
+    const bad = fixture('answers-500.mjs');
+    const result = await verify([fixture('any-address.cjs'), '--ready', 'http:/ping', '--ready-timeout', '3s', '--bad-entry', bad, '--reloads', '0', '--no-crash', '--traffic', 'close', '--json']);
+    const report = JSON.parse(result.stdout) as { ok: boolean; events: Array<{ name: string; ok: boolean; detail: string }> };
+    const event = report.events.find((entry) => entry.name === `bad release refused (loading ${bad})`);
+    console.log(`${event?.name}: ${event?.detail}`);
+    expect(event).toMatchObject({ ok: true });
+    expect(event!.detail).toMatch(/^refused by the health check \(--ready http:\/ping\) \(ERR_ZDT_ROLLOUT_FAILED\); generation 0 still serves$/);
+    expect(report.ok).toBe(true);
+  });
+
+  it('fails when a release that boots and answers 500 is deployed and nothing checks it, naming the fix', async () => {
+    const bad = fixture('answers-500.mjs');
+    const result = await verify([fixture('any-address.cjs'), '--bad-entry', bad, '--reloads', '0', '--no-crash', '--traffic', 'close']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(
+      /the release that must be refused was deployed: its workers became ready; nothing checks a release once it boots: add a canary \(--canary 30s, key "canary"\) or a health check \(--ready http:\/healthz, key "ready"\) to the configuration/,
+    );
+  });
+
   it('exits 2 on bad input, naming the value received', async () => {
     const result = await zdt(['verify', appPath('plain.cjs'), '--reloads', 'two'], { timeoutMs: 30_000 });
     expect(result.code).toBe(2);

@@ -24,6 +24,12 @@ export interface CrashWindow {
   to: number;
 }
 
+/** From the reload of a release the canary refused to the end of its rollback: its 5xx are what a canary costs. */
+export interface CanaryWindow {
+  from: number;
+  to: number;
+}
+
 export interface EventHooks {
   /** Called before each event, with its name, for the progress line. */
   onEvent(name: string): void;
@@ -53,7 +59,13 @@ async function timed(name: string, hooks: EventHooks, work: () => Promise<Timed>
 const cutsOf = (cuts: Array<{ workerId: number; pid: number }> | undefined) =>
   (cuts ?? []).map((cut) => `worker ${cut.workerId} (pid ${cut.pid})`).join(', ');
 
-export async function runEvents(app: AppUnderTest, plan: VerifyPlan, readyTimeoutMs: number, hooks: EventHooks) {
+/** What in the user's settings can refuse a release that boots and then fails. */
+export interface LateChecks {
+  readiness: string;
+  canaryMs: number;
+}
+
+export async function runEvents(app: AppUnderTest, plan: VerifyPlan, readyTimeoutMs: number, hooks: EventHooks, late: LateChecks) {
   const events: EventResult[] = [];
   let crash: CrashWindow | undefined;
   for (let index = 1; index <= plan.reloads; index += 1) {
@@ -85,10 +97,16 @@ export async function runEvents(app: AppUnderTest, plan: VerifyPlan, readyTimeou
       }),
     );
   }
-  if (plan.badRelease) events.push(await badReleaseEvent(app, plan.badRelease, hooks));
+  let canary: CanaryWindow | undefined;
+  if (plan.badRelease) {
+    const from = performance.now();
+    const event = await badReleaseEvent(app, plan.badRelease, hooks, late);
+    if (event.refusedBy === 'the canary') canary = { from, to: performance.now() };
+    events.push(event);
+  }
   if (plan.scale) events.push(...(await scaleEvents(app, hooks)));
   if (plan.upgrade) events.push(await upgradeEvent(app, hooks));
-  return { events, crash };
+  return { events, crash, canary };
 }
 
 /** The env a release that must be refused is written with. */
@@ -99,9 +117,25 @@ function badReleaseEnv(bad: NonNullable<VerifyPlan['badRelease']>): Record<strin
   return { NODE_OPTIONS: `${inherited}--import=${module}` };
 }
 
-async function badReleaseEvent(app: AppUnderTest, bad: NonNullable<VerifyPlan['badRelease']>, hooks: EventHooks): Promise<EventResult> {
+/** The settings that check a release after it boots, as flags ("--canary 30s", "--ready http:/healthz"). */
+function lateCheckFlags(late: LateChecks): string[] {
+  const flags: string[] = [];
+  if (late.canaryMs > 0) flags.push(`--canary ${late.canaryMs}ms`);
+  if (late.readiness.startsWith('http:')) flags.push(`--ready ${late.readiness}`);
+  return flags;
+}
+
+/** Which check refused the release, read from the refusal's message. */
+function refusedBy(message: string, late: LateChecks): string {
+  if (/ failed: canary: /.test(message)) return 'the canary';
+  if (late.readiness.startsWith('http:') && /not ready within|answered|probe/.test(message)) return `the health check (--ready ${late.readiness})`;
+  return 'its boot';
+}
+
+async function badReleaseEvent(app: AppUnderTest, bad: NonNullable<VerifyPlan['badRelease']>, hooks: EventHooks, late: LateChecks): Promise<EventResult & { refusedBy?: string }> {
   const what = bad.kind === 'entry' ? `loading ${bad.file}` : bad.kind === 'env' ? `with ${Object.keys(bad.env).join(', ')}` : 'that throws at boot';
-  return timed(`bad release refused (${what})`, hooks, async () => {
+  let by: string | undefined;
+  const result = await timed(`bad release refused (${what})`, hooks, async () => {
     const before = await app.status();
     app.writeRelease(badReleaseEnv(bad));
     let response;
@@ -110,13 +144,23 @@ async function badReleaseEvent(app: AppUnderTest, bad: NonNullable<VerifyPlan['b
     } finally {
       app.writeRelease({});
     }
-    if (response.type !== 'error') return { ok: false, detail: 'the release that must be refused was deployed: its workers became ready' };
+    if (response.type !== 'error') {
+      const flags = lateCheckFlags(late);
+      // A release that boots and then fails is refused only by a check that runs after the boot.
+      const fix =
+        flags.length === 0
+          ? 'nothing checks a release once it boots: add a canary (--canary 30s, key "canary") or a health check (--ready http:/healthz, key "ready") to the configuration'
+          : `${flags.join(' and ')} did not refuse it`;
+      return { ok: false, detail: `the release that must be refused was deployed: its workers became ready; ${fix}` };
+    }
     const after = await app.status();
     if (after.servingGeneration !== before.servingGeneration || after.mixedGenerations) {
       return { ok: false, detail: `refused (${response.code}), but not rolled back: ${JSON.stringify(after.serving)}` };
     }
-    return { ok: true, detail: `refused (${response.code}); generation ${after.servingGeneration} still serves` };
+    by = refusedBy(response.message, late);
+    return { ok: true, detail: `refused by ${by} (${response.code}); generation ${after.servingGeneration} still serves` };
   });
+  return { ...result, refusedBy: by };
 }
 
 async function scaleEvents(app: AppUnderTest, hooks: EventHooks): Promise<EventResult[]> {

@@ -57,6 +57,24 @@ export async function verify(argv: string[], options: VerifyOptions = {}): Promi
   }
 }
 
+/** How long the app's port may take to answer after its first worker announced it. */
+const PORT_OPEN_WAIT_MS = 5_000;
+
+/**
+ * Which of HTTP/1.1 and HTTP/2 (cleartext) the app answers. A worker announces 'listening' before the supervisor
+ * counts it ready, and under readiness message or http:PATH its socket accepts only then: asked again for a few
+ * seconds before concluding.
+ */
+async function protocolsSpoken(host: string, port: number, tryHttp2: boolean): Promise<{ speaksHttp1: boolean; speaksHttp2: boolean }> {
+  const answersBy = Date.now() + PORT_OPEN_WAIT_MS;
+  for (;;) {
+    const speaksHttp1 = (await probe('h1', host, port, '/')) !== undefined;
+    const speaksHttp2 = tryHttp2 && (await probe('h2', host, port, '/')) !== undefined;
+    if (speaksHttp1 || speaksHttp2 || Date.now() > answersBy) return { speaksHttp1, speaksHttp2 };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function run(plan: VerifyPlan, settings: StartSettings, options: VerifyOptions): Promise<VerifyResult> {
   const began = performance.now();
   const app = new AppUnderTest(plan.startArgs, settings.envFile, options.zdt);
@@ -76,8 +94,7 @@ async function run(plan: VerifyPlan, settings: StartSettings, options: VerifyOpt
     // An app that listens without a host (`listen(3000)`) is announced as ':3000': every address, loopback included.
     const host = plan.host ?? (/^(0\.0\.0\.0|::|)$/.test(listening.host) ? '127.0.0.1' : listening.host);
     // HTTP/1.1 kinds only when the app speaks it (an h2c-only server does not); HTTP/2 only when it answers it.
-    const speaksHttp1 = (await probe('h1', host, port, '/')) !== undefined;
-    const speaksHttp2 = plan.traffic.includes('h2') && (await probe('h2', host, port, '/')) !== undefined;
+    const { speaksHttp1, speaksHttp2 } = await protocolsSpoken(host, port, plan.traffic.includes('h2'));
     if (!speaksHttp1 && !speaksHttp2) throw new StartFailedError(`the app answers neither HTTP/1.1 nor HTTP/2 (cleartext) on ${host}:${port}; zdt verify does not speak TLS: run the app with a cleartext listener for the check (--port to send to it)`);
     const routes = await chooseRoutes(plan.routes, speaksHttp1 ? 'h1' : 'h2', host, port);
     const kinds: TrafficKind[] = speaksHttp1 ? plan.traffic.filter((kind) => kind !== 'h2') : [];
@@ -95,20 +112,20 @@ async function run(plan: VerifyPlan, settings: StartSettings, options: VerifyOpt
     }
     phase = 'warming up';
     await enough(traffic, WARM_UP_REQUESTS);
-    const { events, crash } = await runEvents(app, plan, settings.readyTimeoutMs, {
+    const { events, crash, canary } = await runEvents(app, plan, settings.readyTimeoutMs, {
       onEvent: (name) => (phase = name),
       settle: async () => {
         await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         await enough(traffic, SETTLE_REQUESTS);
       },
-    });
+    }, settings);
     phase = 'stopping';
     const running = traffic;
     const summaries = await Promise.all(running.map((kind) => kind.stop()));
     traffic = [];
     events.push(await stopEvent(app));
     // A crash may cost each kind what it has in flight, and a kept connection per client: twice its concurrency.
-    const results = summaries.map((summary, index) => judgeKind(running[index]!.kind, summary, crash, running[index]!.concurrency * 2));
+    const results = summaries.map((summary, index) => judgeKind(running[index]!.kind, summary, crash, running[index]!.concurrency * 2, canary));
     const causes = causesOf(results, events, checks);
     const ok = causes.length === 0;
     if (!ok && !plan.json) causes.push(`the supervisor's last lines:\n${app.tail(15)}`);

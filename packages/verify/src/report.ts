@@ -5,7 +5,7 @@
 import type { Route } from './load/index.js';
 import type { TrafficKind } from './args.js';
 import type { CheckResult } from './checks.js';
-import type { CrashWindow, EventResult } from './events.js';
+import type { CanaryWindow, CrashWindow, EventResult } from './events.js';
 import type { KindSummary } from './traffic.js';
 
 /** What a request cut by its worker's death looks like to a client. */
@@ -22,6 +22,8 @@ export interface KindResult {
   failures: Record<string, number>;
   /** Requests in flight on the killed worker: expected, reported apart. */
   crashFailures: number;
+  /** 5xx answers while the canary held the bad release and rolled it back: what a canary costs, reported apart. */
+  canaryFailures: number;
   retried: number;
   pids: number;
 }
@@ -42,17 +44,22 @@ export function describeRoute(route: Route): string {
 }
 
 /** Splits a kind's failures into those the crash explains (at most `cap`) and the rest. */
-export function judgeKind(kind: TrafficKind, summary: KindSummary, crash: CrashWindow | undefined, cap: number): KindResult {
+export function judgeKind(kind: TrafficKind, summary: KindSummary, crash: CrashWindow | undefined, cap: number, canary?: CanaryWindow): KindResult {
   const failures: Record<string, number> = {};
   let crashFailures = 0;
+  let canaryFailures = 0;
   for (const failure of summary.failureLog) {
+    if (canary && failure.at >= canary.from && failure.at <= canary.to && /^status 5\d\d$/.test(failure.reason)) {
+      canaryFailures += 1;
+      continue;
+    }
     // In flight at some moment between the kill and shortly after the replacement was ready. A connection the
     // primary handed to the worker as it died is never answered: that request fails later, by timeout.
     const inWindow = crash && failure.at >= crash.from && failure.began <= crash.to + CRASH_WINDOW_TAIL_MS;
     if (inWindow && CRASH_REASONS.test(failure.reason) && crashFailures < cap) crashFailures += 1;
     else failures[failure.reason] = (failures[failure.reason] ?? 0) + 1;
   }
-  return { kind, sent: summary.sent, ok: summary.ok, failed: summary.failed - crashFailures, failures, crashFailures, retried: summary.retried, pids: summary.pids.size };
+  return { kind, sent: summary.sent, ok: summary.ok, failed: summary.failed - crashFailures - canaryFailures, failures, crashFailures, canaryFailures, retried: summary.retried, pids: summary.pids.size };
 }
 
 /** What one row of a kind counts. */
@@ -80,13 +87,14 @@ export function formatText(result: VerifyResult): string {
   lines.push(`zdt verify: ${host}:${port}, routes ${routes.join(', ')}${longLived.length ? `, ${longLived.join(', ')}` : ''}`, '');
   lines.push(
     table([
-      ['traffic', 'requests', 'ok', 'failed', 'crash (apart)', 'retried', 'workers', 'failures by cause'],
+      ['traffic', 'requests', 'ok', 'failed', 'crash (apart)', 'canary (apart)', 'retried', 'workers', 'failures by cause'],
       ...result.traffic.map((kind) => [
         kind.kind,
         String(kind.sent),
         String(kind.ok),
         String(kind.failed),
         String(kind.crashFailures),
+        String(kind.canaryFailures),
         String(kind.retried),
         kind.pids === 0 ? '-' : String(kind.pids),
         Object.entries(kind.failures).map(([reason, count]) => `${reason} x${count}`).join(', ') || '-',

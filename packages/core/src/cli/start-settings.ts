@@ -15,6 +15,9 @@ export interface StartSettings {
   readyTimeoutMs: number;
   /** Variables the file or --env set: they win over the env file a release is written to. */
   env: Record<string, string>;
+  /** What can refuse a release that boots and then fails: a health check as readiness (`http:PATH`), a canary window (ms, 0: none). */
+  readiness: string;
+  canaryMs: number;
 }
 
 /** `positional`: the entry or configuration file `zdt start` was given; `values`: its flags, parsed with START_FLAGS. */
@@ -34,5 +37,7 @@ export async function readStartSettings(start: { positional: string | undefined;
     cleanupTimeoutMs: resolved.cleanupTimeoutMs ?? DEFAULTS.cleanupTimeoutMs,
     readyTimeoutMs: resolved.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs,
     env: { ...resolved.fromFile.env, ...commandLine.env },
+    readiness: resolved.readiness ?? DEFAULTS.readiness,
+    canaryMs: resolved.canaryMs ?? DEFAULTS.canaryMs,
   };
 }
