@@ -25,16 +25,7 @@ import { Deployments } from './deployments.js';
 import { SlotTable } from './slot-table.js';
 import { crashLoops, workerStatuses } from './status.js';
 import { AppMetricsCollector } from './metrics-collection.js';
-import {
-  collectCuts,
-  describeExit,
-  describeNotReady,
-  servingBySlot,
-  startFirst,
-  type CutReport,
-  type RolloutContext,
-  type StepResult,
-} from './rollout.js';
+import { collectCuts, describeExit, describeNotReady, servingBySlot, startFirst, type CutReport, type RolloutContext, type StepResult } from './rollout.js';
 import { Slot } from './slot.js';
 import { describeAddress, WorkerHandle, type WorkerExit } from './worker-handle.js';
 import type { RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
