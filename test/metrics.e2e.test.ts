@@ -40,12 +40,17 @@ function get(port: number, pathname: string): Promise<{ status: number; body: st
   });
 }
 
-async function scrape(port: number): Promise<Map<string, ParsedFamily>> {
+/** The families, parsed, and the text (the parser keeps one series of a labelled histogram, without count and sum). */
+async function scrapeWithText(port: number): Promise<{ families: Map<string, ParsedFamily>; text: string }> {
   const response = await get(port, '/metrics');
   expect(response.status).toBe(200);
   expect(response.type).toMatch(/^text\/plain; version=0\.0\.4/);
   const families = parsePrometheusTextFormat(response.body) as ParsedFamily[];
-  return new Map(families.map((family) => [family.name, family]));
+  return { families: new Map(families.map((family) => [family.name, family])), text: response.body };
+}
+
+async function scrape(port: number): Promise<Map<string, ParsedFamily>> {
+  return (await scrapeWithText(port)).families;
 }
 
 function value(families: Map<string, ParsedFamily>, name: string, labels: Record<string, string> = {}): number {
@@ -59,15 +64,21 @@ function appTotal(families: Map<string, ParsedFamily>): number {
   return (families.get('app_requests_total')?.metrics ?? []).reduce((total, metric) => total + Number(metric.value), 0);
 }
 
+/** The app's request-duration histogram over all its routes, from the text: its +Inf bucket, count and sum. */
+function appHistogram(text: string): { infinity: number; count: number; sum: number } {
+  const total = (pattern: string) => [...text.matchAll(new RegExp(`^app_request_duration_seconds_${pattern} (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+  return { infinity: total('bucket\\{[^}]*le="\\+Inf"[^}]*\\}'), count: total('count\\{[^}]*\\}'), sum: total('sum\\{[^}]*\\}') };
+}
+
 /** Scrapes every 100 ms until stopped, each scrape's families given to `seen`; then one last scrape. */
-function scrapeEvery100Ms(metricsPort: number, seen: (families: Map<string, ParsedFamily>) => void = () => {}) {
+function scrapeEvery100Ms(metricsPort: number, seen: (families: Map<string, ParsedFamily>, text: string) => void = () => {}) {
   const totals: number[] = [];
   let scraping = true;
   const loop = (async () => {
     while (scraping) {
-      const families = await scrape(metricsPort);
+      const { families, text } = await scrapeWithText(metricsPort);
       totals.push(appTotal(families));
-      seen(families);
+      seen(families, text);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
@@ -198,9 +209,11 @@ describe('the metrics endpoint', () => {
     const load = startLoad({ port, clients: 4, durationMs: 90_000 });
     await load.waitForRequests(20);
 
-    // The workers each scrape saw: pid, state and uptime.
+    // The workers each scrape saw: pid, state and uptime; and the histogram's counts.
     let workers: Array<{ pid: number; state: string; uptime: number }> = [];
-    const scraper = scrapeEvery100Ms(metricsPort, (families) => {
+    const histogramCounts: number[] = [];
+    const scraper = scrapeEvery100Ms(metricsPort, (families, text) => {
+      histogramCounts.push(appHistogram(text).count);
       const uptimes = new Map((families.get('zdt_worker_uptime_seconds')?.metrics ?? []).map((metric) => [metric.labels?.pid, Number(metric.value)]));
       workers = (families.get('zdt_worker_info')?.metrics ?? []).map((metric) => ({ pid: Number(metric.labels?.pid), state: metric.labels?.state ?? '', uptime: uptimes.get(metric.labels?.pid) ?? 0 }));
     });
@@ -221,12 +234,17 @@ describe('the metrics endpoint', () => {
     const summary = await load.stop();
     const { final, scrapes, decreases } = await scraper.stop();
     const cutAfterCounted = final - summary.ok;
+    const histogram = appHistogram((await scrapeWithText(metricsPort)).text);
     console.log(
       `${killed.length} SIGKILLs, ${scrapes} scrapes, ${decreases} went down; app counter ${final}, answered ${summary.ok} ` +
-        `(+${cutAfterCounted} counted, then cut by a SIGKILL before the answer was written), failed ${summary.failed}`,
+        `(+${cutAfterCounted} counted, then cut by a SIGKILL before the answer was written), failed ${summary.failed}; histogram count ${histogram.count}`,
     );
     expect(killed).toHaveLength(20);
     expect(decreases).toBe(0);
+    // The histogram is carried the same way, buckets, sum and count: observed with each count, it matches it.
+    expect(histogramCounts.filter((count, index) => index > 0 && count < histogramCounts[index - 1]!)).toEqual([]);
+    expect(histogram).toEqual({ infinity: final, count: final, sum: expect.any(Number) });
+    expect(histogram.sum).toBeGreaterThan(0);
     // Every answer the clients got was counted before it was written, and its count reached the supervisor first: none
     // is lost. The counter and the answer are two writes, so a SIGKILL between them leaves a request that the app
     // counted and the client saw reset; there can be no more of those than failed requests.

@@ -8,7 +8,7 @@
  * supervisor's last known values are current when a worker dies without a word (SIGKILL, the OOM killer): a scrape
  * alone would lose everything counted since the previous scrape. A change is pushed before the next bytes the worker
  * writes to any socket (so a request counted before its answer is written is in the sum before the client has the
- * answer), else at the end of the event-loop turn: one message per answer at most, with the changed metrics only.
+ * answer), else at the end of the event-loop turn: one message per answer at most, with the changed series only.
  */
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -68,10 +68,18 @@ export async function readAppMetrics(): Promise<AppMetric[] | null> {
   }
 }
 
-/** prom-client's JSON for one watched metric, read at once from its store (`get()` would answer a turn later). */
-function readNow(metric: PromMetric, defaults: Record<string, string | number>): AppMetric {
+/** Every series of a metric, rather than the ones named. */
+const ALL_SERIES = Symbol('all series');
+
+/**
+ * prom-client's JSON for series of one watched metric (by their key in its store, or all of them), read at once from
+ * the store (`get()` would answer a turn later).
+ */
+function readNow(metric: PromMetric, keys: Set<string> | typeof ALL_SERIES, defaults: Record<string, string | number>): AppMetric {
   const values: AppMetric['values'] = [];
-  for (const entry of Object.values(metric.hashMap ?? {})) {
+  const store = metric.hashMap ?? {};
+  const entries = keys === ALL_SERIES ? Object.values(store) : [...keys].flatMap((key) => store[key] ?? []);
+  for (const entry of entries) {
     const labels = { ...defaults, ...entry.labels };
     if (metric.type === 'counter') {
       values.push({ labels, value: entry.value ?? 0 });
@@ -96,14 +104,15 @@ type SocketWrite = (this: net.Socket, ...args: unknown[]) => void;
 /**
  * Pushes the app's changed counters and histograms. A metric is watched through its `hashMap`: every inc() and
  * observe() of prom-client looks its series up there, whatever path it came by (labels(), startTimer(), a child), so
- * a look-up marks the metric changed. The changed metrics are sent, as they stand, before the worker next writes to
+ * a look-up marks that series changed. The changed series are sent, as they stand, before the worker next writes to
  * a socket (`_write`/`_writev` of net.Socket, which HTTP/1 and TLS answers go through), or at the end of the turn
  * (process.nextTick) when nothing is written. Metrics with a `collect` function are left to the scrapes (their values
  * are computed then), and so is a prom-client without `hashMap`: the watch loses precision there, never correctness.
  */
 export class AppMetricsPush {
   private readonly watched = new WeakSet<object>();
-  private readonly changed = new Set<PromMetric>();
+  /** Per metric, the keys of its series changed since the last push. */
+  private readonly changed = new Map<PromMetric, Set<string> | typeof ALL_SERIES>();
   private scheduled = false;
   private registry: PromRegistry | undefined;
   private readonly originals: { write: SocketWrite; writev: SocketWrite | undefined };
@@ -146,18 +155,20 @@ export class AppMetricsPush {
   }
 
   private watch(metric: PromMetric): void {
-    const touched = () => this.touched(metric);
+    const touched = (key: string | symbol | typeof ALL_SERIES) => {
+      if (typeof key !== 'symbol' || key === ALL_SERIES) this.touched(metric, key as string | typeof ALL_SERIES);
+    };
     const handler: ProxyHandler<object> = {
       get: (target, key, receiver) => {
-        touched();
+        touched(key);
         return Reflect.get(target, key, receiver) as unknown;
       },
       set: (target, key, value, receiver) => {
-        touched();
+        touched(key);
         return Reflect.set(target, key, value, receiver);
       },
       deleteProperty: (target, key) => {
-        touched();
+        touched(key);
         return Reflect.deleteProperty(target, key);
       },
     };
@@ -169,16 +180,19 @@ export class AppMetricsPush {
       // reset() gives the metric a new store.
       set: (next: object) => {
         store = new Proxy(next, handler) as PromMetric['hashMap'];
-        touched();
+        touched(ALL_SERIES);
       },
     });
     // What it counted before the watch began goes with the next push.
-    touched();
+    touched(ALL_SERIES);
   }
 
-  private touched(metric: PromMetric): void {
+  private touched(metric: PromMetric, key: string | typeof ALL_SERIES): void {
     if (reading) return;
-    this.changed.add(metric);
+    const keys = this.changed.get(metric);
+    if (key === ALL_SERIES) this.changed.set(metric, ALL_SERIES);
+    else if (keys === undefined) this.changed.set(metric, new Set([key]));
+    else if (keys !== ALL_SERIES) keys.add(key);
     if (this.scheduled) return;
     this.scheduled = true;
     process.nextTick(() => {
@@ -192,7 +206,7 @@ export class AppMetricsPush {
     const metrics: AppMetric[] = [];
     reading = true;
     try {
-      for (const metric of this.changed) metrics.push(readNow(metric, defaults));
+      for (const [metric, keys] of this.changed) metrics.push(readNow(metric, keys, defaults));
     } catch {
       // A prom-client whose store has another shape: the scrapes still read it.
     } finally {
