@@ -14,7 +14,7 @@
  * - The README's quickstart runs for real: the `js` block before it becomes server.js (on port 0 instead of 3000) and
  *   its three commands run in order against it; `zdt reload` and `zdt status` must exit 0.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -202,5 +202,45 @@ describe('the README quickstart runs as written', () => {
     expect((await get(port, '/')).body).toMatch(/^hello from \d+/);
     expect((await zdt(['stop'], { cwd: dir, env })).code).toBe(0);
     expect((await running.exited).code).toBe(0);
+  });
+});
+
+describe('the getting-started tutorial keeps releases and refuses a broken one as written', () => {
+  it('zdt deploy, zdt start --deploy-to, a broken build refused with exit 1 while the old release serves, zdt releases, a fixed deploy, zdt rollback', async () => {
+    const tutorial = blocks.filter((block) => block.file === path.join('docs', 'getting-started.md'));
+    const app = tutorial.find((block) => block.lang === 'js' && block.code.includes('createServer'));
+    expect(app, 'docs/getting-started.md has the plain app of step 1').toBeDefined();
+    const steps = tutorial.filter((block) => block.lang === 'sh' && /zdt (deploy|releases|rollback)/.test(block.code)).flatMap((block) => block.code.split('\n'));
+    expect(steps.filter((line) => /zdt (deploy|start|releases|rollback)/.test(line)).length, 'the deploy, start, releases and rollback steps').toBeGreaterThanOrEqual(5);
+    const dir = mkdtempSync(path.join(scratch, 'tutorial-'));
+    writeFileSync(path.join(dir, 'app.js'), app!.code.replace(/listen\(3000\)/, 'listen(0)'));
+    // `npx zdt` is the zdt of this checkout.
+    mkdirSync(path.join(dir, 'bin'));
+    writeFileSync(path.join(dir, 'bin', 'npx'), `#!/bin/sh\nshift\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(launcher)} "$@"\n`, { mode: 0o755 });
+    const env = { ZDT_CONTROL: path.join(dir, 'zdt.sock'), PATH: `${path.join(dir, 'bin')}:${process.env.PATH}` };
+    let running: ReturnType<typeof zdtStart> | undefined;
+    let port = 0;
+    for (const line of steps.filter((text) => text.trim() !== '' && !text.startsWith('#'))) {
+      const start = /npx zdt start (.*)$/.exec(line);
+      if (start) {
+        running = zdtStart(words(start[1]!), { cwd: dir, env });
+        await running.waitForLine(/supervisor pid \d+ running/, 30_000);
+        port = await waitFor(() => Number(/listening on \S*:(\d+)/.exec(running!.output.join('\n'))?.[1] ?? 0), 'the port');
+        continue;
+      }
+      const result = await run('bash', ['-c', line], { cwd: dir, env: { ...process.env, ...env }, timeoutMs: 60_000 });
+      if (line.includes('echo "exit $?"')) {
+        expect(result.stdout, `${line}: ${result.stderr}`).toMatch(/exit 1$/m);
+        expect(result.stderr).toMatch(/ERR_ZDT_ROLLOUT_FAILED: .*broken release; nothing was replaced: generation 0 serves on all 2 workers; current points at release \d+ again/);
+        const answers = await Promise.all(Array.from({ length: 50 }, () => get(port, '/')));
+        expect(answers.filter((answer) => !/generation 0\n$/.test(answer.body))).toEqual([]);
+      } else {
+        expect(result.code, `${line}: ${result.stdout}${result.stderr}`).toBe(0);
+      }
+    }
+    expect(running, 'the tutorial starts zdt').toBeDefined();
+    expect((await get(port, '/')).body).toMatch(/^hello from \d+, generation \d+/);
+    expect((await zdt(['stop'], { cwd: dir, env })).code).toBe(0);
+    expect((await running!.exited).code).toBe(0);
   });
 });
