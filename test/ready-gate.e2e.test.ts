@@ -43,7 +43,7 @@ interface Case {
   owned?: boolean;
 }
 
-const cases: Case[] = cells(
+const cases: Case[] = cells<Case>(
   [
     { name: '--ready message, ready() from the worker module', args: ['--ready', 'message'], env: { READY: 'module' } },
     { name: "--ready message, PM2's process.send('ready')", args: ['--ready', 'message'], env: { READY: 'pm2' } },

@@ -51,7 +51,7 @@ describe.each([
       await Promise.all(Object.values(loads).map((load) => load.waitForRequests(100)));
       stopping = true;
       if (stop % 2 === 0) expect((await zdt(['stop', '--control', control])).code).toBe(0);
-      else process.kill(running.pid, 'SIGTERM');
+      else process.kill(running.pid!, 'SIGTERM');
       expect(await running.exited).toEqual({ code: 0, signal: null });
       for (const [kind, load] of Object.entries(loads)) {
         const summary = await load.stop();
