@@ -6,10 +6,11 @@
 import path from 'node:path';
 import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
-import { parseListenSpec, type ListenOption } from './primary/listeners.js';
+import type { ListenOption } from './primary/listeners.js';
 import { isObject, MAX_TIMER_MS, parseListenAddress, readOption as parsed, wholeNumber } from './settings/parse.js';
 import { probePath, readReadiness, type Readiness } from './settings/readiness.js';
 import { SETTING_OPTIONS } from './settings/table.js';
+import { resolveConnections, type StickyMode } from './settings/connections.js';
 import { createConsoleLogger, isLogger, silentLogger, type Logger } from './logger.js';
 
 export { createConsoleLogger, createJsonLogger, type Logger } from './logger.js';
@@ -120,6 +121,8 @@ export interface SupervisorOptions extends CanaryOptions {
    * @default [] (the workers listen through node:cluster, round-robin, as without zdt)
    */
   listen?: ListenOption[];
+  /** Sticky routing for Socket.IO, by engine.io session id or client address (not with `listen`). @default undefined (off) */
+  sticky?: StickyMode;
   /** Test seam only (see ForkFunction). @default cluster.fork after cluster.setupPrimary */
   fork?: ForkFunction;
 }
@@ -163,6 +166,7 @@ export interface ResolvedOptions extends ResolvedCanaryOptions {
   metrics: { host: string; port: number } | undefined;
   metricsFd: number | undefined;
   listen: ListenOption[];
+  sticky: StickyMode | undefined;
   fork: ForkFunction | undefined;
 }
 
@@ -185,7 +189,6 @@ export interface ResolvedReloadUpdate {
   workers?: number;
   canaryMs?: number;
 }
-
 
 /** Left between the end of a worker's cleanup window and its SIGKILL, for process.exit itself. */
 export const KILL_MARGIN_MS = 1_000;
@@ -301,7 +304,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     autoDrain: options.autoDrain ?? DEFAULTS.autoDrain,
     metrics: options.metrics === undefined ? undefined : parseListenAddress(options.metrics, 'metrics'),
     metricsFd: options.metricsFd === undefined ? undefined : integer('metricsFd', options.metricsFd, 0, 0),
-    listen: resolveListen(options.listen, path.resolve(cwd)),
+    ...resolveConnections(options, path.resolve(cwd)),
     ...resolveCanaryOptions(options),
     fork: options.fork,
   };
@@ -339,26 +342,6 @@ function resolveLogger(value: Logger | false | undefined): Logger {
   if (value === undefined) return createConsoleLogger();
   if (isLogger(value)) return value;
   throw new InvalidOptionError('logger', 'an object with info, warn, error and debug methods, or false', value);
-}
-
-function resolveListen(value: unknown, cwd: string): ListenOption[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new InvalidOptionError('listen', 'an array of addresses or { fd, origin } objects', value);
-  return value.map((item: unknown, index): ListenOption => {
-    if (typeof item === 'string') return parseListenSpec(item, cwd, `listen[${index}]`).text;
-    const descriptor = item as { fd?: unknown; origin?: unknown; path?: unknown };
-    if (
-      isObject(item) &&
-      typeof descriptor.fd === 'number' &&
-      Number.isInteger(descriptor.fd) &&
-      descriptor.fd >= 0 &&
-      (descriptor.origin === 'systemd' || descriptor.origin === 'inherited') &&
-      (descriptor.path === undefined || typeof descriptor.path === 'string')
-    ) {
-      return { fd: descriptor.fd, origin: descriptor.origin, ...(descriptor.path === undefined ? {} : { path: descriptor.path }) };
-    }
-    throw new InvalidOptionError(`listen[${index}]`, `an address (${'PORT, HOST:PORT or unix:PATH'}) or { fd, origin: 'systemd' | 'inherited' }`, item);
-  });
 }
 
 function resolveEnv(value: unknown, option = 'env'): Record<string, string> {

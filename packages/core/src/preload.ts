@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { summarizeError } from './error-summary.js';
 import { WORKER_ENV, type FatalMessage } from './protocol.js';
 import { closeOnDisconnect, installListenMap, parseListenFds } from './worker/listen-map.js';
+import { installSticky } from './worker/sticky.js';
 
 if (typeof process.send === 'function') {
   process.on('uncaughtExceptionMonitor', (error: unknown, origin: string) => {
@@ -32,6 +33,9 @@ if (listenFds) {
   const servers = installListenMap(parseListenFds(listenFds));
   if (process.env[WORKER_ENV.autoDrain] !== '1') closeOnDisconnect(servers);
 }
+
+// Sticky routing: the app's TCP listen() goes to the supervisor, which accepts and hands connections over.
+if (process.env[WORKER_ENV.sticky]) installSticky();
 
 if (process.env[WORKER_ENV.autoDrain] === '1') {
   // The published CommonJS build of the worker side, next to this file: loading it starts the runtime.

@@ -204,6 +204,44 @@ export interface CountedMessage {
   errors: number;
 }
 
+
+/**
+ * Sticky routing (`--sticky sid|ip`, primary/sticky/ and worker/sticky.ts). Worker → primary: the app's listen() on a
+ * TCP port; the supervisor binds that address once for every worker and accepts on it itself.
+ */
+export interface StickyListenMessage {
+  zdt: 'sticky:listen';
+  /** The worker's name for this listen, echoed in the answer. */
+  requestId: number;
+  host?: string;
+  port: number;
+}
+
+/** Primary → worker: the answer to `sticky:listen`: where the supervisor accepts, or why it cannot. */
+export interface StickyListeningMessage {
+  zdt: 'sticky:listening';
+  requestId: number;
+  /** The supervisor's key for the address; every connection handed over for it names it. */
+  key?: string;
+  address?: { address: string; family: string; port: number };
+  error?: { code: string; message: string };
+}
+
+/** Primary → worker, with the socket as the message's handle: a connection and the bytes already read from it. */
+export interface StickyConnectionMessage {
+  zdt: 'sticky:connection';
+  key: string;
+  /** Base64 of what the supervisor read to route it (at least the request line). */
+  head: string;
+}
+
+/** Worker → primary: an engine.io session opened (`open: true`) or closed here (`manageSocketIo()`). */
+export interface StickySessionMessage {
+  zdt: 'sticky:session';
+  sid: string;
+  open: boolean;
+}
+
 export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage | AcceptMessage | CountOpenMessage | CountCloseMessage;
 export type WorkerToPrimary =
   | HelloMessage
@@ -266,4 +304,6 @@ export const WORKER_ENV = {
    * path is made on it. Set only when the supervisor owns listening sockets.
    */
   listenFds: 'ZDT_LISTEN_FDS',
+  /** `sid` or `ip` under sticky routing: the app's TCP listen() goes to the supervisor (worker/sticky.ts). */
+  sticky: 'ZDT_STICKY',
 } as const;

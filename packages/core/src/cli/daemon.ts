@@ -111,6 +111,7 @@ export class Daemon {
       metrics: started.metrics,
       metricsFd: inherited.metricsFd,
       listen: [...activated, ...inherited.listeners, ...(started.listen ?? [])],
+      ...(started.sticky === undefined ? {} : { sticky: started.sticky }),
       logger: this.logger,
     });
   }

@@ -49,7 +49,9 @@ export function launchWorker({ options, sockets, preload: found }: LaunchContext
   // Owned sockets: each worker gets its own copy at fd 4 on (fd 3 is cluster's IPC channel) and accepts on it; the
   // preload maps the app's listen() onto it, so it is loaded even without autoDrain.
   const owned = sockets.size > 0;
-  const loaded = preload ?? (owned ? found : undefined);
+  // Sticky routing: the preload sends the app's listen() to the supervisor (worker/sticky.ts).
+  if (options.sticky) env[WORKER_ENV.sticky] = options.sticky;
+  const loaded = preload ?? (owned || options.sticky ? found : undefined);
   let stdio: Array<string | number> | undefined;
   if (owned) {
     sockets.verify();

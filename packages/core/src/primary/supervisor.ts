@@ -27,6 +27,7 @@ import { crashLoops, workerStatuses } from './status.js';
 import { AppMetricsCollector } from './metrics-collection.js';
 import { collectCuts, describeExit, describeNotReady, servingBySlot, startFirst, type CutReport, type RolloutContext, type StepResult } from './rollout.js';
 import { Slot } from './slot.js';
+import { SocketIoSupport } from './sticky/index.js';
 import { describeAddress, WorkerHandle, type WorkerExit } from './worker-handle.js';
 import type { RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
 
@@ -69,6 +70,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions) {
     super();
     this.options = resolveOptions(options);
+    // @socket.io/cluster-adapter's relay (its setupPrimary()) and sticky routing: it follows this supervisor's events.
+    new SocketIoSupport(this, () => this.options.sticky, () => this.handles, () => this.log);
     this.messageHandlers = workerMessageHandlers({
       options: this.options,
       log: () => this.log,

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
+import type { Socket } from 'node:net';
 import type { Readiness } from '../options.js';
 import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
 import { codeFingerprint, type Release } from './release.js';
@@ -77,6 +78,8 @@ export interface WorkerHandleEvents {
   /** Its shared sockets accept (the answer to `accept`). */
   accepting: [];
   message: [WorkerToPrimary];
+  /** An object message that is not zdt's (the app's, or @socket.io/cluster-adapter's), for the relays. */
+  'app-message': [object];
   exit: [WorkerExit];
 }
 
@@ -143,6 +146,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       if (isProtocolMessage(message)) this.emit('message', message as WorkerToPrimary);
       // An app written for PM2's wait_ready says process.send('ready'): the same as ready() from the worker module.
       else if (message === 'ready') this.emit('message', { zdt: 'ready' });
+      else if (typeof message === 'object' && message !== null) this.emit('app-message', message);
     });
   }
 
@@ -316,6 +320,16 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       this.worker.send(message);
     } catch {
       // The channel closed between the check and the send; the exit handler deals with it.
+    }
+  }
+
+  /** Any message, with a socket to hand over when given (sticky routing); the callback hears whether it went. */
+  sendRaw(message: object, socket?: Socket, callback: (error: Error | null) => void = () => {}): void {
+    if (!this.worker.isConnected()) return callback(new Error('the worker is disconnected'));
+    try {
+      this.worker.send(message, socket, callback);
+    } catch (error) {
+      callback(error as Error);
     }
   }
 

@@ -2,6 +2,7 @@
  * The record every source of settings fills: a configuration file, a PM2 ecosystem file and the command line each
  * read into one `Settings`, which are then merged (config.ts). The table (table.ts) says which key fills which field.
  */
+import type { StickyMode } from './connections.js';
 import type { Readiness } from './readiness.js';
 
 export type LogFormat = 'text' | 'json';
@@ -42,4 +43,6 @@ export interface Settings {
   keepReleases?: number;
   /** A shell command run in a new release's directory before it is switched to. */
   install?: string;
+  /** Sticky routing for Socket.IO: by engine.io session id or by client address. */
+  sticky?: StickyMode;
 }

@@ -11,6 +11,7 @@ import { LISTEN_EXPECTED, parseListenSpec } from '../primary/listeners.js';
 import { WORKER_ENV } from '../protocol.js';
 import { CONTROL_ENV } from '../primary/control-path.js';
 import type { Settings } from './settings.js';
+import { readSticky } from './connections.js';
 import { DEFAULTS, formatDuration } from './defaults.js';
 import { readReadiness } from './readiness.js';
 import { DEFAULT_KEEP_RELEASES } from '../releases/store.js';
@@ -106,6 +107,7 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'deployTo', field: 'deployTo', flag: { name: 'deploy-to', value: 'DIR' }, read: resolved, default: 'none', reload: false, description: "The base directory of the releases 'zdt deploy' keeps: releases/<id>/ and a current link; with it, cwd defaults to DIR/current and the entry is a path inside the release." }),
   setting({ key: 'keepReleases', field: 'keepReleases', flag: { name: 'keep-releases', value: 'N' }, read: wholeNumber(2, 1000), default: String(DEFAULT_KEEP_RELEASES), reload: true, description: "Releases 'zdt deploy' keeps in DIR/releases, the newest ones (the serving and current ones are never removed)." }),
   setting({ key: 'install', field: 'install', flag: { name: 'install', value: 'CMD' }, read: text, default: 'none: node_modules travel with the build', reload: true, description: "A shell command 'zdt deploy' runs in the new release's directory before it switches to it (e.g. 'npm ci --omit=dev'); its failure fails the deploy." }),
+  setting({ key: 'sticky', field: 'sticky', option: 'sticky', flag: { name: 'sticky', value: 'sid|ip' }, env: WORKER_ENV.sticky, read: readSticky, default: 'off', reload: false, description: "Sticky routing for Socket.IO: the supervisor accepts each connection and hands it to the worker that holds its session (sid: engine.io's session id; ip: the client address). Not with --listen." }),
   setting({ key: 'pidFile', field: 'pidFile', flag: { name: 'pid-file', value: 'PATH' }, read: resolved, default: 'none', reload: false, description: "Write the supervisor's pid there, and the new one's after 'zdt upgrade'; removed at the stop." }),
 ];
 

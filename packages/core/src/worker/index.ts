@@ -35,6 +35,8 @@ export type {
 } from './types.js';
 export { InvalidOptionError, ZdtError } from '../errors.js';
 export { closeAfterDrain } from './close-after-drain.js';
+export { manageSocketIo } from './socket-io.js';
+export type { ManageSocketIoOptions, SocketIoServerLike } from './socket-io.js';
 
 /**
  * Sets worker options. Validated here (throws `InvalidOptionError`); later calls merge into earlier ones, so an
