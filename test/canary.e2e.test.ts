@@ -73,7 +73,7 @@ describe('zdt reload --canary', () => {
     expect(reload.code).toBe(1);
     expect(reload.stdout).toMatch(/^canary: holding 2000ms to compare generation 1's first batch with generation 0$/m);
     expect(reload.stderr).toMatch(
-      /^zdt: ERR_ZDT_ROLLOUT_FAILED: Rollout of generation 1 failed: canary: \d+ requests, \d+ 5xx \(100\.0%\) vs 0 of \d+ \(0\.0%\) on generation 0 \(one-sided Fisher p=\S+ < 0\.001, \+100\.0 points > 1-point margin\); rolled back 1 worker to generation 0: generation 0 serves on all 2 workers$/m,
+      /^zdt: ERR_ZDT_ROLLOUT_FAILED: Rollout of generation 1 failed: canary: \d+ requests, \d+ 5xx \(100\.0%\) vs 0 of \d+ \(0\.0%\) on generation 0 \(one-sided Fisher p[=<]\S+ < 0\.001, \+100\.0 points > 1-point margin\); rolled back 1 worker to generation 0: generation 0 serves on all 2 workers$/m,
     );
     const status = await zdt(['status', '--control', control]);
     expect(status.code).toBe(0);

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { RolloutFailedError, type Supervisor } from '../src/index.js';
 import type { CanaryReport } from '../src/primary/canary.js';
+import { waitFor } from '@zero-downtime/testkit';
 import { fixture, startSupervisor, testContext } from './helpers.js';
 
 const context = testContext();
@@ -80,7 +81,7 @@ describe('canary analysis', () => {
     const failure = error as RolloutFailedError;
     console.log(`refused: ${failure.message}`);
     expect(failure.message).toMatch(
-      /^Rollout of generation 1 failed: canary: \d+ requests, \d+ 5xx \(100\.0%\) vs 0 of \d+ \(0\.0%\) on generation 0 \(one-sided Fisher p=[\d.e-]+ < 0\.001, \+100\.0 points > 1-point margin\); rolled back 1 worker to generation 0: generation 0 serves on all 2 workers$/,
+      /^Rollout of generation 1 failed: canary: \d+ requests, \d+ 5xx \(100\.0%\) vs 0 of \d+ \(0\.0%\) on generation 0 \(one-sided Fisher p[=<][\d.e-]+ < 0\.001, \+100\.0 points > 1-point margin\); rolled back 1 worker to generation 0: generation 0 serves on all 2 workers$/,
     );
     expect(seen.report).toMatchObject({ generation: 1, outcome: 'fail', decision: 'refused' });
     expect(seen.report!.canary.requests).toBeGreaterThanOrEqual(50);
@@ -145,5 +146,23 @@ describe('canary analysis', () => {
     expect(error).toBeInstanceOf(RolloutFailedError);
     expect(error.message).toMatch(/canary: 0 requests, 0 5xx \(-\) vs 0 of 0 \(-\) on generation 0: fewer than the 50 canary requests a verdict needs \(thin traffic: fail\)/);
     expect(supervisor.status().workers.every((worker) => worker.generation === 0)).toBe(true);
+  });
+});
+
+describe('a refused canary whose slot could not be refilled at once', () => {
+  it('is refilled with the previous release by the rollback retry', async () => {
+    const { fakeCluster, supervisorWith } = await import('./fork-seam.js');
+    const cluster = fakeCluster();
+    // Fake workers never answer `count-open`: no request is counted, and thin traffic 'fail' refuses the canary.
+    const supervisor = supervisorWith(cluster, { canaryMs: 50, canaryThinTraffic: 'fail', backoff: { initialMs: 20, maxMs: 50 } });
+    context.running = supervisor;
+    await supervisor.start();
+    // The canary becomes ready; its refill (the previous release) crashes; the retry's fork becomes ready.
+    cluster.script.push('ready', 'crash', 'ready');
+    const error = await supervisor.reload().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RolloutFailedError);
+    expect((error as Error).message).toMatch(/fewer than the 100 canary requests a verdict needs \(thin traffic: fail\); rolled back 0 worker\(s\) to generation 0, 1 could not be yet/);
+    await waitFor(() => supervisor.status().serving.every((worker) => worker.generation === 0), 'the retry to refill the canary slot');
+    expect(supervisor.status().workers.map((worker) => worker.generation)).toEqual([0, 0]);
   });
 });

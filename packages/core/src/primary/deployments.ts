@@ -177,7 +177,8 @@ export class Deployments {
       const stillAdded = added.filter((slot) => this.table.slots.includes(slot));
       if (stillAdded.length > 0) report.cuts.push(...(await this.table.remove(stillAdded.length, this.host.options.killAfterMs, this.host.log())).cuts);
       report.rollback.serving = servingBySlot(this.table.slots);
-      report.rollback.remaining = report.rollback.serving.filter((worker) => worker.generation === generation).length;
+      // A refused canary whose refill failed leaves its slot empty: it counts as not rolled back yet.
+      report.rollback.remaining = report.rollback.serving.filter((worker) => worker.generation === generation).length + this.orphanedSlots().length;
       report.rollback.complete = report.rollback.remaining === 0;
       if (inPlace) report.rollback.overwritten = report.rollback.serving.filter((worker) => worker.overwritten).map((worker) => worker.workerId);
       return this.rolloutFailed(generation, startedAt, report.replaced, report.failure, report.rollback, report.cuts, inPlace ? target.entryPath : undefined);
@@ -314,7 +315,7 @@ export class Deployments {
             this.host.metrics.restarts.inc({ cause: 'rollback' satisfies RestartCause });
             this.host.emit('rollout:rollback', { generation: refusedGeneration, workerId, oldPid, newPid, toGeneration });
           },
-        });
+        }, [], this.orphanedSlots());
         if (this.lastRollout?.generation === refusedGeneration && this.lastRollout.rollback) {
           this.lastRollout.rollback = { ...summary, rolledBack: this.lastRollout.rollback.rolledBack + summary.rolledBack };
         }
@@ -328,6 +329,14 @@ export class Deployments {
     }, delayMs);
     timer.unref();
     this.rollbackRetry = { timer, attempts };
+  }
+
+  /**
+   * Slots with no worker and no restart coming: a refused canary's, left empty when its refill failed. Between
+   * rollouts nothing else leaves a slot so (a crash schedules a restart; a failed rollout removes the slots it added).
+   */
+  private orphanedSlots(): Slot[] {
+    return this.table.slots.filter((slot) => slot.current === undefined && !slot.retired && !slot.restartPending);
   }
 
   cancelRollbackRetry(): void {
