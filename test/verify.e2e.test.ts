@@ -95,6 +95,15 @@ describe('zdt verify', () => {
     expect(junit.failures.map((failure) => failure.name)).not.toHaveLength(0);
   });
 
+  it('fails on an app that resets connections at the final stop, naming the resets in the stop event', async () => {
+    // No reload, crash or bad release: only the final stop cuts, and the traffic runs through it.
+    const result = await verify([fixture('abrupt.cjs'), '--no-auto-drain', '--reloads', '0', '--no-crash', '--no-bad-release', '--traffic', 'keep-alive,close']);
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stdout).toMatch(/- stop: \d+ request\(s\) or connection\(s\) failed during the stop \((ECONNRESET|socket hang up) x\d+/);
+    const junit = await readJunit(result.junit);
+    expect(junit.failures.map((failure) => failure.name)).toContain('stop');
+  });
+
   it('waits under --ready message until every worker is ready: no warm-up answer counted, no event refused', async () => {
     // The app answers 503 for 1.5 s after it listens, then calls ready().
     const result = await verify([fixture('warms-up.mjs'), '--ready', 'message', '--json']);
@@ -146,7 +155,7 @@ describe('zdt verify', () => {
     expect(result.stdout).toMatch(/- sse: \d+ connection\(s\) failed \(cut \(/);
     expect(result.stdout).toMatch(/- reload 1: requests were cut at the drain deadline/);
     const junit = await readJunit(result.junit);
-    expect(junit.failures.map((failure) => failure.name).sort()).toEqual(['reload 1', 'sse', 'ws']);
+    expect(junit.failures.map((failure) => failure.name).sort()).toEqual(['reload 1', 'sse', 'stop', 'ws']);
   });
 
   it('reports that the canary refused a release that boots and answers 500, its 5xx counted apart', async () => {

@@ -10,7 +10,7 @@ import { AppUnderTest } from './app.js';
 import { HELP, parseVerifyArgs, type TrafficKind, type VerifyPlan } from './args.js';
 import { budgetChecks, keepAliveCheck, type CheckResult } from './checks.js';
 import { runEvents, type EventResult } from './events.js';
-import { causesOf, describeRoute, formatJson, formatJunit, formatText, judgeKind, type VerifyResult } from './report.js';
+import { causesOf, describeRoute, formatJson, formatJunit, formatText, judgeKind, type KindResult, type VerifyResult } from './report.js';
 import { readStartSettings, type StartSettings } from '@zero-downtime/core/tooling';
 import { chooseLongLivedPaths, chooseRoutes, probe, startTraffic, type RunningKind } from './traffic.js';
 
@@ -120,12 +120,15 @@ async function run(plan: VerifyPlan, settings: StartSettings, options: VerifyOpt
       },
     }, settings);
     phase = 'stopping';
+    // The traffic runs through the stop, until the supervisor has exited: what the stop resets shows.
+    const stopFrom = performance.now();
+    const stop = await stopEvent(app);
     const running = traffic;
     const summaries = await Promise.all(running.map((kind) => kind.stop()));
     traffic = [];
-    events.push(await stopEvent(app));
     // A crash may cost each kind what it has in flight, and a kept connection per client: twice its concurrency.
-    const results = summaries.map((summary, index) => judgeKind(running[index]!.kind, summary, crash, running[index]!.concurrency * 2, canary));
+    const results = summaries.map((summary, index) => judgeKind(running[index]!.kind, summary, crash, running[index]!.concurrency * 2, canary, stopFrom));
+    events.push(judgeStop(stop, results));
     const causes = causesOf(results, events, checks);
     const ok = causes.length === 0;
     if (!ok && !plan.json) causes.push(`the supervisor's last lines:\n${app.tail(15)}`);
@@ -160,6 +163,17 @@ async function stopEvent(app: AppUnderTest): Promise<EventResult> {
   const cuts = (response.data as { cuts?: Array<{ workerId: number; pid: number }> } | undefined)?.cuts ?? [];
   if (cuts.length > 0) return { name: 'stop', ok: false, durationMs, detail: `requests were cut at the drain deadline on ${cuts.map((cut) => `worker ${cut.workerId} (pid ${cut.pid})`).join(', ')}` };
   return { name: 'stop', ok: true, durationMs, detail: 'every worker drained' };
+}
+
+/** The stop event, failed too when a request or connection failed during it (a refused one does not count). */
+function judgeStop(stop: EventResult, results: KindResult[]): EventResult {
+  const failures: Record<string, number> = {};
+  for (const kind of results) for (const [reason, count] of Object.entries(kind.atStop.failures)) failures[reason] = (failures[reason] ?? 0) + count;
+  const total = Object.values(failures).reduce((sum, count) => sum + count, 0);
+  if (total === 0) return stop;
+  const byKind = results.filter((kind) => Object.keys(kind.atStop.failures).length > 0).map((kind) => `${kind.kind} ${Object.values(kind.atStop.failures).reduce((sum, count) => sum + count, 0)}`);
+  const named = `${total} request(s) or connection(s) failed during the stop (${Object.entries(failures).map(([reason, count]) => `${reason} x${count}`).join(', ')}; ${byKind.join(', ')})`;
+  return { ...stop, ok: false, detail: stop.ok ? named : `${stop.detail}; ${named}` };
 }
 
 /** Resolves once every kind has completed `count` more requests, or after WAIT_BOUND_MS. */

@@ -1,6 +1,8 @@
 /**
  * The verdict and its three forms: the table a person reads, `--json`, and `--junit FILE` for CI systems. Failures of
  * requests in flight on the worker killed with SIGKILL are counted apart: they are what a crash costs, not a defect.
+ * So are connections refused during the final stop (the listener closed: safe to retry, a load balancer moves on);
+ * anything else that fails during the stop, a reset above all, fails the run and the stop event names it.
  */
 import type { Route } from './load/index.js';
 import type { TrafficKind } from './args.js';
@@ -12,6 +14,8 @@ import type { KindSummary } from './traffic.js';
 const CRASH_REASONS = /^(cut|ECONNRESET|EPIPE|socket hang up|incomplete response|closed without an answer|reset \d+|UND_ERR_SOCKET|other side closed|terminated|timeout)/;
 /** After the replacement is ready, a client may still find out its kept connection died: this long. */
 const CRASH_WINDOW_TAIL_MS = 1_000;
+/** A connection refused: nothing was sent, so nothing was lost. */
+const REFUSED = /^ECONNREFUSED\b/;
 
 export interface KindResult {
   kind: TrafficKind;
@@ -24,6 +28,8 @@ export interface KindResult {
   crashFailures: number;
   /** 5xx answers while the canary held the bad release and rolled it back: what a canary costs, reported apart. */
   canaryFailures: number;
+  /** During the final stop: connections refused (reported apart) and the failures among `failures` (by cause). */
+  atStop: { refused: number; failures: Record<string, number> };
   retried: number;
   pids: number;
 }
@@ -43,9 +49,15 @@ export function describeRoute(route: Route): string {
   return `${route.method} ${route.path}${route.status === undefined ? '' : ` ${route.status}`}${route.echo ? ' echo' : ''}`;
 }
 
-/** Splits a kind's failures into those the crash explains (at most `cap`) and the rest. */
-export function judgeKind(kind: TrafficKind, summary: KindSummary, crash: CrashWindow | undefined, cap: number, canary?: CanaryWindow): KindResult {
+const countIn = (counts: Record<string, number>, reason: string) => (counts[reason] = (counts[reason] ?? 0) + 1);
+
+/**
+ * Splits a kind's failures into those the crash explains (at most `cap`), the canary's 5xx, the connections refused
+ * once the final stop began (`stopFrom`), and the rest: the failures that count, those of the stop among them.
+ */
+export function judgeKind(kind: TrafficKind, summary: KindSummary, crash: CrashWindow | undefined, cap: number, canary?: CanaryWindow, stopFrom = Number.POSITIVE_INFINITY): KindResult {
   const failures: Record<string, number> = {};
+  const atStop: KindResult['atStop'] = { refused: 0, failures: {} };
   let crashFailures = 0;
   let canaryFailures = 0;
   for (const failure of summary.failureLog) {
@@ -57,9 +69,14 @@ export function judgeKind(kind: TrafficKind, summary: KindSummary, crash: CrashW
     // primary handed to the worker as it died is never answered: that request fails later, by timeout.
     const inWindow = crash && failure.at >= crash.from && failure.began <= crash.to + CRASH_WINDOW_TAIL_MS;
     if (inWindow && CRASH_REASONS.test(failure.reason) && crashFailures < cap) crashFailures += 1;
-    else failures[failure.reason] = (failures[failure.reason] ?? 0) + 1;
+    else if (failure.began >= stopFrom && REFUSED.test(failure.reason)) atStop.refused += 1;
+    else {
+      countIn(failures, failure.reason);
+      if (failure.at >= stopFrom) countIn(atStop.failures, failure.reason);
+    }
   }
-  return { kind, sent: summary.sent, ok: summary.ok, failed: summary.failed - crashFailures - canaryFailures, failures, crashFailures, canaryFailures, retried: summary.retried, pids: summary.pids.size };
+  const failed = summary.failed - crashFailures - canaryFailures - atStop.refused;
+  return { kind, sent: summary.sent, ok: summary.ok, failed, failures, crashFailures, canaryFailures, atStop, retried: summary.retried, pids: summary.pids.size };
 }
 
 /** What one row of a kind counts. */
@@ -87,7 +104,7 @@ export function formatText(result: VerifyResult): string {
   lines.push(`zdt verify: ${host}:${port}, routes ${routes.join(', ')}${longLived.length ? `, ${longLived.join(', ')}` : ''}`, '');
   lines.push(
     table([
-      ['traffic', 'requests', 'ok', 'failed', 'crash (apart)', 'canary (apart)', 'retried', 'workers', 'failures by cause'],
+      ['traffic', 'requests', 'ok', 'failed', 'crash (apart)', 'canary (apart)', 'refused at stop (apart)', 'retried', 'workers', 'failures by cause'],
       ...result.traffic.map((kind) => [
         kind.kind,
         String(kind.sent),
@@ -95,6 +112,7 @@ export function formatText(result: VerifyResult): string {
         String(kind.failed),
         String(kind.crashFailures),
         String(kind.canaryFailures),
+        String(kind.atStop.refused),
         String(kind.retried),
         kind.pids === 0 ? '-' : String(kind.pids),
         Object.entries(kind.failures).map(([reason, count]) => `${reason} x${count}`).join(', ') || '-',
