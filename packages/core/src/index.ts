@@ -17,6 +17,8 @@ export type {
   ScaleResult,
 } from './primary/supervisor.js';
 export type { WorkerState, WorkerExit, ListeningAddress } from './primary/worker-handle.js';
+export type { CanaryProgress, CanaryReport, ThinTraffic } from './primary/canary.js';
+export type { CanaryCounts } from './primary/canary-verdict.js';
 export { DEFAULTS, resolveOptions, resolveReloadUpdate, parseDuration, createConsoleLogger, createJsonLogger, MAX_TIMER_MS } from './options.js';
 export type {
   ReloadUpdate,
@@ -75,5 +77,8 @@ export type {
   ReplaceMeMessage,
   FatalMessage,
   ListeningMessage,
+  CountOpenMessage,
+  CountCloseMessage,
+  CountedMessage,
   ErrorSummary,
 } from './protocol.js';
