@@ -6,14 +6,16 @@
  * received left unanswered; the events on the killed worker, and those emitted into a transport the server was
  * closing (Socket.IO delivers at most once: no worker ever received them), are counted apart. A broadcast from one
  * worker reaches all 20 clients before and after a rolling restart. `ip` runs plain long-polling clients, each from
- * its own loopback address so they spread over the workers.
+ * its own loopback address so they spread over the workers. The NestJS example (examples/nest-socket-io) runs as its
+ * README says, `zdt start main.mjs --workers 2 --sticky sid`, through a `zdt reload`.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Supervisor } from '@zero-downtime/core';
-import { cleanUp, isAlive, onCleanup, waitFor } from '@zero-downtime/testkit';
+import { fileURLToPath } from 'node:url';
+import { cleanUp, freePort, isAlive, onCleanup, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { appPath } from './lib/apps.js';
@@ -165,5 +167,44 @@ describe.each(cells(allCells, (cell) => cell.sticky === 'sid' && cell.workers ==
     );
     expect({ connected: clients.connected, unanswered: unanswered.length, heardAfter }).toEqual({ connected: CLIENTS, unanswered: 0, heardAfter: CLIENTS });
     clients.close();
+  });
+});
+
+describe('examples/nest-socket-io under zdt start --sticky sid', () => {
+  it('answers acks, broadcasts to every client of both workers, and its clients come back after zdt reload', async () => {
+    const cwd = fileURLToPath(new URL('../examples/nest-socket-io', import.meta.url));
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'zdt-sio-nest-'));
+    onCleanup(() => rmSync(directory, { recursive: true, force: true }));
+    const control = path.join(directory, 'zdt.sock');
+    const port = await freePort();
+    const supervisor = zdtStart(['main.mjs', '--workers', '2', '--sticky', 'sid', '--control', control], { cwd, env: { PORT: String(port) } });
+    await supervisor.waitForLine(/supervisor pid \d+ running/, 60_000);
+    const sockets = Array.from({ length: 6 }, () => io(`http://127.0.0.1:${port}`));
+    onCleanup(() => sockets.forEach((socket) => socket.close()));
+    const heard = new Map<number, number>();
+    for (const socket of sockets) socket.on('news', (id: number) => heard.set(id, (heard.get(id) ?? 0) + 1));
+    const connected = () => sockets.filter((socket) => socket.connected).length;
+    await waitFor(() => connected() === sockets.length, 'every client connected');
+    const pids = new Set((await Promise.all(sockets.map((socket) => socket.timeout(5_000).emitWithAck('echo', 1)))).map((answer: { pid: number }) => answer.pid));
+    await sockets[0]!.timeout(5_000).emitWithAck('broadcast', 1);
+    await waitFor(() => heard.get(1) === sockets.length, 'broadcast 1 heard by every client', { timeoutMs: 5_000 }).catch(() => {});
+    const heardBefore = heard.get(1) ?? 0;
+
+    const reload = await zdt(['reload', '--control', control], { cwd });
+    await waitFor(() => connected() === sockets.length, 'every client back after the reload', { timeoutMs: 15_000 }).catch(() => {});
+    const echoedAfter = await Promise.all(sockets.map((socket) => socket.timeout(5_000).emitWithAck('echo', 2).then(() => true, () => false)));
+    await sockets[1]!.timeout(5_000).emitWithAck('broadcast', 2);
+    await waitFor(() => heard.get(2) === sockets.length, 'broadcast 2 heard by every client', { timeoutMs: 5_000 }).catch(() => {});
+    figures.push(`examples/nest-socket-io: ${sockets.length} clients on ${pids.size} workers; broadcast heard by ${heardBefore}, then after zdt reload (exit ${reload.code}) by ${heard.get(2) ?? 0}`);
+    expect({ reload: reload.code, workers: pids.size, heardBefore, echoedAfter: echoedAfter.filter(Boolean).length, heardAfter: heard.get(2) ?? 0 }).toEqual({
+      reload: 0,
+      workers: 2,
+      heardBefore: sockets.length,
+      echoedAfter: sockets.length,
+      heardAfter: sockets.length,
+    });
+    sockets.forEach((socket) => socket.close());
+    const stop = await zdt(['stop', '--control', control], { cwd });
+    expect(stop.code, stop.stdout + stop.stderr).toBe(0);
   });
 });

@@ -64,9 +64,9 @@ describe('placement', () => {
     expect(Array.from({ length: 3 }, () => table.place(undefined, '127.0.0.1')!.id)).toEqual([2, 2, 2]);
     table.sessionClosed(one!, 's1');
     expect(table.place('s1', '127.0.0.1')).toBe(two);
-    // Once its HTTP drain is over the worker is about to be disconnected: no socket is handed to it any more.
+    // Once its cleanup is over the worker is about to be disconnected: no socket is handed to it any more.
     table.sessionOpened(one!, 's3');
-    Object.assign(one!, { drainOutcome: { clean: true } });
+    Object.assign(one!, { cleanupOutcome: { durationMs: 1, failures: 0 } });
     expect(table.place('s3', '127.0.0.1')).toBe(two);
     expect(table.place(`${(101).toString(36)}.abc`, '127.0.0.1')).toBe(two);
   });

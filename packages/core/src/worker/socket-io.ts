@@ -33,7 +33,7 @@ interface IoNamespace extends EventEmitter {
 
 /** What `manageSocketIo()` reads of a Socket.IO server (socket.io 4.x). */
 export interface SocketIoServerLike extends EventEmitter {
-  engine?: EventEmitter & { clients: Record<string, EngineSocket>; generateId(request: unknown): string | PromiseLike<string> };
+  engine?: EventEmitter & { clients: Record<string, EngineSocket>; clientsCount: number; generateId(request: unknown): string | PromiseLike<string> };
   _nsps?: Map<string, IoNamespace>;
 }
 
@@ -153,8 +153,27 @@ export function manageSocketIo(io: SocketIoServerLike, options: ManageSocketIoOp
   };
   for (const namespace of io._nsps?.values() ?? []) followNamespace(namespace);
   io.on('new_namespace', followNamespace);
-  getRuntime().addDrainStartHook(() => {
+  const runtime = getRuntime();
+  runtime.addDrainStartHook(() => {
     draining = true;
     for (const conn of Object.values(engine.clients)) closeWhenSettled(conn, acks, quietMs);
+  });
+  // The HTTP drain can end between two long-polling requests of a session still closing (its last answer waits for
+  // the client's next poll): the cleanup waits for the sessions, and the supervisor hands this worker their requests
+  // until the cleanup is over.
+  runtime.addShutdownHook(() => sessionsClosed(engine), { name: 'Socket.IO sessions' });
+}
+
+/** Resolves once the server has no engine.io session left (the hook's own bound ends the wait otherwise). */
+function sessionsClosed(engine: { clientsCount: number }): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (engine.clientsCount > 0) return;
+      clearInterval(timer);
+      resolve();
+    };
+    const timer = setInterval(check, 50);
+    timer.unref();
+    check();
   });
 }

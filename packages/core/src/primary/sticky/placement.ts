@@ -22,12 +22,13 @@ import { pidOfSession } from './request-line.js';
 const MAX_ADDRESSES = 65_536;
 
 /**
- * Still takes the connections of its sessions: alive, and its HTTP drain not over. After the drain the supervisor
+ * Still takes the connections of its sessions: alive, and its cleanup not over (manageSocketIo() waits there for
+ * the sessions still closing, whose last long-polling requests must reach it). After the cleanup the supervisor
  * disconnects it, and a socket in flight on a channel being closed trips an assertion in the worker's node
- * (child_process `_send`, answering the hand-over): none is sent once the worker reported `drained`.
+ * (child_process `_send`, answering the hand-over): none is sent once the worker reported `cleaned`.
  */
 function takesConnections(handle: WorkerHandle): boolean {
-  return handle.isAlive && handle.drainOutcome === undefined;
+  return handle.isAlive && handle.cleanupOutcome === undefined;
 }
 
 /** FNV-1a of the address: stable across supervisors, so an address keeps its place while the ready set does. */
