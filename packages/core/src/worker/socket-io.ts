@@ -35,6 +35,7 @@ interface IoNamespace extends EventEmitter {
 export interface SocketIoServerLike extends EventEmitter {
   engine?: EventEmitter & { clients: Record<string, EngineSocket>; clientsCount: number; generateId(request: unknown): string | PromiseLike<string> };
   _nsps?: Map<string, IoNamespace>;
+  httpServer?: { getConnections(callback: (error: Error | null, count: number) => void): unknown };
 }
 
 export interface ManageSocketIoOptions {
@@ -161,16 +162,29 @@ export function manageSocketIo(io: SocketIoServerLike, options: ManageSocketIoOp
   // The HTTP drain can end between two long-polling requests of a session still closing (its last answer waits for
   // the client's next poll): the cleanup waits for the sessions, and the supervisor hands this worker their requests
   // until the cleanup is over.
-  runtime.addShutdownHook(() => sessionsClosed(engine), { name: 'Socket.IO sessions' });
+  runtime.addShutdownHook(() => sessionsClosed(engine, io.httpServer), { name: 'Socket.IO sessions' });
 }
 
-/** Resolves once the server has no engine.io session left (the hook's own bound ends the wait otherwise). */
-function sessionsClosed(engine: { clientsCount: number }): Promise<void> {
+/**
+ * Resolves once the server has no engine.io session left and its http server no connection: a session is gone as
+ * soon as its close is written, but that answer (with the last acknowledgements) still has to leave before the
+ * process exits. The hook's own bound ends the wait otherwise.
+ */
+function sessionsClosed(engine: { clientsCount: number }, httpServer: SocketIoServerLike['httpServer']): Promise<void> {
   return new Promise((resolve) => {
+    let checking = false;
     const check = () => {
-      if (engine.clientsCount > 0) return;
-      clearInterval(timer);
-      resolve();
+      if (checking || engine.clientsCount > 0) return;
+      checking = true;
+      const done = () => {
+        clearInterval(timer);
+        resolve();
+      };
+      if (!httpServer) return done();
+      httpServer.getConnections((error, count) => {
+        checking = false;
+        if (error || count === 0) done();
+      });
     };
     const timer = setInterval(check, 50);
     timer.unref();
