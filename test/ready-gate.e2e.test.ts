@@ -51,7 +51,7 @@ const cases: Case[] = cells<Case>(
     // The same app without ready(): its /healthz answers 200 once warm, and the worker side's probe finds it.
     { name: '--ready http:/healthz, the app says nothing', args: ['--ready', 'http:/healthz'], env: {} },
   ],
-  (cell) => cell.env.READY === 'module' || cell.args.includes('http:/healthz'),
+  (cell) => (cell.env.READY === 'module' && !cell.owned) || cell.args.includes('http:/healthz'),
 );
 
 describe.each(cases)('$name', ({ name, args, env, owned }) => {
