@@ -7,8 +7,7 @@
 import { canaryVerdict, CANARY_ALPHA, CANARY_MARGIN, type CanaryCounts, type CanaryVerdict } from './canary-verdict.js';
 import type { ThinTraffic } from '../settings/canary-options.js';
 import type { SupervisorMetrics } from './metrics.js';
-import { describeExit } from './rollout.js';
-import type { WorkerExit, WorkerHandle } from './worker-handle.js';
+import { describeExit, type WorkerExit, type WorkerHandle } from './worker-handle.js';
 
 /** What a canary does when too few requests reached it: accept, refuse, or keep the window open longer. */
 export type { ThinTraffic } from '../settings/canary-options.js';

@@ -17,14 +17,12 @@ import {
   rollBack,
   runRollout,
   servingBySlot,
-  type CutReport,
-  type ReplacedWorker,
   type RolloutContext,
   type StepResult,
 } from './rollout.js';
 import type { Slot } from './slot.js';
 import type { SlotTable } from './slot-table.js';
-import type { RolloutOutcome, RolloutResult, ScaleResult, SupervisorEvents, SupervisorState } from './supervisor-types.js';
+import type { CutReport, ReplacedWorker, RolloutOutcome, RolloutResult, ScaleResult, SupervisorEvents, SupervisorState } from './supervisor-types.js';
 
 interface Deferred<T> {
   promise: Promise<T>;

@@ -11,6 +11,7 @@ import type { RollbackSummary, ServingWorker } from '../errors.js';
 import type { ErrorSummary } from '../protocol.js';
 import type { Release } from './release.js';
 import type { Slot } from './slot.js';
+import type { CutReport, ReplacedWorker } from './supervisor-types.js';
 import type { WorkerExit, WorkerHandle } from './worker-handle.js';
 
 /** Why a candidate did not become ready. */
@@ -21,13 +22,6 @@ export type NotReady =
   | { kind: 'stopped' };
 
 export type ReadyOutcome = { kind: 'ready' } | NotReady;
-
-export function describeExit(exit: WorkerExit): string {
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  const cause = exit.error ? `: ${describeError(exit.error)}` : '';
-  if (exit.expected) return `${how} after it was stopped (${exit.stopReason})${cause}`;
-  return `${how}${cause}`;
-}
 
 export function describeNotReady(outcome: NotReady): string {
   switch (outcome.kind) {
@@ -107,24 +101,6 @@ export async function startFirst(slot: Slot, release: Release, context: StepCont
   const old = slot.swap(candidate);
   const retired = old?.isAlive ? retire(old) : undefined;
   return { ok: true, candidate, old, retired };
-}
-
-export interface ReplacedWorker {
-  workerId: number;
-  /** Undefined when the slot had no live worker (it was restarting after a crash). */
-  oldPid: number | undefined;
-  newPid: number;
-}
-
-/** A retired worker that was still serving at its drain deadline. */
-export interface CutReport {
-  workerId: number;
-  pid: number;
-  generation: number;
-  /** Connections the worker module cut at its drain deadline; undefined when it did not say (a plain app). */
-  cut: number | undefined;
-  /** SIGKILLed at the kill deadline (whatever it still held was cut). */
-  killed: boolean;
 }
 
 export interface RolloutContext extends StepContext {

@@ -3,7 +3,8 @@
  * it one at a time. Removing slots drains their workers; what those drains cut is reported.
  */
 import type { ResolvedOptions } from '../options.js';
-import { collectCuts, type CutReport } from './rollout.js';
+import { collectCuts } from './rollout.js';
+import type { CutReport } from './supervisor-types.js';
 import { Slot } from './slot.js';
 
 type Logger = ResolvedOptions['logger'];

@@ -2,13 +2,8 @@
  * A worker slot: one of the N places a worker serves from, with its restart history. The supervisor keeps the
  * slots; the start-first step (rollout.ts) puts a ready worker into one with swap().
  */
+import type { LastExit } from './supervisor-types.js';
 import type { WorkerHandle } from './worker-handle.js';
-
-export interface LastExit {
-  code: number | null;
-  signal: string | null;
-  uptimeMs: number;
-}
 
 export class Slot {
   readonly id: number;

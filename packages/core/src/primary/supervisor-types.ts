@@ -3,9 +3,32 @@ import type { RollbackSummary, RolloutFailedError, ServingWorker } from '../erro
 import type { CanaryProgress, CanaryReport } from './canary.js';
 import type { MetricsSnapshot } from './metrics.js';
 import type { ListenerInfo } from './listeners.js';
-import type { CutReport, ReplacedWorker } from './rollout.js';
-import type { LastExit } from './slot.js';
 import type { ListeningAddress, WorkerExit, WorkerState } from './worker-handle.js';
+
+export interface ReplacedWorker {
+  workerId: number;
+  /** Undefined when the slot had no live worker (it was restarting after a crash). */
+  oldPid: number | undefined;
+  newPid: number;
+}
+
+/** A retired worker that was still serving at its drain deadline. */
+export interface CutReport {
+  workerId: number;
+  pid: number;
+  generation: number;
+  /** Connections the worker module cut at its drain deadline; undefined when it did not say (a plain app). */
+  cut: number | undefined;
+  /** SIGKILLed at the kill deadline (whatever it still held was cut). */
+  killed: boolean;
+}
+
+/** How the last worker of a slot ended, for `zdt status`. */
+export interface LastExit {
+  code: number | null;
+  signal: string | null;
+  uptimeMs: number;
+}
 
 export type SupervisorState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 

@@ -25,15 +25,13 @@ import { Deployments } from './deployments.js';
 import { SlotTable } from './slot-table.js';
 import { crashLoops, workerStatuses } from './status.js';
 import { AppMetricsCollector } from './metrics-collection.js';
-import { collectCuts, describeExit, describeNotReady, servingBySlot, startFirst, type CutReport, type RolloutContext, type StepResult } from './rollout.js';
+import { collectCuts, describeNotReady, servingBySlot, startFirst, type RolloutContext, type StepResult } from './rollout.js';
 import { Slot } from './slot.js';
 import { SocketIoSupport } from './sticky/index.js';
-import { describeAddress, WorkerHandle, type WorkerExit } from './worker-handle.js';
-import type { RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
+import { describeAddress, describeExit, WorkerHandle, type WorkerExit } from './worker-handle.js';
+import type { CutReport, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
 
-export type { ReplacedWorker, CutReport } from './rollout.js';
-
-export type { CrashLoopStatus, RolloutOutcome, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerStatus } from './supervisor-types.js';
+export type { CrashLoopStatus, CutReport, ReplacedWorker, RolloutOutcome, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerStatus } from './supervisor-types.js';
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly options: ResolvedOptions;

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Socket } from 'node:net';
+import { describeError } from '../error-summary.js';
 import type { Readiness } from '../options.js';
 import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
 import { codeFingerprint, type Release } from './release.js';
@@ -37,6 +38,14 @@ export interface WorkerExit {
   killedAtDeadline: boolean;
   /** The uncaught error the worker reported before it died, when it reported one. */
   error: ErrorSummary | undefined;
+}
+
+/** How a worker ended, in words, for the log and the errors that name it. */
+export function describeExit(exit: WorkerExit): string {
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const cause = exit.error ? `: ${describeError(exit.error)}` : '';
+  if (exit.expected) return `${how} after it was stopped (${exit.stopReason})${cause}`;
+  return `${how}${cause}`;
 }
 
 export interface ListeningAddress {
