@@ -5,7 +5,7 @@
 //   - healthy: 1% of requests fail at random in both generations: every refusal is a false positive;
 //   - 20%: the new release fails 20% of requests (the old one 1%): every acceptance is a miss;
 //   - 100%: the new release fails every request.
-// The verdict is the supervisor's own (primary/canary-verdict.ts): one-sided Fisher's exact test, p < 0.001, and a
+// The verdict is the supervisor's own (primary/canary/verdict.ts): one-sided Fisher's exact test, p < 0.001, and a
 // canary ratio worse by more than 1 percentage point.
 //
 // Usage: node bench/canary.mjs [--quick] [--healthy N] [--failing N] [--window DUR] [--save]

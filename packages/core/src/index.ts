@@ -16,9 +16,9 @@ export type {
   StopResult,
   ScaleResult,
 } from './primary/supervisor.js';
-export type { WorkerState, WorkerExit, ListeningAddress } from './primary/worker-handle.js';
-export type { CanaryProgress, CanaryReport, ThinTraffic } from './primary/canary.js';
-export type { CanaryCounts } from './primary/canary-verdict.js';
+export type { WorkerState, WorkerExit, ListeningAddress } from './primary/workers/handle.js';
+export type { CanaryProgress, CanaryReport, ThinTraffic } from './primary/canary/canary.js';
+export type { CanaryCounts } from './primary/canary/verdict.js';
 export { DEFAULTS, resolveOptions, resolveReloadUpdate, parseDuration, createConsoleLogger, createJsonLogger, MAX_TIMER_MS } from './options.js';
 export type {
   ReloadUpdate,
@@ -32,8 +32,8 @@ export type {
 } from './options.js';
 /** The settings reference (docs/reference/configuration.md) as a Markdown table, from the settings table. */
 export { renderSettingsTable } from './settings/reference.js';
-export { ControlServer, defaultControlPath, sendControlCommand, CONTROL_ENV } from './primary/control.js';
-export type { ControlCommand, ControlRequest, ControlResponse, ControlHandlers, ControlServerOptions, UpgradeRequest } from './primary/control.js';
+export { ControlServer, defaultControlPath, sendControlCommand, CONTROL_ENV } from './primary/control/server.js';
+export type { ControlCommand, ControlRequest, ControlResponse, ControlHandlers, ControlServerOptions, UpgradeRequest } from './primary/control/server.js';
 export {
   ZdtError,
   InvalidOptionError,
@@ -59,7 +59,7 @@ export {
   InstallFailedError,
   exitStatusOf,
 } from './errors.js';
-export type { ListenOption, ListenDescriptor, ListenerInfo, ListenerOrigin } from './primary/listeners.js';
+export type { ListenOption, ListenDescriptor, ListenerInfo, ListenerOrigin } from './primary/sockets/listeners.js';
 export type { RollbackSummary, ServingWorker } from './errors.js';
 export { WORKER_ENV, isProtocolMessage } from './protocol.js';
 export type {

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { ForkFunction } from './fork-seam.js';
 import { InvalidOptionError } from './errors.js';
-import type { ListenOption } from './primary/listeners.js';
+import type { ListenOption } from './primary/sockets/listeners.js';
 import { isObject, MAX_TIMER_MS, parseListenAddress, readOption as parsed, wholeNumber } from './settings/parse.js';
 import { probePath, readReadiness, type Readiness } from './settings/readiness.js';
 import { SETTING_OPTIONS } from './settings/table.js';

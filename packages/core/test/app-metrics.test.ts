@@ -1,8 +1,8 @@
-// The sum of the app's prom-client metrics over the workers (primary/app-metrics.ts), fed by hand: workers that miss
+// The sum of the app's prom-client metrics over the workers (primary/metrics/app-metrics.ts), fed by hand: workers that miss
 // a scrape, leave, report late or report out of order. The end-to-end proof with real workers, real prom-client and
 // SIGKILLs is test/metrics.e2e.test.ts.
 import { describe, expect, it } from 'vitest';
-import { AppMetricsAggregator } from '../src/primary/app-metrics.js';
+import { AppMetricsAggregator } from '../src/primary/metrics/app-metrics.js';
 import type { AppMetric } from '../src/protocol.js';
 
 const counter = (value: number, route = 'ping'): AppMetric => ({ name: 'requests_total', help: 'h', type: 'counter', aggregator: 'sum', values: [{ value, labels: { route } }] });

@@ -1,9 +1,9 @@
 /**
- * The canary verdict (primary/canary-verdict.ts): the one-sided Fisher test against values computed by hand, and
+ * The canary verdict (primary/canary/verdict.ts): the one-sided Fisher test against values computed by hand, and
  * pass, fail and thin with their numbers in the message.
  */
 import { describe, expect, it } from 'vitest';
-import { canaryVerdict, CANARY_ALPHA, CANARY_MARGIN, fisherOneSided } from '../src/primary/canary-verdict.js';
+import { canaryVerdict, CANARY_ALPHA, CANARY_MARGIN, fisherOneSided } from '../src/primary/canary/verdict.js';
 
 const policy = { minRequests: 100, alpha: CANARY_ALPHA, margin: CANARY_MARGIN };
 const counts = (generation: number, requests: number, errors: number) => ({ generation, requests, errors });

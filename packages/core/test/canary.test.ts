@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { RolloutFailedError, type Supervisor } from '../src/index.js';
-import type { CanaryReport } from '../src/primary/canary.js';
+import type { CanaryReport } from '../src/primary/canary/canary.js';
 import { waitFor } from '@zero-downtime/testkit';
 import { fixture, startSupervisor, testContext } from './helpers.js';
 

@@ -16,8 +16,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
 import { fixture, memoryLogger, testContext } from './helpers.js';
-import { ControlServer, defaultControlPath, sendControlCommand } from '../src/primary/control.js';
-import { MAX_SOCKET_PATH_BYTES } from '../src/primary/control-path.js';
+import { ControlServer, defaultControlPath, sendControlCommand } from '../src/primary/control/server.js';
+import { MAX_SOCKET_PATH_BYTES } from '../src/primary/control/socket-path.js';
 import { Supervisor } from '../src/primary/supervisor.js';
 
 const context = testContext();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { get, isAlive, waitFor, zdt, zdtStart } from '@zero-downtime/testkit';
-import { sendControlCommand } from '../src/primary/control.js';
+import { sendControlCommand } from '../src/primary/control/server.js';
 import { fixture, testContext } from './helpers.js';
 
 const { cleanups, scratchDirectory } = testContext();

@@ -2,7 +2,7 @@
 // tested through the same seam live with the behaviour they test (lifecycle, crash restarts, reloads, refused releases).
 import { describe, expect, it } from 'vitest';
 import type { ForkSettings } from '../src/index.js';
-import { WorkerHandle } from '../src/primary/worker-handle.js';
+import { WorkerHandle } from '../src/primary/workers/handle.js';
 import { fakeCluster } from './fork-seam.js';
 
 describe('WorkerHandle state machine', () => {

@@ -9,7 +9,7 @@ import { InvalidOptionError, resolveOptions } from '../src/index.js';
 import { Placement } from '../src/primary/sticky/placement.js';
 import type { StickyMode } from '../src/settings/connections.js';
 import { pidOfSession, requestLineComplete, sessionIdOf } from '../src/primary/sticky/request-line.js';
-import type { WorkerHandle } from '../src/primary/worker-handle.js';
+import type { WorkerHandle } from '../src/primary/workers/handle.js';
 
 describe('the request line', () => {
   it("finds engine.io's sid in the query string, and nothing in a request without one", () => {

@@ -10,7 +10,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { CONFIG_FILE_NAMES, controlPathFromFile, findConfigurationFile, readFlag } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { CONTROL_ENV, defaultControlPath } from '../primary/control.js';
+import { CONTROL_ENV, defaultControlPath } from '../primary/control/server.js';
 
 export type ControlSource = 'flag' | 'file' | 'env' | 'root' | 'runtime-directory' | 'tmpdir';
 

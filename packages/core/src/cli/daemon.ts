@@ -9,11 +9,11 @@ import { RequestsCutError, StartFailedError, UpgradeInProgressError, UsageError,
 import { createConsoleLogger, createJsonLogger, type Logger, type ReloadUpdate } from '../options.js';
 import { restartOnlyChanges, type ResolvedSettings } from '../config.js';
 import { Supervisor, type RolloutResult, type StopResult } from '../primary/supervisor.js';
-import { ControlServer, defaultControlPath, sendControlCommand, temporaryControlPath, type UpgradeRequest } from '../primary/control.js';
-import { checkPidFile, removePidFile, writePidFile } from '../primary/pid-file.js';
-import type { Predecessor } from '../primary/upgrade.js';
-import { handOver, takeOver, type UpgradeResult, type UpgradeUnderWay } from '../primary/upgrade-handover.js';
-import { findOrphanedWorkers, stopOrphanedWorkers } from '../primary/orphans.js';
+import { ControlServer, defaultControlPath, sendControlCommand, temporaryControlPath, type UpgradeRequest } from '../primary/control/server.js';
+import { checkPidFile, removePidFile, writePidFile } from '../primary/host/pid-file.js';
+import type { Predecessor } from '../primary/upgrade/upgrade.js';
+import { handOver, takeOver, type UpgradeResult, type UpgradeUnderWay } from '../primary/upgrade/handover.js';
+import { findOrphanedWorkers, stopOrphanedWorkers } from '../primary/host/orphans.js';
 import { WORKER_ENV } from '../protocol.js';
 import { SETTINGS } from '../settings/table.js';
 import { describeCuts, EXIT_CUT, fail } from './output.js';

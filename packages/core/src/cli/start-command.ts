@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import { logicalWorkingDirectory } from '../options.js';
 import { Configuration, findConfigurationFile, isConfigurationFileName, type ResolvedSettings } from '../config.js';
 import type { Settings } from '../settings/settings.js';
-import { takeActivatedSockets, takeInheritedSockets } from '../primary/upgrade.js';
+import { takeActivatedSockets, takeInheritedSockets } from '../primary/upgrade/upgrade.js';
 import { commandLineSettings, parseFlags, START_FLAGS } from './arguments.js';
 import { probePath } from '../settings/readiness.js';
 import { HELP } from './help.js';

@@ -1,5 +1,5 @@
 /** `zdt start`: its command line read into a configuration (start-command.ts), then the daemon run until it stops. */
-import { Predecessor } from '../primary/upgrade.js';
+import { Predecessor } from '../primary/upgrade/upgrade.js';
 import { Daemon } from './daemon.js';
 import { readStartCommand } from './start-command.js';
 

@@ -1,6 +1,6 @@
 /** What `zdt status` and `zdt upgrade` answer, and the text `zdt status` prints. */
 import type { SupervisorStatus } from '../primary/supervisor.js';
-import { describeServing } from '../primary/rollout.js';
+import { describeServing } from '../primary/rollout/rollout.js';
 import { IN_PLACE_ADVICE } from '../primary/releases/in-place.js';
 
 /** `zdt status --json`: the supervisor's status plus what only `zdt start` knows. */
@@ -23,7 +23,7 @@ export interface CliStatus extends SupervisorStatus {
   deployTo: string | null;
 }
 
-export type { UpgradeResult } from '../primary/upgrade-handover.js';
+export type { UpgradeResult } from '../primary/upgrade/handover.js';
 
 function formatBytes(bytes: number | undefined): string {
   return bytes === undefined ? '-' : `${(bytes / 1048576).toFixed(1)} MiB`;

@@ -5,9 +5,9 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { ResolvedOptions } from '../options.js';
-import { describeServing } from './rollout.js';
+import { describeServing } from './rollout/rollout.js';
 import type { SupervisorEvents } from './supervisor-types.js';
-import { describeAddress } from './worker-handle.js';
+import { describeAddress } from './workers/handle.js';
 
 /** Subscribes to the events alone (the Supervisor is one such emitter), so the log lines need nothing else of it. */
 export function logEvents(supervisor: EventEmitter<SupervisorEvents>, options: ResolvedOptions): void {

@@ -1,9 +1,9 @@
 /** The status projection of the supervisor's workers and slots: what `zdt status` and `status()` show of them. */
-import { readCpuSeconds } from './metrics.js';
-import { readRssBytes } from './monitor.js';
-import type { Slot } from './slot.js';
+import { readCpuSeconds } from './metrics/supervisor-metrics.js';
+import { readRssBytes } from './rollout/health-monitor.js';
+import type { Slot } from './rollout/slot.js';
 import type { CrashLoopStatus, WorkerStatus } from './supervisor-types.js';
-import type { WorkerHandle } from './worker-handle.js';
+import type { WorkerHandle } from './workers/handle.js';
 
 /** Every live worker process, by slot id then age. */
 export function workerStatuses(handles: Iterable<WorkerHandle>, slots: readonly Slot[], now: number): WorkerStatus[] {

@@ -1,9 +1,9 @@
 /** The supervisor's public shapes: its states, what its operations resolve with, its status and its events. */
 import type { RollbackSummary, RolloutFailedError, ServingWorker } from '../errors.js';
-import type { CanaryProgress, CanaryReport } from './canary.js';
-import type { MetricsSnapshot } from './metrics.js';
-import type { ListenerInfo } from './listeners.js';
-import type { ListeningAddress, WorkerExit, WorkerState } from './worker-handle.js';
+import type { CanaryProgress, CanaryReport } from './canary/canary.js';
+import type { MetricsSnapshot } from './metrics/supervisor-metrics.js';
+import type { ListenerInfo } from './sockets/listeners.js';
+import type { ListeningAddress, WorkerExit, WorkerState } from './workers/handle.js';
 
 export interface ReplacedWorker {
   workerId: number;

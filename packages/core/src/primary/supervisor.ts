@@ -2,33 +2,33 @@
  * The supervisor: the one owner of every worker slot, restart timer and
  * rollout. Workers are forked with node:cluster so they share listening
  * sockets. Every worker enters its slot through the start-first step in
- * rollout.ts, so capacity never drops to zero for a deploy or a replacement.
+ * rollout/rollout.ts, so capacity never drops to zero for a deploy or a replacement.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
 import { EntryNotFoundError, InvalidStateError, StartFailedError } from '../errors.js';
 import { resolveOptions, type ReloadUpdate, type ResolvedOptions, type SupervisorOptions } from '../options.js';
 import type { ShutdownReason, WorkerToPrimary } from '../protocol.js';
-import { AppMetricsAggregator } from './app-metrics.js';
-import { render } from './exposition.js';
-import { SupervisorMetrics } from './metrics.js';
-import { MetricsServer, type ListenAddress } from './metrics-server.js';
-import { HealthMonitor } from './monitor.js';
-import { ClusterSockets } from './cluster-sockets.js';
-import { Listeners, type ListenerInfo } from './listeners.js';
-import { resolveRelease, type Release } from './release.js';
-import { findPreload, launchWorker } from './launch.js';
+import { AppMetricsAggregator } from './metrics/app-metrics.js';
+import { render } from './metrics/exposition.js';
+import { SupervisorMetrics } from './metrics/supervisor-metrics.js';
+import { MetricsServer, type ListenAddress } from './metrics/server.js';
+import { HealthMonitor } from './rollout/health-monitor.js';
+import { ClusterSockets } from './sockets/cluster-sockets.js';
+import { Listeners, type ListenerInfo } from './sockets/listeners.js';
+import { resolveRelease, type Release } from './releases/release.js';
+import { findPreload, launchWorker } from './workers/launch.js';
 import { workerMessageHandlers, type MessageHandlers } from './worker-messages.js';
 import { logEvents } from './event-log.js';
-import { Restarts } from './restarts.js';
-import { Deployments } from './deployments.js';
-import { SlotTable } from './slot-table.js';
+import { Restarts } from './rollout/restarts.js';
+import { Deployments } from './rollout/deployments.js';
+import { SlotTable } from './rollout/slot-table.js';
 import { crashLoops, workerStatuses } from './status.js';
-import { AppMetricsCollector } from './metrics-collection.js';
-import { collectCuts, describeNotReady, servingBySlot, startFirst, type RolloutContext, type StepResult } from './rollout.js';
-import { Slot } from './slot.js';
+import { AppMetricsCollector } from './metrics/collection.js';
+import { collectCuts, describeNotReady, servingBySlot, startFirst, type RolloutContext, type StepResult } from './rollout/rollout.js';
+import { Slot } from './rollout/slot.js';
 import { SocketIoSupport } from './sticky/index.js';
-import { describeAddress, describeExit, WorkerHandle, type WorkerExit } from './worker-handle.js';
+import { describeAddress, describeExit, WorkerHandle, type WorkerExit } from './workers/handle.js';
 import type { CutReport, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
 
 export type { CrashLoopStatus, CutReport, ReplacedWorker, RolloutOutcome, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerStatus } from './supervisor-types.js';
@@ -36,7 +36,7 @@ export type { CrashLoopStatus, CutReport, ReplacedWorker, RolloutOutcome, Rollou
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly options: ResolvedOptions;
   private currentState: SupervisorState = 'idle';
-  /** The slots (ids 1..N) and the queue that changes them one at a time (slot-table.ts). */
+  /** The slots (ids 1..N) and the queue that changes them one at a time (rollout/slot-table.ts). */
   private readonly table = new SlotTable();
   private readonly slots = this.table.slots;
   /** Every live worker process: slot owners, candidates and workers being retired. */
@@ -60,9 +60,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly collector = new AppMetricsCollector();
   /** Every message a worker may send, handled in one place (worker-messages.ts); unknown verbs are ignored. */
   private readonly messageHandlers: MessageHandlers;
-  /** Crash restarts with back-off, and start-first replacements (restarts.ts). */
+  /** Crash restarts with back-off, and start-first replacements (rollout/restarts.ts). */
   private readonly restarts: Restarts;
-  /** Rollouts, the reload queue, rollback retries and scale requests (deployments.ts). */
+  /** Rollouts, the reload queue, rollback retries and scale requests (rollout/deployments.ts). */
   private readonly deployments: Deployments;
 
   constructor(options: SupervisorOptions) {
@@ -283,7 +283,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * The Prometheus text format: the supervisor's own metrics, then the app's prom-client metrics summed over the
-   * workers (app-metrics.ts: each asked, `timeoutMs` at most, else counted at its last known values).
+   * workers (metrics/app-metrics.ts: each asked, `timeoutMs` at most, else counted at its last known values).
    */
   async metricsText(timeoutMs = 2_000): Promise<string> {
     await this.appMetrics.served();

@@ -6,11 +6,11 @@ import { describeError } from '../error-summary.js';
 import type { ResolvedOptions } from '../options.js';
 import type { WorkerToPrimary } from '../protocol.js';
 import { probePath } from '../settings/readiness.js';
-import type { AppMetricsCollector } from './metrics-collection.js';
-import type { AppMetricsAggregator } from './app-metrics.js';
-import type { SupervisorMetrics } from './metrics.js';
+import type { AppMetricsCollector } from './metrics/collection.js';
+import type { AppMetricsAggregator } from './metrics/app-metrics.js';
+import type { SupervisorMetrics } from './metrics/supervisor-metrics.js';
 import type { WorkerInfo } from './supervisor-types.js';
-import type { DrainOutcome, WorkerHandle } from './worker-handle.js';
+import type { DrainOutcome, WorkerHandle } from './workers/handle.js';
 
 export type MessageHandlers = { [Verb in WorkerToPrimary['zdt']]: (handle: WorkerHandle, message: Extract<WorkerToPrimary, { zdt: Verb }>) => void };
 

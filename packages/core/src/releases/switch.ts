@@ -4,7 +4,7 @@
  * rollout, whatever refused it (a worker that cannot boot, or any later check that refuses through the rollout's one
  * failure path, the `rollout:failed` event), switches `current` back to the release that serves and records why in
  * the base directory. The workers it replaced were already forked again from the serving release's resolved
- * directory (release.ts), so they run its files, and so does every crash restart.
+ * directory (primary/releases/release.ts), so they run its files, and so does every crash restart.
  *
  * One deploy or rollback at a time: a second one waits for the first.
  */

@@ -1,4 +1,4 @@
-/** The supervisor's canary options (primary/canary.ts): their types, defaults and validation, in one place. */
+/** The supervisor's canary options (primary/canary/canary.ts): their types, defaults and validation, in one place. */
 import { DEFAULTS } from './defaults.js';
 import { MAX_TIMER_MS, oneOf, readOption as read, wholeNumber } from './parse.js';
 

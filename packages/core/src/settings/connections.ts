@@ -3,7 +3,7 @@
  * primary/sticky/), which binds the app's own port instead and so refuses `listen` beside it.
  */
 import { InvalidOptionError } from '../errors.js';
-import { parseListenSpec, type ListenOption } from '../primary/listeners.js';
+import { parseListenSpec, type ListenOption } from '../primary/sockets/listeners.js';
 import { InvalidValue, isObject, oneOf } from './parse.js';
 
 export type StickyMode = 'sid' | 'ip';

@@ -7,9 +7,9 @@
  */
 import path from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import { LISTEN_EXPECTED, parseListenSpec } from '../primary/listeners.js';
+import { LISTEN_EXPECTED, parseListenSpec } from '../primary/sockets/listeners.js';
 import { WORKER_ENV } from '../protocol.js';
-import { CONTROL_ENV } from '../primary/control-path.js';
+import { CONTROL_ENV } from '../primary/control/socket-path.js';
 import type { Settings } from './settings.js';
 import { readSticky } from './connections.js';
 import { DEFAULTS, formatDuration } from './defaults.js';

@@ -8,7 +8,7 @@
  * The fingerprint is the entry file's content: an app whose entry only requires a build directory that changed is
  * not told apart (say so in the docs).
  */
-import { codeFingerprint, type Release } from '../release.js';
+import { codeFingerprint, type Release } from './release.js';
 
 /** What to do about it, in every message that reports code overwritten in place. */
 export const IN_PLACE_ADVICE = "deploy with 'zdt deploy' or into release directories behind a symlink, so a rollback restores the previous code";

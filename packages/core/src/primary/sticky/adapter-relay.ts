@@ -6,7 +6,7 @@
  * at its fork, so broadcasts keep reaching the clients of every worker through rollouts, crash restarts and scaling.
  * The message types are socket.io-adapter's `MessageType` numbers (stable since 2.5).
  */
-import type { WorkerHandle } from '../worker-handle.js';
+import type { WorkerHandle } from '../workers/handle.js';
 
 export const ADAPTER_SOURCE = '_sio_adapter';
 

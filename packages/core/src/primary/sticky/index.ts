@@ -8,7 +8,7 @@ import type { EventEmitter } from 'node:events';
 import type { Logger } from '../../logger.js';
 import type { SupervisorEvents } from '../supervisor-types.js';
 import type { StickyMode } from '../../settings/connections.js';
-import type { WorkerHandle } from '../worker-handle.js';
+import type { WorkerHandle } from '../workers/handle.js';
 import { AdapterRelay } from './adapter-relay.js';
 import { StickyRouter } from './router.js';
 

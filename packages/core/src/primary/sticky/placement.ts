@@ -14,7 +14,7 @@
  * New sessions go to ready workers only; a dead worker's sessions and addresses are forgotten at its exit.
  */
 import type { StickyMode } from '../../settings/connections.js';
-import type { WorkerHandle } from '../worker-handle.js';
+import type { WorkerHandle } from '../workers/handle.js';
 import { pidOfSession } from './request-line.js';
 
 

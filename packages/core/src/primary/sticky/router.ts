@@ -14,7 +14,7 @@
 import net from 'node:net';
 import type { Logger } from '../../logger.js';
 import type { StickyListeningMessage, StickyListenMessage, StickySessionMessage } from '../../protocol.js';
-import type { WorkerHandle } from '../worker-handle.js';
+import type { WorkerHandle } from '../workers/handle.js';
 import type { StickyMode } from '../../settings/connections.js';
 import { Placement } from './placement.js';
 import { requestLineComplete, sessionIdOf } from './request-line.js';

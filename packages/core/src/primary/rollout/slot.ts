@@ -2,8 +2,8 @@
  * A worker slot: one of the N places a worker serves from, with its restart history. The supervisor keeps the
  * slots; the start-first step (rollout.ts) puts a ready worker into one with swap().
  */
-import type { LastExit } from './supervisor-types.js';
-import type { WorkerHandle } from './worker-handle.js';
+import type { LastExit } from '../supervisor-types.js';
+import type { WorkerHandle } from '../workers/handle.js';
 
 export class Slot {
   readonly id: number;

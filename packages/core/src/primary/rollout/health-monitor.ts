@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Slot } from './slot.js';
-import type { WorkerHandle } from './worker-handle.js';
+import type { WorkerHandle } from '../workers/handle.js';
 
 /** RSS from /proc (works for any app); undefined where /proc is missing. */
 export function readRssBytes(pid: number): number | undefined {

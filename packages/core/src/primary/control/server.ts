@@ -5,7 +5,7 @@
  * `{"command":"scale","workers":N}`), answered with zero or more
  * `progress` lines and one `result` or `error` line.
  *
- * Both ends refuse a socket they cannot trust (see control-path.ts). The
+ * Both ends refuse a socket they cannot trust (see socket-path.ts). The
  * server closes a connection that has not sent its request line within
  * `idleTimeoutMs`, and keeps at most `maxConnections` open: beyond that the
  * oldest connection still waiting for its request line makes room, and when
@@ -20,15 +20,15 @@
 import net from 'node:net';
 import path from 'node:path';
 import { chmodSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
-import { ControlInUseError, ControlPathError, UsageError, ZdtError } from '../errors.js';
-import type { Supervisor, SupervisorEvents } from './supervisor.js';
-import { permissionError } from './control-client.js';
-import { parseControlRequest, type ControlResponse, type UpgradeRequest } from './control-messages.js';
-import { checkExistingSocket, checkSocketPathLength, prepareControlDirectory } from './control-path.js';
+import { ControlInUseError, ControlPathError, UsageError, ZdtError } from '../../errors.js';
+import type { Supervisor, SupervisorEvents } from '../supervisor.js';
+import { permissionError } from './client.js';
+import { parseControlRequest, type ControlResponse, type UpgradeRequest } from './messages.js';
+import { checkExistingSocket, checkSocketPathLength, prepareControlDirectory } from './socket-path.js';
 
-export { CONTROL_ENV, defaultControlPath } from './control-path.js';
-export { sendControlCommand } from './control-client.js';
-export type { ControlCommand, ControlRequest, ControlResponse, UpgradeRequest } from './control-messages.js';
+export { CONTROL_ENV, defaultControlPath } from './socket-path.js';
+export { sendControlCommand } from './client.js';
+export type { ControlCommand, ControlRequest, ControlResponse, UpgradeRequest } from './messages.js';
 
 /**
  * What the server calls for each command instead of the supervisor's own method: `zdt start` re-reads its

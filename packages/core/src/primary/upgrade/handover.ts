@@ -5,12 +5,12 @@
  * for the word and takes the control path and the PID file.
  */
 import { accessSync, constants, statSync } from 'node:fs';
-import { InvalidStateError, UpgradeFailedError, UpgradeInProgressError } from '../errors.js';
-import type { Logger } from '../options.js';
-import type { UpgradeRequest } from './control.js';
-import type { ListenerInfo } from './listeners.js';
-import { readPidFile, writePidFile } from './pid-file.js';
-import type { CutReport, StopResult, Supervisor } from './supervisor.js';
+import { InvalidStateError, UpgradeFailedError, UpgradeInProgressError } from '../../errors.js';
+import type { Logger } from '../../options.js';
+import type { UpgradeRequest } from '../control/server.js';
+import type { ListenerInfo } from '../sockets/listeners.js';
+import { readPidFile, writePidFile } from '../host/pid-file.js';
+import type { CutReport, StopResult, Supervisor } from '../supervisor.js';
 import { Successor, type Predecessor, type SuccessorWorker } from './upgrade.js';
 
 /** What `zdt upgrade` answers. */
@@ -153,7 +153,7 @@ export interface SuccessorHost {
 export async function takeOver(host: SuccessorHost, from: Predecessor): Promise<void> {
   const workers = host.supervisor.status().workers.map((worker) => ({ id: worker.id, pid: worker.pid, generation: worker.generation }));
   const word = await from.ready({ pid: process.pid, node: process.version, workers });
-  // Scrapes held since the start are answered now, with the old supervisor's sum in (app-metrics.ts).
+  // Scrapes held since the start are answered now, with the old supervisor's sum in (metrics/app-metrics.ts).
   from.onAppMetrics((metrics, final) => host.supervisor.appMetrics.adopt(metrics, final));
   host.supervisor.appMetrics.release();
   if (host.stopping) return;

@@ -15,9 +15,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { ListenError, UpgradeFailedError, ZdtError } from '../errors.js';
-import type { AppMetric } from '../protocol.js';
-import type { ListenDescriptor, ListenerInfo } from './listeners.js';
+import { ListenError, UpgradeFailedError, ZdtError } from '../../errors.js';
+import type { AppMetric } from '../../protocol.js';
+import type { ListenDescriptor, ListenerInfo } from '../sockets/listeners.js';
 
 /** Set by the old supervisor in the new one's environment (and removed from it at once). */
 export const UPGRADE_ENV = {
@@ -49,7 +49,7 @@ type FromSuccessor =
 
 /**
  * `appMetrics`: the app's counters and histograms summed, as the old supervisor shows them from the commit on; then,
- * once its workers are gone, their final sum (`upgrade:metrics`). The new one carries them on (app-metrics.ts).
+ * once its workers are gone, their final sum (`upgrade:metrics`). The new one carries them on (metrics/app-metrics.ts).
  */
 type FromPredecessor = { zdt: 'upgrade:commit'; appMetrics?: AppMetric[] } | { zdt: 'upgrade:metrics'; appMetrics: AppMetric[] };
 

@@ -13,9 +13,9 @@ import { existsSync, fstatSync, lstatSync, readFileSync, renameSync, unlinkSync 
 import net from 'node:net';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
-import { InvalidOptionError, ListenError } from '../errors.js';
-import { hostPort } from '../host-port.js';
-import type { InheritedListener } from '../worker/listen-map.js';
+import { InvalidOptionError, ListenError } from '../../errors.js';
+import { hostPort } from '../../host-port.js';
+import type { InheritedListener } from '../../worker/listen-map.js';
 
 export type ListenSpec =
   | { kind: 'tcp'; /** As written, normalised: `3000`, `127.0.0.1:3000`, `[::1]:3000`. */ text: string; host: string | undefined; port: number }

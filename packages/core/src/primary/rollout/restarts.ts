@@ -3,15 +3,15 @@
  * quick crashes in a row is reported as crash-looping), and a worker that hung, grew over its memory limit or asked
  * for it is replaced start-first. Both fork the last generation that was fully ready, never a refused one.
  */
-import type { ResolvedOptions } from '../options.js';
-import type { ShutdownReason } from '../protocol.js';
-import type { RestartCause, SupervisorMetrics } from './metrics.js';
-import type { Release } from './release.js';
-import { IN_PLACE_ADVICE, overwrittenSince } from './releases/in-place.js';
+import type { ResolvedOptions } from '../../options.js';
+import type { ShutdownReason } from '../../protocol.js';
+import type { RestartCause, SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import type { Release } from '../releases/release.js';
+import { IN_PLACE_ADVICE, overwrittenSince } from '../releases/in-place.js';
 import { describeNotReady, startFirst, type RolloutContext, type StepResult } from './rollout.js';
 import type { Slot } from './slot.js';
-import type { SupervisorEvents, SupervisorState, WorkerInfo } from './supervisor-types.js';
-import type { WorkerExit, WorkerHandle } from './worker-handle.js';
+import type { SupervisorEvents, SupervisorState, WorkerInfo } from '../supervisor-types.js';
+import type { WorkerExit, WorkerHandle } from '../workers/handle.js';
 
 /** A slot with this many quick crashes in a row is reported as crash-looping. */
 const CRASH_LOOP_THRESHOLD = 2;

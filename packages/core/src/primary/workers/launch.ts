@@ -5,17 +5,17 @@
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ResolvedOptions } from '../options.js';
-import { WORKER_ENV } from '../protocol.js';
-import type { Listeners } from './listeners.js';
-import type { Release } from './release.js';
+import type { ResolvedOptions } from '../../options.js';
+import { WORKER_ENV } from '../../protocol.js';
+import type { Listeners } from '../sockets/listeners.js';
+import type { Release } from '../releases/release.js';
 
 /**
  * The preload every worker runs before the app (it reports uncaught exceptions, see preload.ts). Next to this file
  * in the published build; from the sources (the tests), in the package's dist/.
  */
 export function findPreload(): string | undefined {
-  for (const relative of ['./preload.cjs', '../../dist/preload.cjs']) {
+  for (const relative of ['./preload.cjs', '../../../dist/preload.cjs']) {
     const candidate = fileURLToPath(new URL(relative, import.meta.url));
     if (existsSync(candidate)) return candidate;
   }

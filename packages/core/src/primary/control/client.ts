@@ -4,9 +4,9 @@
  */
 import net from 'node:net';
 import path from 'node:path';
-import { ControlPermissionError, ControlUnavailableError } from '../errors.js';
-import { checkControlDirectory, checkExistingSocket, checkSocketPathLength, describeUid, isMissingEntry } from './control-path.js';
-import type { ControlCommand, ControlRequest, ControlResponse } from './control-messages.js';
+import { ControlPermissionError, ControlUnavailableError } from '../../errors.js';
+import { checkControlDirectory, checkExistingSocket, checkSocketPathLength, describeUid, isMissingEntry } from './socket-path.js';
+import type { ControlCommand, ControlRequest, ControlResponse } from './messages.js';
 
 export function permissionError(socketPath: string, error: NodeJS.ErrnoException): ControlPermissionError {
   return new ControlPermissionError(socketPath, `${describeUid(process.getuid?.() ?? -1)} got ${error.code} on it`, { cause: error });

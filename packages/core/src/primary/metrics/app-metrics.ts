@@ -11,7 +11,7 @@
  * what was carried: the larger of last known and final. Gauges are not carried: a gone worker's gauge is gone.
  * `zdt upgrade` hands the sum to the new supervisor, which carries the old one on as one more source (adopt()).
  */
-import type { AppMetric } from '../protocol.js';
+import type { AppMetric } from '../../protocol.js';
 import type { Family, Sample } from './exposition.js';
 
 type Value = AppMetric['values'][number];

@@ -3,14 +3,14 @@
  * is ready), the reload queue (a reload during a rollout queues exactly one more; every further request joins it),
  * the retries of a rollback that could not finish, and scale requests, which change the slot table in the same queue.
  */
-import { InvalidStateError, RolloutFailedError, ScaleFailedError, type RollbackSummary } from '../errors.js';
-import { resolveReloadUpdate, type ReloadUpdate, type ResolvedOptions, type ResolvedReloadUpdate } from '../options.js';
-import type { ShutdownReason } from '../protocol.js';
-import type { RestartCause, SupervisorMetrics } from './metrics.js';
-import { resolveRelease, type Release, type ReleaseSettings } from './release.js';
-import { describeInPlaceRollback, inPlaceWarning, writtenInPlace } from './releases/in-place.js';
+import { InvalidStateError, RolloutFailedError, ScaleFailedError, type RollbackSummary } from '../../errors.js';
+import { resolveReloadUpdate, type ReloadUpdate, type ResolvedOptions, type ResolvedReloadUpdate } from '../../options.js';
+import type { ShutdownReason } from '../../protocol.js';
+import type { RestartCause, SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { resolveRelease, type Release, type ReleaseSettings } from '../releases/release.js';
+import { describeInPlaceRollback, inPlaceWarning, writtenInPlace } from '../releases/in-place.js';
 import { backoffDelay } from './restarts.js';
-import { Canary, type CanaryReport } from './canary.js';
+import { Canary, type CanaryReport } from '../canary/canary.js';
 import {
   describeNotReady,
   describeServing,
@@ -22,7 +22,7 @@ import {
 } from './rollout.js';
 import type { Slot } from './slot.js';
 import type { SlotTable } from './slot-table.js';
-import type { CutReport, ReplacedWorker, RolloutOutcome, RolloutResult, ScaleResult, SupervisorEvents, SupervisorState } from './supervisor-types.js';
+import type { CutReport, ReplacedWorker, RolloutOutcome, RolloutResult, ScaleResult, SupervisorEvents, SupervisorState } from '../supervisor-types.js';
 
 interface Deferred<T> {
   promise: Promise<T>;

@@ -6,7 +6,7 @@
  */
 import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PidFileError } from '../errors.js';
+import { PidFileError } from '../../errors.js';
 
 /** Throws PidFileError unless the file can be written: its directory exists and is writable. */
 export function checkPidFile(file: string): void {

@@ -2,9 +2,9 @@
  * The slot table: one slot per wanted worker (ids 1..N), and the queue that makes rollouts and scale requests change
  * it one at a time. Removing slots drains their workers; what those drains cut is reported.
  */
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../../options.js';
 import { collectCuts } from './rollout.js';
-import type { CutReport } from './supervisor-types.js';
+import type { CutReport } from '../supervisor-types.js';
 import { Slot } from './slot.js';
 
 type Logger = ResolvedOptions['logger'];

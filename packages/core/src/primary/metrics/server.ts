@@ -5,7 +5,7 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import util from 'node:util';
-import { hostPort } from '../host-port.js';
+import { hostPort } from '../../host-port.js';
 
 export interface ListenAddress {
   host: string;

@@ -7,8 +7,8 @@
  * Windows) `findOrphanedWorkers` returns [] and nothing is stopped.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import type { Logger } from '../options.js';
-import { WORKER_ENV } from '../protocol.js';
+import type { Logger } from '../../options.js';
+import { WORKER_ENV } from '../../protocol.js';
 
 /** Set by `cluster.fork` in each worker's initial environment; node deletes it from `process.env` at startup. */
 const CLUSTER_WORKER_ENV = 'NODE_UNIQUE_ID';

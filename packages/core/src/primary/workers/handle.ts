@@ -7,10 +7,10 @@
 import { EventEmitter } from 'node:events';
 import type { Worker as ClusterWorker } from 'node:cluster';
 import type { Socket } from 'node:net';
-import { describeError } from '../error-summary.js';
-import type { Readiness } from '../options.js';
-import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../protocol.js';
-import { codeFingerprint, type Release } from './release.js';
+import { describeError } from '../../error-summary.js';
+import type { Readiness } from '../../options.js';
+import { isProtocolMessage, type ErrorSummary, type PrimaryToWorker, type ShutdownReason, type WorkerToPrimary } from '../../protocol.js';
+import { codeFingerprint, type Release } from '../releases/release.js';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 

@@ -4,7 +4,7 @@
  * `timeoutMs`; a worker that leaves meanwhile is not waited for. One that does not answer in time is counted at its
  * last known values (app-metrics.ts), not left out.
  */
-import type { WorkerHandle } from './worker-handle.js';
+import type { WorkerHandle } from '../workers/handle.js';
 
 export class AppMetricsCollector {
   private sequence = 0;

@@ -11,7 +11,7 @@
 import { accessSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ControlPathError, ControlPermissionError, ControlUntrustedError } from '../errors.js';
+import { ControlPathError, ControlPermissionError, ControlUntrustedError } from '../../errors.js';
 
 export const CONTROL_ENV = 'ZDT_CONTROL';
 

@@ -6,13 +6,13 @@
  *
  * The fork function is passed in, so this file knows nothing of the supervisor.
  */
-import { describeError } from '../error-summary.js';
-import type { RollbackSummary, ServingWorker } from '../errors.js';
-import type { ErrorSummary } from '../protocol.js';
-import type { Release } from './release.js';
+import { describeError } from '../../error-summary.js';
+import type { RollbackSummary, ServingWorker } from '../../errors.js';
+import type { ErrorSummary } from '../../protocol.js';
+import type { Release } from '../releases/release.js';
 import type { Slot } from './slot.js';
-import type { CutReport, ReplacedWorker } from './supervisor-types.js';
-import type { WorkerExit, WorkerHandle } from './worker-handle.js';
+import type { CutReport, ReplacedWorker } from '../supervisor-types.js';
+import type { WorkerExit, WorkerHandle } from '../workers/handle.js';
 
 /** Why a candidate did not become ready. */
 export type NotReady =

@@ -1,16 +1,16 @@
 /**
  * Canary analysis: after the first batch of a rollout is ready and serving, the rollout holds for a window in which
- * every worker (the new batch and the old generation's) counts its responses and 5xx; at the end canary-verdict.ts
+ * every worker (the new batch and the old generation's) counts its responses and 5xx; at the end verdict.ts
  * judges, and a refusal becomes the rollout's failure, so the rollout is rolled back like one whose worker failed
  * before it was ready. Counting runs in the workers only while a window is open (worker/status-count.ts).
  */
-import { canaryVerdict, CANARY_ALPHA, CANARY_MARGIN, type CanaryCounts, type CanaryVerdict } from './canary-verdict.js';
-import type { ThinTraffic } from '../settings/canary-options.js';
-import type { SupervisorMetrics } from './metrics.js';
-import { describeExit, type WorkerExit, type WorkerHandle } from './worker-handle.js';
+import { canaryVerdict, CANARY_ALPHA, CANARY_MARGIN, type CanaryCounts, type CanaryVerdict } from './verdict.js';
+import type { ThinTraffic } from '../../settings/canary-options.js';
+import type { SupervisorMetrics } from '../metrics/supervisor-metrics.js';
+import { describeExit, type WorkerExit, type WorkerHandle } from '../workers/handle.js';
 
 /** What a canary does when too few requests reached it: accept, refuse, or keep the window open longer. */
-export type { ThinTraffic } from '../settings/canary-options.js';
+export type { ThinTraffic } from '../../settings/canary-options.js';
 
 /** Under `extend`, the window grows by its own length at a time, up to this many times its length in all. */
 export const CANARY_EXTEND_LIMIT = 5;

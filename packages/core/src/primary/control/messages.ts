@@ -1,5 +1,5 @@
 /** The control socket's messages: one request line per connection, answered with progress lines and one result or error line. */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 
 export type ControlCommand = 'reload' | 'status' | 'stop' | 'scale' | 'upgrade' | 'deploy' | 'rollback';
 
