@@ -41,7 +41,7 @@ function supervisorLine(results, lines) {
   }
   const pathZdt = results.connectionPath?.setups.find((setup) => setup.key.startsWith('zdt-') && setup.workers > 1);
   const over = pathZdt?.memory?.overReference;
-  if (over) parts.push(`the primary's RSS ${mbSigned(over.median)} over the bare primary's (median of ${over.n} paired rounds, ${mbSigned(over.min)} to ${mbSigned(over.max)})`);
+  if (over) parts.push(`the primary's RSS ${mbSigned(over.median)} against the bare primary's (median of ${over.n} paired rounds, ${mbSigned(over.min)} to ${mbSigned(over.max)})`);
   else if (zdt) {
     const bare = clusters.find((entry) => entry.key === 'bare');
     if (bare) parts.push(`the primary's RSS ${mbSigned(zdt.memory.primaryRss - bare.memory.primaryRss)}`);
