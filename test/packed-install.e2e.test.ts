@@ -253,7 +253,10 @@ describe('@zero-downtime/core and @zero-downtime/verify, each installed with npm
     const manifest = JSON.parse(readFileSync(path.join(project, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
     expect(Object.keys(manifest.devDependencies)).toEqual(['@zero-downtime/verify']);
 
-    const args = ['verify', 'app.mjs', '--workers', '2', '--env', 'PORT=0', '--route', 'GET /ping 200', '--route', 'POST /echo 200 echo', '--clients', '2', '--timeout', '90s', '--json'];
+    // The port as a socket the supervisor owns: verify fails a run on a reset during the final stop, and the stop's
+    // zero-reset promise is made for owned sockets (docs/explanation/connections.md).
+    const port = await freePort();
+    const args = ['verify', 'app.mjs', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--env', `PORT=${port}`, '--route', 'GET /ping 200', '--route', 'POST /echo 200 echo', '--clients', '2', '--timeout', '90s', '--json'];
     const verified = await run(process.execPath, [npmCli(), 'exec', '--', 'zdt', ...args], { cwd: project, timeoutMs: 120_000, env: npmEnv() });
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     const report = JSON.parse(verified.stdout) as { ok: boolean; events: Array<{ name: string; ok: boolean }> };
