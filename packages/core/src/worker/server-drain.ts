@@ -142,9 +142,11 @@ export class ManagedServer {
     if (this.server.listening) {
       this.server.once('close', () => this.settle());
       // Stops accepting (in a cluster worker: tells the primary to stop routing here) without touching sockets; at a
-      // final stop, once the socket's queue is quiet (quiet-close.ts).
+      // final stop, once the socket's queue is quiet (quiet-close.ts). Not for HTTP/2, nor for a server holding
+      // upgraded sockets or event streams: a session or long-lived exchange held until then would begin after the
+      // drain told the others to end (GOAWAY, the app's drain-start hooks), and be cut at the deadline.
       const stopAccepting = () => NetServer.prototype.close.call(this.server);
-      if (lastClose) closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)));
+      if (lastClose && !this.http2 && this.longLived().length === 0) closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)));
       else stopAccepting();
     }
     this.http1Drain.beginClose(now, this.partiallyTracked);
