@@ -37,16 +37,6 @@ function exclusive(args: unknown[]): boolean {
 export class AcceptGate {
   private opened = false;
   private readonly held: Array<() => void> = [];
-  private original: Listen | undefined;
-
-  get isOpen(): boolean {
-    return this.opened;
-  }
-
-  /** Servers whose accepting waits for open(). */
-  get waiting(): number {
-    return this.held.length;
-  }
 
   /** Wraps net.Server.prototype.listen once per process, before the app listens. */
   install(): void {
@@ -54,7 +44,6 @@ export class AcceptGate {
     if (store[INSTALLED] || this.opened) return;
     store[INSTALLED] = this;
     const original = net.Server.prototype.listen as unknown as Listen;
-    this.original = original;
     const gate = this;
     const gated = function listen(this: net.Server, ...args: unknown[]): net.Server {
       if (!gate.opened && !exclusive(args)) gate.watch(this);
