@@ -187,6 +187,7 @@ describe('zdt verify', () => {
     const report = JSON.parse(result.stdout) as { ok: boolean; events: Array<{ name: string; ok: boolean; detail: string }> };
     const event = report.events.find((entry) => entry.name === `bad release refused (loading ${bad})`);
     console.log(`${event?.name}: ${event?.detail}`);
+    if (!report.ok) console.log(`not ok: ${JSON.stringify(report, null, 1)}`);
     expect(event).toMatchObject({ ok: true });
     expect(event!.detail).toMatch(/^refused by the health check \(--ready http:\/ping\) \(ERR_ZDT_ROLLOUT_FAILED\); generation 0 still serves$/);
     expect(report.ok).toBe(true);

@@ -94,6 +94,19 @@ export interface AcceptingMessage {
   zdt: 'accepting';
 }
 
+/**
+ * Worker → primary, at a final stop: every server of this worker that closes when its queue is quiet has closed its
+ * listening handle; it holds the connections that arrived meanwhile (worker/held-release.ts).
+ */
+export interface ListeningClosedMessage {
+  zdt: 'listening-closed';
+}
+
+/** Primary → worker, at a final stop: every worker stopped listening; answer the connections held until now. */
+export interface ReleaseHeldMessage {
+  zdt: 'release-held';
+}
+
 /** Worker → primary: answer to `ping`; rss in bytes. */
 export interface PongMessage {
   zdt: 'pong';
@@ -242,7 +255,7 @@ export interface StickySessionMessage {
   open: boolean;
 }
 
-export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage | AcceptMessage | CountOpenMessage | CountCloseMessage;
+export type PrimaryToWorker = ShutdownMessage | PingMessage | CollectMessage | AcceptMessage | CountOpenMessage | CountCloseMessage | ReleaseHeldMessage;
 export type WorkerToPrimary =
   | HelloMessage
   | ReadyMessage
@@ -257,7 +270,8 @@ export type WorkerToPrimary =
   | ListeningMessage
   | ProbeMessage
   | CountedMessage
-  | AcceptingMessage;
+  | AcceptingMessage
+  | ListeningClosedMessage;
 export type ProtocolMessage = PrimaryToWorker | WorkerToPrimary;
 
 export function isProtocolMessage(value: unknown): value is ProtocolMessage {

@@ -42,6 +42,39 @@ describe('closeWhenQuiet', () => {
     expect(await ask(port)).toBe('ECONNREFUSED');
   });
 
+  it('closes the listening socket before it answers what it held, so an answered client reconnects into no queue of its own', async () => {
+    const server = http.createServer((request, response) => response.end('ok'));
+    const port = await listen(server);
+    const listeningFd = () => (server as unknown as { _handle: { fd: number } | null })._handle?.fd;
+    const fdWhenAnswered: Array<number | undefined> = [];
+    server.on('connection', () => fdWhenAnswered.push(listeningFd()));
+    closeWhenQuiet(server, () => server.close(), QUIET_BOUND_MS);
+    expect(await Promise.all([ask(port), ask(port)])).toEqual([200, 200]);
+    // libuv sets a closed handle's fd to -1: the socket was closed when the server first saw each held connection.
+    expect(fdWhenAnswered).toEqual([-1, -1]);
+  });
+
+  it('with `closed`, holds its connections until the promise settles, refusing newcomers meanwhile', async () => {
+    const server = http.createServer((request, response) => response.end('ok'));
+    const port = await listen(server);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let handleClosed = 0;
+    const serverClosed = new Promise((resolve) => server.once('close', resolve));
+    closeWhenQuiet(server, () => server.close(), QUIET_BOUND_MS, () => {
+      handleClosed += 1;
+      return released;
+    });
+    const held = Promise.all([ask(port), ask(port)]);
+    for (let waited = 0; waited < 200 && handleClosed === 0; waited++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(handleClosed).toBe(1);
+    expect(await ask(port)).toBe('ECONNREFUSED');
+    expect(server.listening).toBe(true);
+    release();
+    expect(await held).toEqual([200, 200]);
+    await serverClosed;
+  });
+
   it('a server that is not listening is closed at once', () => {
     const server = http.createServer();
     let closed = 0;

@@ -27,6 +27,7 @@ import { crashLoops, workerStatuses } from './status.js';
 import { AppMetricsCollector } from './metrics/collection.js';
 import { collectCuts, describeNotReady, servingBySlot, startFirst, type RolloutContext, type StepResult } from './rollout/rollout.js';
 import { Slot } from './rollout/slot.js';
+import { FinalCloseBarrier } from './sockets/final-close.js';
 import { SocketIoSupport } from './sticky/index.js';
 import { describeAddress, describeExit, WorkerHandle, type WorkerExit } from './workers/handle.js';
 import type { CutReport, RolloutResult, ScaleResult, StopResult, SupervisorEvents, SupervisorState, SupervisorStatus, WorkerInfo } from './supervisor-types.js';
@@ -58,6 +59,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private handedOver = false;
   /** Scrapes waiting for the workers' own prom-client metrics. */
   private readonly collector = new AppMetricsCollector();
+  /** At a stop: when the workers may answer what they held while closing the shared sockets (sockets/final-close.ts). */
+  private finalClose: FinalCloseBarrier | undefined;
   /** Every message a worker may send, handled in one place (worker-messages.ts); unknown verbs are ignored. */
   private readonly messageHandlers: MessageHandlers;
   /** Crash restarts with back-off, and start-first replacements (rollout/restarts.ts). */
@@ -83,6 +86,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         const slot = this.slots[handle.id - 1];
         if (slot) this.restarts.replace(slot, handle, 'replace');
       },
+      listeningClosed: (handle) => this.finalClose?.listeningClosed(handle),
     });
     const { entry, entryPath } = this.options;
     if (!existsSync(entryPath) || !statSync(entryPath).isFile()) throw new EntryNotFoundError(entry, entryPath);
@@ -322,10 +326,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       this.emit('listening', { workerId: id, pid: handle.pid, address });
     });
-    handle.on('message', (message) => {
-      const handler = this.messageHandlers[message.zdt] as ((handle: WorkerHandle, message: WorkerToPrimary) => void) | undefined;
-      handler?.(handle, message);
-    });
+    handle.on('message', (message) => (this.messageHandlers[message.zdt] as ((handle: WorkerHandle, message: WorkerToPrimary) => void) | undefined)?.(handle, message));
     handle.on('exit', (exit) => this.onWorkerExit(handle, exit));
     this.emit('fork', info);
     return handle;
@@ -386,7 +387,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     while (this.handles.size > 0) {
       const handles = [...this.handles];
       const reason = this.handedOver ? 'upgrade' : 'stop';
-      cuts.push(...(await collectCuts(handles.map((handle) => ({ handle, exit: force ? handle.kill('forced') : handle.stop(reason, killAfterMs) })))));
+      const barrier = (this.finalClose = new FinalCloseBarrier(handles.filter((handle) => handle.speaksProtocol), (handle) => handle.send({ zdt: 'release-held' })));
+      const exit = (handle: WorkerHandle) => (force ? handle.kill('forced') : handle.stop(reason, killAfterMs)).finally(() => barrier.gone(handle));
+      cuts.push(...(await collectCuts(handles.map((handle) => ({ handle, exit: exit(handle) })))));
     }
     await this.metricsServer?.close();
     this.clusterSockets.unwatch();

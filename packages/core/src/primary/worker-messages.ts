@@ -26,13 +26,16 @@ export interface MessageContext {
   canaryCounted: (window: number, handle: WorkerHandle, counts: { requests: number; errors: number }) => void;
   /** A ready worker asked to be replaced (start-first). */
   askedToBeReplaced: (handle: WorkerHandle, reason: string) => void;
+  /** At a final stop, the worker stopped listening (primary/sockets/final-close.ts). */
+  listeningClosed: (handle: WorkerHandle) => void;
 }
 
-export function workerMessageHandlers({ options, log, metrics, appMetrics, collector, canaryCounted, info, askedToBeReplaced }: MessageContext): MessageHandlers {
+export function workerMessageHandlers({ options, log, metrics, appMetrics, collector, canaryCounted, info, askedToBeReplaced, listeningClosed }: MessageContext): MessageHandlers {
   return {
     counted: (handle, message) => canaryCounted(message.window, handle, message),
     hello: (handle) => handle.greeted(),
     accepting: (handle) => handle.confirmAccepting(),
+    'listening-closed': (handle) => listeningClosed(handle),
     listening: (handle, message) => handle.listenedOnInherited({ address: message.address, port: message.port, listener: message.listener }),
     ready: (handle, message) => {
       // Under http:PATH only the probe makes a worker ready: an app's own ready() or PM2-style 'ready' does not.

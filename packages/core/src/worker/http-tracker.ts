@@ -6,6 +6,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { markConnectionClose } from './http1-drain.js';
 import type { HttpSocket } from './node-internals.js';
 import { ManagedServer, isHttp2Server, type ManagedHttpServer, type OnCloseCalled, type ServerDrainResult } from './server-drain.js';
+import type { HeldRelease } from './held-release.js';
 
 interface RequestChannelMessage {
   request: IncomingMessage;
@@ -49,8 +50,8 @@ export function isManagedServer(value: unknown): value is ManagedHttpServer {
 export class HttpTracker {
   private readonly servers = new Map<ManagedHttpServer, ManagedServer>();
   /** Set once listening stopped for the process drain: servers found afterwards join it at once. */
-  /** lastClose: this process's stop closes the listening sockets for good (quiet-close.ts). */
-  private processDrain: { deadlineAt: number; idleGraceMs: number; lastClose: boolean } | undefined;
+  /** lastClose: this process's stop closes the listening sockets for good (quiet-close.ts, held-release.ts). */
+  private processDrain: { deadlineAt: number; idleGraceMs: number; lastClose: HeldRelease | undefined } | undefined;
   private followingRequests = false;
   /** Servers the app is closing one at a time (not a process drain): requests are followed while any is. */
   private serversClosing = 0;
@@ -174,10 +175,11 @@ export class HttpTracker {
   }
 
   /** The process drain: every server, known now or found later, stops listening and closes by `deadlineAt`. */
-  stopListening(deadlineAt: number, idleGraceMs: number, lastClose: boolean): void {
+  stopListening(deadlineAt: number, idleGraceMs: number, lastClose: HeldRelease | undefined): void {
     this.processDrain = { deadlineAt, idleGraceMs, lastClose };
     this.followRequests(true);
     for (const managed of this.servers.values()) managed.beginClose(deadlineAt, idleGraceMs, lastClose);
+    lastClose?.seal();
   }
 
   /** Upgraded sockets and event streams open right now, on every server. */

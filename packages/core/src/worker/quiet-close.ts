@@ -8,10 +8,14 @@
  *
  * So a final stop keeps accepting for a moment, but does not serve what it accepts yet: each new connection is held,
  * unread. A client whose connection is held waits for its answer instead of connecting again, so the arrivals die
- * down; once nothing has arrived for QUIET_MS, the server stops listening right after a poll of its queue, and right
- * before that the held connections are handed to the server, which answers each with `Connection: close`. Whoever connects afterwards is refused, which is safe to retry. What remains is a connection
- * that completes its handshake between that empty poll and the close: a sliver, not a stream
- * (docs/explanation/connections.md). Bounded by `boundMs`, after which it closes anyway.
+ * down; once nothing has arrived for QUIET_MS, this process's copy of the listening socket is closed right after a
+ * poll of its queue, and only then are the held connections handed to the server, which answers each with
+ * `Connection: close`. The order matters when several workers share the socket: a client answered before the close
+ * would reconnect at once into the queue of the worker that closes last, as it closes. Answered after it, the client
+ * reconnects into another worker's queue (held there in turn, which keeps that worker waiting) or, after the last
+ * close, is refused, which is safe to retry. What remains is a connection from a client that was not held, completing
+ * its handshake between that empty poll and the close: a sliver, not a stream (docs/explanation/connections.md).
+ * Bounded by `boundMs`, after which it closes anyway.
  */
 import type { Server } from 'node:net';
 
@@ -19,6 +23,7 @@ type OnConnection = (this: unknown, error: unknown, clientHandle: unknown) => vo
 
 interface ListeningHandle {
   onconnection?: OnConnection;
+  close?: () => void;
 }
 
 /** How long the queue must stay empty: longer than a response in flight plus a client's reconnect take. */
@@ -30,7 +35,11 @@ export const QUIET_BOUND_MS = 1_000;
 /** How often the queue is looked at while it is not quiet yet. */
 const LOOK_EVERY_MS = 5;
 
-export function closeWhenQuiet(server: Server, close: () => void, boundMs: number): void {
+/**
+ * `closed`: called once the listening handle is closed; the held connections are answered when its promise settles
+ * (held-release.ts: once every worker sharing the socket closed its copy). Without it they are answered at once.
+ */
+export function closeWhenQuiet(server: Server, close: () => void, boundMs: number, closed?: () => Promise<void>): void {
   const handle = (server as unknown as { _handle: ListeningHandle | null })._handle;
   const original = handle?.onconnection;
   if (!handle || typeof original !== 'function') {
@@ -46,9 +55,20 @@ export function closeWhenQuiet(server: Server, close: () => void, boundMs: numbe
   const giveUpAt = Date.now() + boundMs;
   const finish = () => {
     handle.onconnection = original;
-    // Counted by the server (and found by the drain) before it stops listening, so its 'close' waits for them.
-    for (const [error, clientHandle] of held.splice(0)) original.call(handle, error, clientHandle);
-    close();
+    // The listening handle closes first (in a cluster worker its close also tells the primary); the server's own
+    // close() below closes it again and finds nothing left to do. In between, the held connections are counted by
+    // the server (and found by the drain), so its 'close' waits for them.
+    const closeHandle = handle.close;
+    if (typeof closeHandle === 'function') {
+      closeHandle.call(handle);
+      handle.close = () => {};
+    }
+    const answer = () => {
+      for (const [error, clientHandle] of held.splice(0)) original.call(handle, error, clientHandle);
+      close();
+    };
+    if (closed) void closed().then(answer);
+    else answer();
   };
   // Looked at in the check phase, right after a poll: that poll accepted whatever was queued, so a quiet queue
   // then means nothing arrived for QUIET_MS, and the close follows that poll before anything else runs.

@@ -7,6 +7,7 @@ import { WORKER_ENV, type WorkerToPrimary } from '../protocol.js';
 import { WorkerDrainState, type DrainState } from './drain-state.js';
 import { cleanupDeadlineAt, httpDrainLimitMs, readSupervisorWindows } from './drain-time.js';
 import { AcceptGate } from './accept-gate.js';
+import { HeldRelease } from './held-release.js';
 import { AppMetricsPush, readAppMetrics } from './app-metrics.js';
 import { Hooks } from './hooks.js';
 import { HttpTracker } from './http-tracker.js';
@@ -65,6 +66,8 @@ export class WorkerRuntime {
   private readonly hooks = new Hooks();
   /** Holds the worker's shared listening sockets until the supervisor counts it ready (accept-gate.ts). */
   private readonly acceptGate = new AcceptGate();
+  /** At a final stop: when the connections held while the sockets closed may be answered (held-release.ts). */
+  private heldRelease: HeldRelease | undefined;
   private readonly http = new HttpTracker(
     () => this.lifecycle.draining,
     (managed, callback) => this.onServerClose(managed, callback),
@@ -84,6 +87,7 @@ export class WorkerRuntime {
       this.acceptGate.open();
       void this.send({ zdt: 'accepting' });
     },
+    releaseHeld: () => this.heldRelease?.release(),
     countWindow: (window, open) => {
       if (open) this.statusCount.openWindow(window);
       else this.send({ zdt: 'counted', window, ...this.statusCount.closeWindow(window) });
@@ -258,6 +262,13 @@ export class WorkerRuntime {
     return this.drainPromise;
   }
 
+  /** At a stop of the whole service, what its servers' last close needs (held-release.ts); undefined otherwise. */
+  private lastClose(reason: string): HeldRelease | undefined {
+    if (reason !== 'stop' && cluster.isWorker) return undefined;
+    const tell = this.supervised && cluster.isWorker ? () => void this.send({ zdt: 'listening-closed' }) : undefined;
+    return (this.heldRelease = new HeldRelease(tell));
+  }
+
   private async drain(reason: string): Promise<DrainReport> {
     const startedAt = Date.now();
     const { logger, idleGraceMs, shutdownDelayMs, cleanupTimeoutMs } = this.options;
@@ -276,7 +287,7 @@ export class WorkerRuntime {
     if (shutdownDelayMs > 0 && !cluster.isWorker) await sleep(Math.min(shutdownDelayMs, drainTimeoutMs));
 
     // A stop of the whole service (the supervisor's stop, or a process on its own): the sockets close for good.
-    this.http.stopListening(deadlineAt, idleGraceMs, reason === 'stop' || !cluster.isWorker);
+    this.http.stopListening(deadlineAt, idleGraceMs, this.lastClose(reason));
     this.hooks.callDrainStart(reason, () => this.http.longLived(), deadlineAt, logger);
     const { cut, cutLongLived, served, inFlightAtStart, idleClosed, unprocessed } = await this.http.whenAllClosed();
     const report: DrainReport = {

@@ -3,6 +3,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import type { ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { Http1Drain } from './http1-drain.js';
+import type { HeldRelease } from './held-release.js';
 import { closeWhenQuiet, QUIET_BOUND_MS } from './quiet-close.js';
 import { Http2Drain } from './http2-drain.js';
 import { clearConnectionsCheck, type HttpSocket } from './node-internals.js';
@@ -130,7 +131,7 @@ export class ManagedServer {
   }
 
   /** Stops listening and starts the gentle drain; a second call can only move the deadline earlier. */
-  beginClose(deadlineAt: number, idleGraceMs: number, lastClose = false): void {
+  beginClose(deadlineAt: number, idleGraceMs: number, lastClose?: HeldRelease): void {
     if (deadlineAt < this.deadlineAt) {
       this.deadlineAt = deadlineAt;
       if (this.closingSince !== undefined && !this.settled) this.scheduleDeadline();
@@ -146,7 +147,9 @@ export class ManagedServer {
       // upgraded sockets or event streams: a session or long-lived exchange held until then would begin after the
       // drain told the others to end (GOAWAY, the app's drain-start hooks), and be cut at the deadline.
       const stopAccepting = () => NetServer.prototype.close.call(this.server);
-      if (lastClose && !this.http2 && this.longLived().length === 0) closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)));
+      if (lastClose && !this.http2 && this.longLived().length === 0) {
+        closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)), lastClose.track().closed);
+      }
       else stopAccepting();
     }
     this.http1Drain.beginClose(now, this.partiallyTracked);

@@ -11,6 +11,8 @@ export interface TriggerTarget {
   answerCollect(requestId: number): void;
   /** The supervisor counts this worker ready: start accepting connections. */
   accept(): void;
+  /** Every worker stopped listening at a final stop: answer the held connections (held-release.ts). */
+  releaseHeld(): void;
   /** A canary window opens (true) or closes (false) and is answered with its counts. */
   countWindow(window: number, open: boolean): void;
   /** The drain has started (a server closed now joins it). */
@@ -50,6 +52,7 @@ export class Triggers {
     ping: (message) => this.target.answerPing(message.seq),
     collect: (message) => this.target.answerCollect(message.requestId),
     accept: () => this.target.accept(),
+    'release-held': () => this.target.releaseHeld(),
     'count-open': (message) => this.target.countWindow(message.window, true),
     'count-close': (message) => this.target.countWindow(message.window, false),
   };
