@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 import SummaryReporter from './scripts/summary-reporter.js';
 
-// Two tiers (test/lib/tier.ts). `pnpm test` is the fast tier: the package tests two files at a time, then the
-// end-to-end tests one at a time, one cell per claim, nothing from the network. `pnpm test:matrix` sets
+// Two tiers (test/lib/tier.ts). `pnpm test` is the fast tier: one end-to-end cell per claim, nothing from the
+// network; scripts/run-suite.mjs runs two lanes side by side, each one file at a time. `pnpm test:matrix` sets
 // ZDT_TEST_TIER=full: every cell, HAProxy, the packed install, other Node majors and the NestJS 12 project, one file at
 // a time (tests fork real workers and put them under load; on 2 cores running load tests side by side only makes
 // them compete).
@@ -19,11 +19,19 @@ const nest12Aliases = [{ find: /^@nestjs\/(common|core|platform-express|platform
 const NETWORK_ONLY = ['test/balancer.e2e.test.ts', 'test/packed-install.e2e.test.ts'];
 
 /**
- * End-to-end files that mostly wait (npm installs, drain timers, manifests) rather than load the machine. In the full
- * tier they form their own project, e2e-waiting, which scripts/run-suite.mjs runs after the package tests, beside the
- * end-to-end tests: the package tests end long before the end-to-end tests do.
+ * End-to-end files that mostly wait (npm installs, drain timers, manifests, deploys with a few requests) rather than
+ * load the machine. They form their own project, e2e-waiting, which scripts/run-suite.mjs runs after the package
+ * tests, beside the end-to-end tests: the package tests end long before the end-to-end tests do.
  */
-const WAITING = ['test/packed-install.e2e.test.ts', 'test/deploy-results.e2e.test.ts', 'test/kubernetes-manifests.test.ts', 'test/standalone-sigterm.e2e.test.ts', 'test/boot-failure.e2e.test.ts'];
+const WAITING = [
+  'test/packed-install.e2e.test.ts',
+  'test/deploy-results.e2e.test.ts',
+  'test/kubernetes-manifests.test.ts',
+  'test/standalone-sigterm.e2e.test.ts',
+  'test/boot-failure.e2e.test.ts',
+  'test/releases.e2e.test.ts',
+  'test/in-place-release.e2e.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -39,11 +47,11 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...(full ? WAITING : NETWORK_ONLY)], provide: { nestMajor: 11 } },
+        test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...WAITING, ...(full ? [] : NETWORK_ONLY)], provide: { nestMajor: 11 } },
       },
+      { extends: true, test: { name: 'e2e-waiting', include: full ? WAITING : WAITING.filter((file) => !NETWORK_ONLY.includes(file)), provide: { nestMajor: 11 } } },
       ...(full
         ? [
-            { extends: true as const, test: { name: 'e2e-waiting', include: WAITING, provide: { nestMajor: 11 } } },
             {
               extends: true as const,
               resolve: { alias: nest12Aliases },

@@ -2,9 +2,9 @@
 // the build, in two lanes side by side, each one file at a time, so two test files run at once on 2 cores:
 // - the end-to-end tests, which put real apps under load (their output streams live);
 // - the package tests (single-process tests: one supervisor or one worker, small loads), in the full tier the NestJS
-//   12 project too, and then, in the full tier only, the e2e-waiting project: the end-to-end files that mostly wait
-//   (npm installs, drain timers, manifests; listed in vitest.config.ts) rather than load the machine. The package
-//   tests end long before the end-to-end tests do. This lane's output is printed as one block when it ends.
+//   12 project too, and then the e2e-waiting project: the end-to-end files that mostly wait (npm installs, drain
+//   timers, manifests, deploys; listed in vitest.config.ts) rather than load the machine. The package tests end long
+//   before the end-to-end tests do. This lane's output is printed as one block when it ends.
 // The last two lines are the total ("N passed, N failed", which scripts/test-matrix.mjs adds up) and the verdict,
 // naming the lane that failed; the exit status is 0 only when both lanes passed.
 //
@@ -60,7 +60,7 @@ const sides = await Promise.all([
   lane([() => run('end-to-end tests', project('e2e'), true)]),
   lane([
     () => run('package tests', full ? [...project('packages'), ...project('nest-12')] : project('packages'), false),
-    ...(full ? [() => run('end-to-end tests that mostly wait', project('e2e-waiting'), false)] : []),
+    () => run('end-to-end tests that mostly wait', project('e2e-waiting'), false),
   ]),
 ]);
 const seconds = ((performance.now() - began) / 1000).toFixed(0);

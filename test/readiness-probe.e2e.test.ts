@@ -29,8 +29,8 @@ describe.each(cells(['express', 'fastify', 'nest'], (name) => name === 'express'
     expect((await zdt(['stop', '--control', control])).code).toBe(0);
     expect(await running.exited).toEqual({ code: 0, signal: null });
 
-    const refused = await zdt(['start', app(name), '--workers', '1', '--control', path.join(scratch, `${++sockets}.sock`), '--ready', 'http:/missing', '--ready-timeout', '10s'], { timeoutMs: 60_000 });
+    const refused = await zdt(['start', app(name), '--workers', '1', '--control', path.join(scratch, `${++sockets}.sock`), '--ready', 'http:/missing', '--ready-timeout', '3s'], { timeoutMs: 60_000 });
     expect(refused.code).toBe(1);
-    expect(`${refused.stdout}${refused.stderr}`).toMatch(/worker 1 \(pid \d+\) was not ready within 10000ms: GET \/missing answered 404/);
+    expect(`${refused.stdout}${refused.stderr}`).toMatch(/worker 1 \(pid \d+\) was not ready within 3000ms: GET \/missing answered 404/);
   });
 });

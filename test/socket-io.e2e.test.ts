@@ -25,7 +25,7 @@ import { cells, tier } from './lib/tier.js';
 const CLIENTS = 20;
 const EMIT_EVERY_MS = 50;
 const ACK_TIMEOUT_MS = 10_000;
-const QUIET_TRAFFIC_MS = tier(8_000, 30_000);
+const QUIET_TRAFFIC_MS = tier(4_000, 30_000);
 const ROLLING_RESTARTS = 3;
 
 interface Emitted {

