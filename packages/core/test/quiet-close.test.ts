@@ -75,11 +75,12 @@ describe('closeWhenQuiet', () => {
     await serverClosed;
   });
 
-  it('a server that is not listening is closed at once', () => {
+  it('a server that is not listening is closed at once, and says so to `closed`', () => {
     const server = http.createServer();
     let closed = 0;
-    closeWhenQuiet(server, () => closed++, QUIET_BOUND_MS);
-    expect(closed).toBe(1);
+    let told = 0;
+    closeWhenQuiet(server, () => closed++, QUIET_BOUND_MS, async () => void told++);
+    expect([closed, told]).toEqual([1, 1]);
   });
 
   it('docs/explanation/connections.md gives the code’s figures', () => {

@@ -44,6 +44,8 @@ export function closeWhenQuiet(server: Server, close: () => void, boundMs: numbe
   const original = handle?.onconnection;
   if (!handle || typeof original !== 'function') {
     close();
+    // Nothing held: whoever waits for this process's copies to close need not wait for this one.
+    void closed?.();
     return;
   }
   const held: Array<[unknown, unknown]> = [];
