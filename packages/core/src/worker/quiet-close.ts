@@ -10,12 +10,12 @@
  * unread. A client whose connection is held waits for its answer instead of connecting again, so the arrivals die
  * down; once nothing has arrived for QUIET_MS, this process's copy of the listening socket is closed right after a
  * poll of its queue, and only then are the held connections handed to the server, which answers each with
- * `Connection: close`. The order matters when several workers share the socket: a client answered before the close
- * would reconnect at once into the queue of the worker that closes last, as it closes. Answered after it, the client
- * reconnects into another worker's queue (held there in turn, which keeps that worker waiting) or, after the last
- * close, is refused, which is safe to retry. What remains is a connection from a client that was not held, completing
- * its handshake between that empty poll and the close: a sliver, not a stream (docs/explanation/connections.md).
- * Bounded by `boundMs`, after which it closes anyway.
+ * `Connection: close`; under a supervisor, only once every worker sharing the socket has closed its copy too
+ * (`closed`, held-release.ts). The order matters: a client answered while some copy still listens reconnects at once
+ * into the queue of the worker that closes last, as it closes. Answered after the last close, it is refused, which is
+ * safe to retry. What remains is a connection from a client that was not held, completing its handshake between that
+ * empty poll and the close: a sliver, not a stream (docs/explanation/connections.md). Bounded by `boundMs`, after
+ * which it closes anyway.
  */
 import type { Server } from 'node:net';
 
