@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, resolveOptions } from '../src/index.js';
 import { Placement } from '../src/primary/sticky/placement.js';
 import type { StickyMode } from '../src/settings/connections.js';
-import { pidOfSession, requestLineComplete, sessionIdOf } from '../src/primary/sticky/request-line.js';
+import { pidOfSession, requestLineComplete, sessionIdOf, startsWithTls } from '../src/primary/sticky/request-line.js';
 import type { WorkerHandle } from '../src/primary/workers/handle.js';
 
 describe('the request line', () => {
@@ -25,6 +25,14 @@ describe('the request line', () => {
     expect(requestLineComplete(Buffer.from('GET /?sid=a HT'))).toBe(false);
     expect(requestLineComplete(Buffer.from('GET /?sid=a HTTP/1.1\r\n'))).toBe(true);
     expect(requestLineComplete(Buffer.alloc(8 * 1024, 'a'))).toBe(true);
+  });
+
+  it('takes a connection that opens with a TLS handshake as complete at once: there is no request line to wait for', () => {
+    const clientHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    expect(startsWithTls(clientHello)).toBe(true);
+    expect(requestLineComplete(clientHello)).toBe(true);
+    expect(startsWithTls(Buffer.from('GET /socket.io/?EIO=4 HTTP/1.1'))).toBe(false);
+    expect(requestLineComplete(Buffer.from('GET /socket.io/?EIO=4 HTTP/1.1'))).toBe(false);
   });
 
   it("reads the worker pid manageSocketIo() puts in front of a session id", () => {
@@ -80,6 +88,15 @@ describe('placement', () => {
     table.forget(two!);
     expect(table.sessions).toBe(0);
     expect(table.place('s2', '127.0.0.1')).toBe(one);
+  });
+
+  it('sid, a connection whose request line cannot be read (TLS): placed by its address, as under ip', () => {
+    const [one, two] = [worker(1, 101), worker(2, 102)];
+    const table = placement('sid', [one!, two!]);
+    const addresses = Array.from({ length: 16 }, (_, index) => `10.0.0.${index}`);
+    const first = addresses.map((address) => table.place(undefined, address, true));
+    expect(new Set(first).size).toBe(2);
+    expect(addresses.map((address) => table.place(undefined, address, true))).toEqual(first);
   });
 
   it('ip: an address keeps its worker; a new session from an address whose worker drains is placed on a ready one', () => {

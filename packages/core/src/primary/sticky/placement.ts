@@ -79,12 +79,15 @@ export class Placement {
     for (const [address, holder] of this.byAddress) if (holder === handle) this.byAddress.delete(address);
   }
 
-  /** The worker for a connection from `address` whose request line names `sid`; undefined when none is ready. */
-  place(sid: string | undefined, address: string): WorkerHandle | undefined {
+  /**
+   * The worker for a connection from `address` whose request line names `sid`; undefined when none is ready.
+   * `byAddress`: the request line could not be read (TLS), so even under `sid` the address decides, as under `ip`.
+   */
+  place(sid: string | undefined, address: string, byAddress = false): WorkerHandle | undefined {
     // A session not reported yet (its handshake's answer outran the worker's report) is found by its id's pid.
     const holder = sid === undefined ? undefined : (this.bySession.get(sid) ?? this.unreported(sid));
     if (holder && takesConnections(holder)) return holder;
-    if (this.mode === 'sid') return this.roundRobin();
+    if (this.mode === 'sid' && !byAddress) return this.roundRobin();
     const bound = this.byAddress.get(address);
     if (bound && takesConnections(bound) && (bound.state === 'ready' || sid !== undefined)) return bound;
     const ready = this.ready();

@@ -8,9 +8,20 @@ export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
 
 const LINE_FEED = 0x0a;
 
-/** True once `head` holds the whole request line (or as much as will ever be read for it). */
+/** A TLS record of type handshake (22) opens the connection: a ClientHello, no request line to read. */
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * True when the connection starts with TLS (an https or h2 server behind the sticky port): an HTTP request starts with
+ * a method's letters, a TLS connection with a handshake record, whose encrypted request line cannot be read.
+ */
+export function startsWithTls(head: Buffer): boolean {
+  return head.length > 0 && head[0] === TLS_HANDSHAKE;
+}
+
+/** True once `head` holds the whole request line (or as much as will ever be read for it: none, under TLS). */
 export function requestLineComplete(head: Buffer): boolean {
-  return head.includes(LINE_FEED) || head.length >= MAX_REQUEST_LINE_BYTES;
+  return startsWithTls(head) || head.includes(LINE_FEED) || head.length >= MAX_REQUEST_LINE_BYTES;
 }
 
 /** The worker pid a session id starts with (`manageSocketIo()` prefixes `<pid in base 36>.`), when it has one. */

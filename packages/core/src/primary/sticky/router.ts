@@ -17,7 +17,7 @@ import type { StickyListeningMessage, StickyListenMessage, StickySessionMessage 
 import type { WorkerHandle } from '../workers/handle.js';
 import type { StickyMode } from '../../settings/connections.js';
 import { Placement } from './placement.js';
-import { requestLineComplete, sessionIdOf } from './request-line.js';
+import { requestLineComplete, sessionIdOf, startsWithTls } from './request-line.js';
 
 /** A connection whose request line has not come by then is handed over with what came (the worker's server times it out). */
 const REQUEST_LINE_TIMEOUT_MS = 10_000;
@@ -52,6 +52,7 @@ export class StickyRouter {
   private readonly servers = new Map<string, Promise<net.Server>>();
   private readonly waiting = new Set<Waiting>();
   private warnedUnknownSession = false;
+  private warnedTls = false;
   private sessionsReported = false;
 
   constructor(
@@ -154,8 +155,16 @@ export class StickyRouter {
 
   private route(socket: net.Socket, key: string, head: Buffer): void {
     if (socket.destroyed) return;
-    const sid = sessionIdOf(head);
-    const handle = this.placement.place(sid, socket.remoteAddress ?? '');
+    const tls = startsWithTls(head);
+    const sid = tls ? undefined : sessionIdOf(head);
+    const handle = this.placement.place(sid, socket.remoteAddress ?? '', tls);
+    if (tls && this.placement.mode === 'sid' && !this.warnedTls) {
+      this.warnedTls = true;
+      this.log().warn(
+        { key },
+        `sticky routing: connections to ${key} start with TLS, so their session id cannot be read; they are routed by client address (as --sticky ip) until TLS ends in front of zdt (a proxy or load balancer)`,
+      );
+    }
     if (sid !== undefined && !this.sessionsReported && !this.warnedUnknownSession) {
       this.warnedUnknownSession = true;
       this.log().warn({ sid }, 'sticky routing: requests name engine.io sessions that no worker reported; call manageSocketIo(io) from @zero-downtime/core/worker in the app');
