@@ -5,7 +5,7 @@
  * test/stop-under-load.e2e.test.ts.
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { HeldRelease, RELEASE_BOUND_MS } from '../src/worker/held-release.js';
 import { FinalCloseBarrier } from '../src/primary/sockets/final-close.js';
 import type { WorkerHandle } from '../src/primary/workers/handle.js';
@@ -21,8 +21,8 @@ describe('HeldRelease (the worker)', () => {
   it('tells the supervisor once every tracked server closed, and answers when told', async () => {
     let told = 0;
     const release = new HeldRelease(() => told++);
-    const first = release.track();
-    const second = release.track();
+    const first = release.track(Date.now() + 60_000);
+    const second = release.track(Date.now() + 60_000);
     release.seal();
     const firstReleased = first.closed();
     expect(told).toBe(0);
@@ -42,7 +42,7 @@ describe('HeldRelease (the worker)', () => {
 
   it('answers after RELEASE_BOUND_MS when the supervisor never says', async () => {
     const release = new HeldRelease(() => {});
-    const ticket = release.track();
+    const ticket = release.track(Date.now() + 60_000);
     release.seal();
     const began = Date.now();
     await ticket.closed();
@@ -54,9 +54,26 @@ describe('HeldRelease (the worker)', () => {
     expect(page).toContain(`or after ${RELEASE_BOUND_MS / 1000} s at most`);
   });
 
+  it('answers halfway to the drain deadline when that comes before RELEASE_BOUND_MS', async () => {
+    vi.useFakeTimers();
+    try {
+      const release = new HeldRelease(() => {});
+      const ticket = release.track(Date.now() + 400);
+      release.seal();
+      let answered = false;
+      void ticket.closed().then(() => (answered = true));
+      await vi.advanceTimersByTimeAsync(199);
+      expect(answered).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(answered).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('without a supervisor, answers at once', async () => {
     const release = new HeldRelease(undefined);
-    const ticket = release.track();
+    const ticket = release.track(Date.now() + 60_000);
     release.seal();
     expect(await settled(ticket.closed())).toBe(true);
   });

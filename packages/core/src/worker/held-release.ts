@@ -7,8 +7,9 @@
  * worker still listens, they would reconnect into its queue just as it makes the last close, and the kernel resets
  * what that close finds queued. So a supervised worker tells the supervisor when every server it closes this way has
  * closed its listening handle (`listening-closed`), and answers its held connections when the supervisor says every
- * worker has (`release-held`), or after RELEASE_BOUND_MS, whichever comes first. A process that no zdt supervisor
- * runs shares its socket with nobody it can ask, and answers at once.
+ * worker has (`release-held`), after RELEASE_BOUND_MS, or halfway to its drain deadline, whichever comes first (held
+ * past the deadline they would be cut unanswered). A process that no zdt supervisor runs shares its socket with
+ * nobody it can ask, and answers at once.
  */
 
 /** The longest held connections wait for the supervisor's word once this process stopped listening. */
@@ -20,16 +21,15 @@ export class HeldRelease {
   private reported = false;
   private released = false;
   private readonly waiters: Array<() => void> = [];
-  private timer: NodeJS.Timeout | undefined;
 
   /** `report`: tells the supervisor this process stopped listening; undefined when no zdt supervisor runs it. */
   constructor(private readonly report: (() => void) | undefined) {}
 
   /**
-   * A server that will close its listening handle when quiet. `closed()` is called right after it did, and resolves
-   * when its held connections may be answered.
+   * A server that will close its listening handle when quiet and must be drained by `deadlineAt`. `closed()` is
+   * called right after it closed, and resolves when its held connections may be answered.
    */
-  track(): { closed(): Promise<void> } {
+  track(deadlineAt: number): { closed(): Promise<void> } {
     this.open += 1;
     let done = false;
     return {
@@ -39,7 +39,7 @@ export class HeldRelease {
           this.open -= 1;
           this.reportIfClosed();
         }
-        return this.whenReleased();
+        return this.whenReleased(deadlineAt);
       },
     };
   }
@@ -54,15 +54,17 @@ export class HeldRelease {
   release(): void {
     if (this.released) return;
     this.released = true;
-    clearTimeout(this.timer);
     for (const waiter of this.waiters.splice(0)) waiter();
   }
 
-  private whenReleased(): Promise<void> {
+  private whenReleased(deadlineAt: number): Promise<void> {
     if (this.released || this.report === undefined) return Promise.resolve();
     return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      this.timer ??= setTimeout(() => this.release(), RELEASE_BOUND_MS);
+      const timer = setTimeout(resolve, Math.min(RELEASE_BOUND_MS, Math.max(0, (deadlineAt - Date.now()) / 2)));
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 

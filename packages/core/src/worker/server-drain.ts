@@ -148,7 +148,7 @@ export class ManagedServer {
       // drain told the others to end (GOAWAY, the app's drain-start hooks), and be cut at the deadline.
       const stopAccepting = () => NetServer.prototype.close.call(this.server);
       if (lastClose && !this.http2 && this.longLived().length === 0) {
-        closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)), lastClose.track().closed);
+        closeWhenQuiet(this.server, stopAccepting, Math.min(QUIET_BOUND_MS, Math.max(0, deadlineAt - now)), lastClose.track(deadlineAt).closed);
       }
       else stopAccepting();
     }
