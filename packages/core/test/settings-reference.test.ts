@@ -11,6 +11,16 @@ function flagsIn(text: string): string[] {
 }
 
 describe('the settings table', () => {
+  it("the package README's table of the most used flags gives each one's default from the table", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const rows = [...readme.matchAll(/^\| `--([a-z-]+)[^`]*` \| ([^|]+) \|/gm)];
+    expect(rows.length).toBeGreaterThan(5);
+    for (const [, flag, shown] of rows) {
+      const setting = SETTINGS.find((entry) => entry.flag?.name === flag);
+      expect([flag, shown!.replaceAll('`', '').trim()]).toEqual([flag, setting?.default]);
+    }
+  });
+
   it("zdt start --help lists exactly the table's flags, plus the command's own", async () => {
     const help = await zdt(['start', '--help']);
     expect(help.code).toBe(0);
