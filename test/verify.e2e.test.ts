@@ -22,9 +22,9 @@ afterEach(() => {
 
 /** `zdt verify` with two workers on port 0, bounded in time; the JUnit file goes to a temporary directory. */
 /**
- * The apps listen on a socket the supervisor owns (`--listen`): verify fails a run on a reset during the final stop,
- * and the stop's zero-reset promise is made for owned sockets; with the app's own listen() a rare reset at the stop
- * (docs/explanation/connections.md) would fail checks that are about something else.
+ * The apps listen on a socket the supervisor owns (`--listen`), as the examples' verify scripts do. Verify fails a run
+ * on a reset during the final stop; the stop test (stop-under-load.e2e.test.ts) holds that promise for both `--listen`
+ * and the app's own listen().
  */
 async function verify(args: string[]) {
   const directory = mkdtempSync(path.join(tmpdir(), 'verify-test-'));
