@@ -20,6 +20,7 @@
  */
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { isExclusiveListen } from './listen-args.js';
 
 interface ListeningHandle {
   listen(backlog: number): number;
@@ -28,11 +29,6 @@ interface ListeningHandle {
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
 const INSTALLED = Symbol.for('zero-downtime.accept-gate');
-
-function exclusive(args: unknown[]): boolean {
-  const [first] = args;
-  return typeof first === 'object' && first !== null && (first as { exclusive?: unknown }).exclusive === true;
-}
 
 export class AcceptGate {
   private opened = false;
@@ -46,7 +42,7 @@ export class AcceptGate {
     const original = net.Server.prototype.listen as unknown as Listen;
     const gate = this;
     const gated = function listen(this: net.Server, ...args: unknown[]): net.Server {
-      if (!gate.opened && !exclusive(args)) gate.watch(this);
+      if (!gate.opened && !isExclusiveListen(args)) gate.watch(this);
       return original.apply(this, args);
     };
     net.Server.prototype.listen = gated as unknown as typeof net.Server.prototype.listen;

@@ -14,6 +14,7 @@ import cluster from 'node:cluster';
 import net from 'node:net';
 import path from 'node:path';
 import type { ListeningMessage } from '../protocol.js';
+import { requestedAddress, type ListenRequest } from './listen-args.js';
 
 export interface InheritedListener {
   /** As `--listen` named it: `127.0.0.1:3000`, `[::1]:3000`, `3000`, `unix:/run/app.sock`. */
@@ -30,26 +31,10 @@ const INSTALLED = Symbol.for('zero-downtime.listen-map');
 
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
-/** What a listen() call asks for: a port (and host), or a path; undefined for a handle, an fd or a bare listen(). */
-function requested(args: unknown[]): { port?: number; host?: string; path?: string } | undefined {
-  const [first, second] = args;
-  if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
-    return { port: Number(first), host: typeof second === 'string' ? second : undefined };
-  }
-  if (typeof first === 'string') return { path: first };
-  if (typeof first !== 'object' || first === null) return undefined;
-  const options = first as { port?: unknown; host?: unknown; path?: unknown; fd?: unknown; handle?: unknown; _handle?: unknown };
-  if (options.handle !== undefined || options._handle !== undefined || options.fd !== undefined) return undefined;
-  if (typeof options.path === 'string') return { path: options.path };
-  const port = typeof options.port === 'string' && /^\d+$/.test(options.port) ? Number(options.port) : options.port;
-  if (typeof port !== 'number') return undefined;
-  return { port, host: typeof options.host === 'string' ? options.host : undefined };
-}
-
 const ANY_HOST = new Set(['', '0.0.0.0', '::', '[::]']);
 
 /** The listener a call means: the same path, or the same port (the host named in --listen wins over the app's). */
-function match(listeners: readonly InheritedListener[], used: ReadonlySet<InheritedListener>, wanted: NonNullable<ReturnType<typeof requested>>) {
+function match(listeners: readonly InheritedListener[], used: ReadonlySet<InheritedListener>, wanted: ListenRequest) {
   const free = listeners.filter((listener) => !used.has(listener));
   if (wanted.path !== undefined) {
     const resolved = path.resolve(wanted.path);
@@ -100,7 +85,7 @@ export function installListenMap(listeners: readonly InheritedListener[]): Set<n
   const used = new Set<InheritedListener>();
   const original = net.Server.prototype.listen as unknown as Listen;
   const mapped = function listen(this: net.Server, ...args: unknown[]): net.Server {
-    const wanted = requested(args);
+    const wanted = requestedAddress(args);
     const listener = wanted && match(listeners, used, wanted);
     if (!listener) return original.apply(this, args);
     used.add(listener);

@@ -28,6 +28,7 @@ import type {
   StickyListeningMessage,
   StickyListenMessage,
 } from '../protocol.js';
+import { isExclusiveListen, requestedAddress } from './listen-args.js';
 
 const INSTALLED = Symbol.for('zero-downtime.sticky');
 const socketChannel = diagnosticsChannel.channel('net.server.socket');
@@ -36,16 +37,9 @@ type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
 /** A TCP listen() the supervisor should take: a port (0 too, shared by every worker, as node:cluster does), and a host. */
 function tcpRequest(args: unknown[]): { port: number; host?: string } | undefined {
-  const [first, second] = args;
-  if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
-    return { port: Number(first), ...(typeof second === 'string' ? { host: second } : {}) };
-  }
-  if (typeof first !== 'object' || first === null) return undefined;
-  const options = first as { port?: unknown; host?: unknown; path?: unknown; fd?: unknown; handle?: unknown; _handle?: unknown; exclusive?: unknown };
-  if (options.path !== undefined || options.fd !== undefined || options.handle !== undefined || options._handle !== undefined || options.exclusive === true) return undefined;
-  const port = typeof options.port === 'string' && /^\d+$/.test(options.port) ? Number(options.port) : options.port;
-  if (typeof port !== 'number') return undefined;
-  return { port, ...(typeof options.host === 'string' ? { host: options.host } : {}) };
+  const wanted = requestedAddress(args);
+  if (wanted?.port === undefined || isExclusiveListen(args)) return undefined;
+  return { port: wanted.port, ...(wanted.host === undefined ? {} : { host: wanted.host }) };
 }
 
 let privateNames = 0;
