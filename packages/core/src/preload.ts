@@ -13,17 +13,13 @@ import { createRequire } from 'node:module';
 import { summarizeError } from './error-summary.js';
 import { WORKER_ENV, type FatalMessage } from './protocol.js';
 import { closeOnDisconnect, installListenMap, parseListenFds } from './worker/listen-map.js';
+import { sendToPrimary } from './worker/primary-channel.js';
 import { installSticky } from './worker/sticky.js';
 
 if (typeof process.send === 'function') {
   process.on('uncaughtExceptionMonitor', (error: unknown, origin: string) => {
-    if (typeof process.send !== 'function' || !process.connected) return;
     const message: FatalMessage = { zdt: 'fatal', origin, error: summarizeError(error) };
-    try {
-      process.send(message);
-    } catch {
-      // The channel is closing: the supervisor still sees the exit.
-    }
+    sendToPrimary(message);
   });
 }
 

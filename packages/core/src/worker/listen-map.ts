@@ -15,6 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ListeningMessage } from '../protocol.js';
 import { requestedAddress, type ListenRequest } from './listen-args.js';
+import { sendToPrimary } from './primary-channel.js';
 
 export interface InheritedListener {
   /** As `--listen` named it: `127.0.0.1:3000`, `[::1]:3000`, `3000`, `unix:/run/app.sock`. */
@@ -99,13 +100,7 @@ export function installListenMap(listeners: readonly InheritedListener[]): Set<n
         address: typeof bound === 'object' && bound !== null ? bound.address : (listener.path ?? String(bound)),
         port: typeof bound === 'object' && bound !== null ? bound.port : -1,
       };
-      if (typeof process.send === 'function' && process.connected) {
-        try {
-          process.send(message);
-        } catch {
-          // The channel is closing: the supervisor sees the exit.
-        }
-      }
+      sendToPrimary(message);
     });
     const callback = [...args].reverse().find((arg) => typeof arg === 'function');
     listenOnDescriptor(original, this, listener.fd, callback);

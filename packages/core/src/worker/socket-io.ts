@@ -13,7 +13,8 @@
  */
 import type { EventEmitter } from 'node:events';
 import { InvalidOptionError } from '../errors.js';
-import { WORKER_ENV, type StickySessionMessage } from '../protocol.js';
+import { WORKER_ENV } from '../protocol.js';
+import { sendToPrimary } from './primary-channel.js';
 import { getRuntime } from './runtime.js';
 
 interface EngineSocket extends EventEmitter {
@@ -48,15 +49,6 @@ const MANAGED = Symbol.for('zero-downtime.socket-io');
 /** `<pid in base 36>.`: how a session id names its worker (primary/sticky/request-line.ts reads it back). */
 function sessionPrefix(): string {
   return `${process.pid.toString(36)}.`;
-}
-
-function report(message: StickySessionMessage): void {
-  if (typeof process.send !== 'function' || !process.connected) return;
-  try {
-    process.send(message);
-  } catch {
-    // The channel is closing: the supervisor forgets this worker's sessions at its exit.
-  }
 }
 
 /** Acknowledgements each session owes: events received with an ack callback not yet called. */
@@ -134,8 +126,8 @@ export function manageSocketIo(io: SocketIoServerLike, options: ManageSocketIoOp
   let draining = false;
   const onSession = (conn: EngineSocket) => {
     if (sticky) {
-      report({ zdt: 'sticky:session', sid: conn.id, open: true });
-      conn.once('close', () => report({ zdt: 'sticky:session', sid: conn.id, open: false }));
+      sendToPrimary({ zdt: 'sticky:session', sid: conn.id, open: true });
+      conn.once('close', () => sendToPrimary({ zdt: 'sticky:session', sid: conn.id, open: false }));
     }
     // A session that opened while draining (its handshake was already on the way here) is closed as well.
     if (draining) closeWhenSettled(conn, acks, quietMs);

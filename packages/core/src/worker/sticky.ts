@@ -22,13 +22,9 @@ import cluster from 'node:cluster';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type {
-  ListeningMessage,
-  StickyConnectionMessage,
-  StickyListeningMessage,
-  StickyListenMessage,
-} from '../protocol.js';
+import type { StickyConnectionMessage, StickyListeningMessage } from '../protocol.js';
 import { isExclusiveListen, requestedAddress } from './listen-args.js';
+import { sendToPrimary } from './primary-channel.js';
 
 const INSTALLED = Symbol.for('zero-downtime.sticky');
 const socketChannel = diagnosticsChannel.channel('net.server.socket');
@@ -48,15 +44,6 @@ let privateNames = 0;
 function privateSocketPath(): string {
   const name = `zdt-sticky-${process.pid}-${++privateNames}`;
   return process.platform === 'linux' ? `\0${name}` : path.join(os.tmpdir(), `${name}.sock`);
-}
-
-function send(message: StickyListenMessage | ListeningMessage): void {
-  if (typeof process.send !== 'function' || !process.connected) return;
-  try {
-    process.send(message);
-  } catch {
-    // The channel is closing: the supervisor sees the exit.
-  }
 }
 
 /** A listen error as node raises it, from the supervisor's answer. */
@@ -124,10 +111,10 @@ function listenThroughSupervisor(original: Listen, server: net.Server, request: 
     servers.set(key, server);
     // What the app reads: the supervisor's address, where its clients connect.
     server.address = () => ({ ...address });
-    server.once('listening', () => send({ zdt: 'listening', listener: `sticky ${key}`, address: address.address, port: address.port }));
+    server.once('listening', () => sendToPrimary({ zdt: 'listening', listener: `sticky ${key}`, address: address.address, port: address.port }));
     original.call(server, { path: privateSocketPath(), exclusive: true }, ...(typeof callback === 'function' ? [callback] : []));
   });
-  send({ zdt: 'sticky:listen', requestId, port: request.port, ...(request.host === undefined ? {} : { host: request.host }) });
+  sendToPrimary({ zdt: 'sticky:listen', requestId, port: request.port, ...(request.host === undefined ? {} : { host: request.host }) });
 }
 
 /**
